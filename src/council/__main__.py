@@ -1,0 +1,5 @@
+"""`python -m council` is the CLI."""
+
+from council.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""How answers become one: pure functions over completions, no I/O."""

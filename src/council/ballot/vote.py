@@ -1,0 +1,111 @@
+"""Group equal answers into clusters and weigh them: majority, weighted and consensus."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from council.ballot.normalize import Extracted
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The outcome of counting: which cluster each answer joined and who won."""
+
+    clusters: list[int | None]  # per answer; None for a failed head
+    weights: dict[int, float]  # total weight per cluster
+    winner: int | None
+    winner_index: int | None  # the answer that speaks for the winning cluster
+    confidence: float  # share of the answered weight behind the winner
+
+    @property
+    def unanimous(self) -> bool:
+        return len(self.weights) == 1
+
+    @property
+    def split(self) -> bool:
+        """True when two or more clusters share the top weight."""
+        if self.winner is None:
+            return False
+        top = self.weights[self.winner]
+        return sum(1 for w in self.weights.values() if abs(w - top) < 1e-9) > 1
+
+
+def cluster_answers(
+    extracted: Sequence[Extracted | None],
+    vectors: np.ndarray | None = None,
+    threshold: float = 0.85,
+) -> list[int | None]:
+    """Cluster ids per answer. Equal keys share a cluster; free text joins by cosine similarity.
+
+    `extracted[i] is None` marks a failed head (no cluster). `vectors` are unit embeddings
+    aligned with `extracted`; without them free text clusters only on identical text.
+    """
+    clusters: list[int | None] = [None] * len(extracted)
+    by_key: dict[str, int] = {}
+    text_members: dict[int, list[int]] = {}
+    next_id = 0
+    for i, ex in enumerate(extracted):
+        if ex is None:
+            continue
+        key = ex.key if ex.key is not None else (None if vectors is not None else f"text:{ex.display}")
+        if key is not None:
+            if key not in by_key:
+                by_key[key], next_id = next_id, next_id + 1
+            clusters[i] = by_key[key]
+            continue
+        assert vectors is not None
+        best, best_sim = None, threshold
+        for cid, members in text_members.items():
+            sim = float(np.mean([vectors[i] @ vectors[j] for j in members]))  # average linkage
+            if sim >= best_sim:
+                best, best_sim = cid, sim
+        if best is None:
+            best, next_id = next_id, next_id + 1
+            text_members[best] = []
+        text_members[best].append(i)
+        clusters[i] = best
+    return clusters
+
+
+def tally(
+    clusters: Sequence[int | None],
+    weights: Sequence[float],
+    vectors: np.ndarray | None = None,
+) -> Tally:
+    """Weigh clusters; ties go to the cluster whose best member weighs most, then earliest."""
+    totals: dict[int, float] = {}
+    for c, w in zip(clusters, weights, strict=True):
+        if c is not None:
+            totals[c] = totals.get(c, 0.0) + w
+    if not totals:
+        return Tally(list(clusters), {}, None, None, 0.0)
+
+    def rank(c: int) -> tuple[float, float, int]:
+        members = [i for i, ci in enumerate(clusters) if ci == c]
+        return (totals[c], max(weights[i] for i in members), -members[0])
+
+    winner = max(totals, key=rank)
+    answered = sum(totals.values())
+    confidence = totals[winner] / answered if answered > 0 else 0.0
+    index = representative(clusters, weights, winner, vectors)
+    return Tally(list(clusters), totals, winner, index, confidence)
+
+
+def representative(
+    clusters: Sequence[int | None],
+    weights: Sequence[float],
+    cluster: int,
+    vectors: np.ndarray | None = None,
+) -> int:
+    """The member that best speaks for a cluster: heaviest, then most central, then first."""
+    members = [i for i, c in enumerate(clusters) if c == cluster]
+
+    def centrality(i: int) -> float:
+        if vectors is None or len(members) < 2:
+            return 0.0
+        return float(np.mean([vectors[i] @ vectors[j] for j in members if j != i]))
+
+    return max(members, key=lambda i: (weights[i], centrality(i), -i))

@@ -1,0 +1,235 @@
+"""`council`: a thin CLI over the library. Each command's docstring is its --help."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from council.errors import CouncilError
+
+app = typer.Typer(
+    help="Council: a local-first LLM server where every answer is a vote of several heads.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="council.toml to use (else ./council.toml).")
+]
+
+
+def command(fn: F) -> F:
+    """Register a command; the one place CouncilErrors become a message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CouncilError as exc:
+            err.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            raise typer.Exit(1) from None
+
+    app.command()(wrapper)
+    return fn
+
+
+def _settings(config: Path | None, **overrides: Any):  # type: ignore[no-untyped-def]
+    from council.config import load_settings
+
+    if config is not None:
+        if not config.exists():
+            from council.errors import ConfigError
+
+            raise ConfigError(f"Config file {config} does not exist; pass an existing council.toml.")
+        os.environ["COUNCIL_CONFIG"] = str(config)
+    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _ask(settings: Any, prompt: str, **kwargs: Any) -> Any:
+    from council.council import Council
+
+    async def run() -> Any:
+        council = Council(settings)
+        try:
+            return await council.ask(prompt, **kwargs)
+        finally:
+            await council.close()
+
+    return asyncio.run(run())
+
+
+def _vote_table(verdict: Any) -> Table:
+    table = Table(title="Ballot", show_lines=False)
+    for col in ("head", "vote", "cluster", "weight", "ms", "answer / error"):
+        table.add_column(col, overflow="fold")
+    for v in verdict.votes:
+        mark = "[green]✔[/]" if v.won else ("[red]✘ failed[/]" if v.error else "")
+        text = f"[red]{v.error}[/]" if v.error else v.answer.replace("\n", " ")[:120]
+        cluster = "-" if v.cluster is None else str(v.cluster)
+        table.add_row(v.head, mark or (v.extracted or ""), cluster, f"{v.weight:g}",
+                      f"{v.latency_ms:.0f}", text)
+    return table
+
+
+@command
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the HTTP server (OpenAI-compatible /v1, /vote, /chat, /hybrid, /metrics).
+
+    Example: council serve --port 8000
+    """
+    import logging
+
+    import uvicorn
+
+    from council.server import create_app
+
+    settings = _settings(config, host=host, port=port)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    out.print(f"Council on http://{settings.host}:{settings.port}  (heads load first)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level)
+
+
+@command
+def ask(
+    question: Annotated[str, typer.Argument(help="What to ask the council.")],
+    strategy: Annotated[str | None, typer.Option(help="vote, weighted, consensus, best_of_n, specialization")] = None,
+    models: Annotated[int | None, typer.Option(help="How many heads sit on the ballot.")] = None,
+    task_type: Annotated[str | None, typer.Option(help="code, math, creative, reasoning, general")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole verdict as JSON.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask the council once and print the answer with a per-head vote table.
+
+    Example: council ask "What is 7 * 8?" --strategy weighted
+    """
+    verdict = _ask(_settings(config), question, strategy=strategy, num_models=models,
+                   task_type=task_type)
+    if as_json:
+        out.print_json(json.dumps(verdict.to_dict()))
+        return
+    out.print(verdict.answer, highlight=False, markup=False)
+    out.print(_vote_table(verdict))
+    out.print(
+        f"confidence {verdict.confidence:.0%} · strategy {verdict.strategy} · "
+        f"{verdict.latency_ms / 1000:.1f}s · ${verdict.cost_usd:.4f}"
+        + (f" · {'; '.join(verdict.notes)}" if verdict.notes else ""),
+        highlight=False,
+    )
+
+
+@command
+def ensemble(
+    input: Annotated[str, typer.Option("--input", "-i", help="The question.")],
+    models: Annotated[int | None, typer.Option(help="How many heads (top quality first).")] = None,
+    strategy: Annotated[str, typer.Option(help="best_of_n, weighted, consensus, specialization, vote")] = "best_of_n",
+    task_type: Annotated[str | None, typer.Option(help="code, math, creative, reasoning, general")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Query the ensemble as in the seed: answer, metadata and every model's response.
+
+    Example: council ensemble --input "What is 2+2?" --models 3 --strategy consensus
+    """
+    settings = _settings(config)
+    n = models or len(settings.enabled_heads)
+    out.print(f"Querying {n} models...\nQuestion: {input}\n", highlight=False)
+    v = _ask(settings, input, strategy=strategy, num_models=models, task_type=task_type)
+    out.print(v.answer, highlight=False, markup=False)
+    ok = [x for x in v.votes if not x.error]
+    avg = sum(x.latency_ms for x in ok) / max(1, len(ok)) / 1000
+    out.print(
+        f"\nMetadata:\n  Confidence: {v.confidence:.0%}\n  Strategy: {v.strategy} "
+        f"(task type {v.task_type})\n  Models used: {len(v.models_used)} "
+        f"({', '.join(v.models_used)})\n  Avg latency: {avg:.1f}s\n  Total cost: ${v.cost_usd:.4f}",
+        highlight=False,
+    )
+    out.print("\nAll model responses:", highlight=False)
+    for x in v.votes:
+        text = f"FAILED: {x.error}" if x.error else x.answer.replace("\n", " ")[:160]
+        out.print(f"  • {x.head}: {text}", highlight=False, markup=False)
+
+
+@command
+def heads(
+    check: Annotated[bool, typer.Option(help="Load each head and send it a one-word prompt.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List the heads in the catalogue with their prices, scores and state.
+
+    Example: council heads --check
+    """
+    from council.heads.weights import BUILTIN
+
+    settings = _settings(config)
+    states: dict[str, str] = {}
+    if check:
+        states = asyncio.run(_probe(settings))
+    table = Table(title="Heads")
+    for col in ("id", "kind", "model", "enabled", "quality", "speed", "$/1k in·out", "specializations", "state"):
+        table.add_column(col, overflow="fold")
+    for h in settings.heads:
+        if h.id in states:
+            state = states[h.id]
+        elif h.kind == "local" and h.model in BUILTIN:
+            ready = (settings.models_dir / h.model / ".council-converted").exists()
+            state = "weights ready" if ready else "not prepared (council prepare)"
+        else:
+            state = "-"
+        table.add_row(h.id, h.kind, h.model, "yes" if h.enabled else "no", f"{h.quality:g}",
+                      f"{h.speed:g}", f"{h.cost_in_per_1k:g}·{h.cost_out_per_1k:g}",
+                      ", ".join(h.specializations), state)
+    out.print(table)
+
+
+async def _probe(settings: Any) -> dict[str, str]:
+    from council.council import Council
+    from council.types import GenParams, Message
+
+    council = Council(settings)
+    try:
+        await council.start()
+        probes = [
+            council.call(h, [Message("user", "Say OK.")], GenParams(max_tokens=4))
+            for h in council.enabled
+        ]
+        results = await asyncio.gather(*probes)
+        return {
+            c[0].head: (f"failed: {c[0].error}" if c[0].error else f"ok ({c[0].latency_ms:.0f} ms)")
+            for c in results
+        }
+    finally:
+        await council.close()
+
+
+@command
+def prepare(config: ConfigOpt = None) -> None:
+    """Make the local heads' weights ready (converts the embedded SmolLM2 once).
+
+    Example: council prepare
+    """
+    from council.heads.weights import resolve_model_dir
+
+    settings = _settings(config)
+    for model in sorted({h.model for h in settings.enabled_heads if h.kind == "local"}):
+        folder = resolve_model_dir(model, settings.models_dir)
+        out.print(f"{model}: {folder}", highlight=False)
+
+
+def main() -> None:
+    app()

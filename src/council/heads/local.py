@@ -1,0 +1,94 @@
+"""`local` heads: a persona on a model loaded in this process (see engine.py)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from council.heads.base import Head
+from council.heads.engine import LocalModel, Row
+from council.heads.weights import resolve_model_dir
+from council.types import Completion, GenParams, Message
+
+
+class ModelPool:
+    """One LocalModel per weights folder, so heads on the same base share it."""
+
+    def __init__(self, models_dir: Path, *, threads: int, window_ms: float, max_batch: int):
+        self.models_dir = models_dir
+        self.threads = threads
+        self.window_ms = window_ms
+        self.max_batch = max_batch
+        self.models: dict[Path, LocalModel] = {}
+
+    def get(self, model: str) -> LocalModel:
+        folder = resolve_model_dir(model, self.models_dir).resolve()
+        if folder not in self.models:
+            self.models[folder] = LocalModel(
+                folder, threads=self.threads, window_ms=self.window_ms, max_batch=self.max_batch
+            )
+        return self.models[folder]
+
+    def close(self) -> None:
+        for m in self.models.values():
+            m.close()
+
+
+class LocalHead(Head):
+    """In-process transformers head; adapters attach to the shared base (PEFT)."""
+
+    adapter: str | None = None  # the attached adapter this head answers with, if any
+
+    def _engine(self) -> LocalModel:
+        assert self.ctx is not None, "local heads are built through council.heads.build_heads"
+        return self.ctx.pool.get(self.spec.model)
+
+    async def start(self) -> None:
+        self.state.status = "loading"
+        try:
+            await self._engine().ensure_loaded()
+        except Exception as exc:
+            self.state.status, self.state.detail = "error", str(exc)
+            raise
+        self.state.status, self.state.detail = "ready", str(self._engine().folder)
+        self.state.loaded_at = time.time()
+
+    async def complete(
+        self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
+    ) -> list[Completion]:
+        started = time.perf_counter()
+        try:
+            engine = self._engine()
+            await engine.ensure_loaded()
+            p = self.resolve(params)
+            ids = engine.encode(self.with_persona(messages))
+            rows = [
+                Row(
+                    prompt_ids=ids,
+                    temperature=p.temperature or 0.0,
+                    top_p=p.top_p or 1.0,
+                    max_new_tokens=p.max_tokens or 256,
+                    seed=None if p.seed is None else p.seed + k,
+                    stop=p.stop or [],
+                    adapter=self.adapter,
+                )
+                for k in range(n)
+            ]
+            results = await engine.generate(rows)
+        except Exception as exc:
+            return self.failed(f"{type(exc).__name__}: {exc}", started, n)
+        ms = (time.perf_counter() - started) * 1000
+        self.record(error=None, latency_ms=ms)
+        self.state.status = "ready"
+        return [
+            Completion(
+                head=self.id,
+                text=r.text,
+                latency_ms=ms,
+                tokens_in=r.tokens_in,
+                tokens_out=r.tokens_out,
+                cost_usd=self.spec.cost(r.tokens_in, r.tokens_out),
+                finish_reason=r.finish_reason,
+            )
+            for r in results
+        ]

@@ -1,0 +1,103 @@
+"""`openai` heads: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, OpenAI)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import openai
+
+from council.heads.base import Head
+from council.types import Completion, GenParams, Message
+
+
+class OpenAICompatHead(Head):
+    """Talks to /v1/chat/completions through the official `openai` SDK."""
+
+    _client: openai.AsyncOpenAI | None = None
+
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            s = self.spec
+            key = "not-needed"  # vLLM, Ollama and llama.cpp accept any key
+            if s.api_key_env:
+                key = os.environ.get(s.api_key_env, "")
+                if not key:
+                    raise RuntimeError(
+                        f"No API key for head {s.id!r}: set the environment variable "
+                        f"{s.api_key_env}, or clear api_key_env for a server that needs none."
+                    )
+            self._client = openai.AsyncOpenAI(
+                base_url=s.base_url, api_key=key, timeout=s.timeout_s, max_retries=0
+            )
+        return self._client
+
+    async def start(self) -> None:
+        self.state.status = "ready"
+        self.state.detail = self.spec.base_url
+
+    async def complete(
+        self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
+    ) -> list[Completion]:
+        started = time.perf_counter()
+        p = self.resolve(params)
+        chat = [{"role": m.role, "content": m.content} for m in self.with_persona(messages)]
+        # n parallel requests rather than the `n` parameter: Ollama and llama.cpp ignore it.
+        calls = [self._one(chat, p, None if p.seed is None else p.seed + k) for k in range(n)]
+        results = await asyncio.gather(*calls)
+        ms = (time.perf_counter() - started) * 1000
+        for c in results:
+            self.record(error=c.error, latency_ms=ms)
+        self.state.status = "error" if all(c.error for c in results) else "ready"
+        return list(results)
+
+    async def _one(self, chat: list[dict[str, str]], p: GenParams, seed: int | None) -> Completion:
+        started = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if seed is not None:
+            extra["seed"] = seed
+        if p.stop:
+            extra["stop"] = p.stop[:4]  # OpenAI accepts at most four
+        try:
+            resp = await self.client().chat.completions.create(
+                model=self.spec.model,
+                messages=chat,  # type: ignore[arg-type]
+                temperature=p.temperature,
+                top_p=p.top_p,
+                max_tokens=p.max_tokens,
+                **extra,
+            )
+        except openai.APIStatusError as exc:
+            return self._error(started, f"HTTP {exc.status_code} from {self.spec.base_url}: {exc.message}")
+        except openai.APITimeoutError:
+            return self._error(started, f"timed out after {self.spec.timeout_s}s ({self.spec.base_url})")
+        except openai.APIConnectionError as exc:
+            return self._error(started, f"cannot reach {self.spec.base_url}: {exc}")
+        except Exception as exc:
+            return self._error(started, f"{type(exc).__name__}: {exc}")
+        ms = (time.perf_counter() - started) * 1000
+        if not resp.choices:
+            return self._error(started, f"{self.spec.base_url} returned no choices")
+        choice = resp.choices[0]
+        t_in = resp.usage.prompt_tokens if resp.usage else 0
+        t_out = resp.usage.completion_tokens if resp.usage else 0
+        return Completion(
+            head=self.id,
+            text=(choice.message.content or "").strip(),
+            latency_ms=ms,
+            tokens_in=t_in,
+            tokens_out=t_out,
+            cost_usd=self.spec.cost(t_in, t_out),
+            finish_reason=choice.finish_reason or "stop",
+        )
+
+    def _error(self, started: float, message: str) -> Completion:
+        ms = (time.perf_counter() - started) * 1000
+        return Completion(head=self.id, latency_ms=ms, error=message, finish_reason="error")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

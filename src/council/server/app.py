@@ -1,0 +1,61 @@
+"""create_app(settings): the FastAPI application around one Council."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from council import __version__
+from council.config import Settings
+from council.council import Council
+from council.server import council_api, openai_api
+from council.server.errors import install_error_handlers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
+    """Build the app; the council's heads load at startup, before the port accepts requests."""
+    council = council or Council(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        await council.start()
+        log.info("council ready in %.1fs with %d heads", time.perf_counter() - started,
+                 len(council.enabled))
+        yield
+        await council.close()
+
+    app = FastAPI(
+        title="Council",
+        version=__version__,
+        summary="Every answer is a vote of several model heads.",
+        lifespan=lifespan,
+    )
+    app.state.council = council
+    app.state.settings = settings
+    app.state.started_at = time.time()
+    install_error_handlers(app)
+    app.include_router(council_api.router)
+    app.include_router(openai_api.router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        council.metrics.requests.labels(path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(council.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

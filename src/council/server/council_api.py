@@ -1,0 +1,74 @@
+"""The seed endpoints: /vote and /chat (the ballot), /hybrid (one fast head), /health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from council.council import Council
+from council.server.schemas import VoteRequest, meta_of
+from council.types import Verdict
+
+router = APIRouter()
+
+
+def council_of(request: Request) -> Council:
+    council: Council = request.app.state.council
+    return council
+
+
+def reply(verdict: Verdict) -> dict[str, Any]:
+    return {"answer": verdict.answer, "meta": meta_of(verdict)}
+
+
+@router.post("/vote", tags=["council"])
+async def vote(body: VoteRequest, request: Request) -> dict[str, Any]:
+    """Every enabled head answers; the strategy decides. Returns the answer and the ballot."""
+    verdict = await council_of(request).ask(
+        body.prompt, strategy=body.strategy, num_models=body.num_models, task_type=body.task_type
+    )
+    return reply(verdict)
+
+
+@router.post("/chat", tags=["council"])
+async def chat(body: VoteRequest, request: Request) -> dict[str, Any]:
+    """Alias of /vote: every chat message is a council decision."""
+    return await vote(body, request)
+
+
+@router.post("/hybrid", tags=["council"])
+async def hybrid(body: VoteRequest, request: Request) -> dict[str, Any]:
+    """The low-latency path: the single fastest head, same response shape."""
+    return reply(await council_of(request).ask_single(body.prompt))
+
+
+@router.get("/health", tags=["ops"])
+async def health(request: Request) -> dict[str, Any]:
+    """Whether the heads are loaded, and each head's state."""
+    council = council_of(request)
+    heads = [
+        {
+            "id": h.id,
+            "kind": h.spec.kind,
+            "model": h.spec.model,
+            "enabled": h.spec.enabled,
+            "status": h.state.status,
+            "detail": h.state.detail,
+            "calls": h.state.calls,
+            "errors": h.state.errors,
+            "last_error": h.state.last_error,
+            "last_latency_ms": h.state.last_latency_ms,
+        }
+        for h in council.heads.values()
+    ]
+    enabled = [h for h in heads if h["enabled"]]
+    ready = [h for h in enabled if h["status"] == "ready"]
+    status = "ok" if enabled and len(ready) == len(enabled) else ("degraded" if ready else "down")
+    models = []
+    if council.ctx is not None:
+        models = [
+            {"folder": str(m.folder), "loaded": m.loaded, "batches": m.batches, "rows": m.rows_done}
+            for m in council.ctx.pool.models.values()
+        ]
+    return {"status": status, "heads": heads, "models": models}

@@ -1,0 +1,131 @@
+"""OpenAI-compatible /v1: the council is model `council`; every head is a model too."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from council.council import COUNCIL_ID
+from council.errors import CouncilError
+from council.server.council_api import council_of
+from council.server.errors import error_body
+from council.server.schemas import ChatCompletionRequest, meta_of
+from council.types import GenParams, Verdict
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+STREAM_PIECE = 16  # characters per streamed delta once the answer is decided
+
+
+@router.get("/models")
+async def models(request: Request) -> dict[str, Any]:
+    """The council plus every head, as OpenAI model objects."""
+    council = council_of(request)
+    created = int(request.app.state.started_at)
+    ids = [COUNCIL_ID] + [h.id for h in council.heads.values() if h.spec.enabled]
+    return {
+        "object": "list",
+        "data": [{"id": i, "object": "model", "created": created, "owned_by": "council"} for i in ids],
+    }
+
+
+async def _decide(body: ChatCompletionRequest, request: Request) -> Verdict:
+    council = council_of(request)
+    params = GenParams(
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        seed=body.seed,
+        stop=body.stops(),
+    )
+    messages = body.as_messages()
+    if body.model == COUNCIL_ID:
+        return await council.ask(
+            messages,
+            strategy=body.strategy,
+            num_models=body.num_models,
+            task_type=body.task_type,
+            params=params,
+        )
+    council.head(body.model)  # 404 for an unknown model before any work
+    return await council.ask_single(messages, head_id=body.model, params=params)
+
+
+def _usage(v: Verdict) -> dict[str, int]:
+    return {
+        "prompt_tokens": v.tokens_in,
+        "completion_tokens": v.tokens_out,
+        "total_tokens": v.tokens_in + v.tokens_out,
+    }
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request
+) -> dict[str, Any] | StreamingResponse:
+    """Chat completions; `stream: true` sends SSE chunks ending in [DONE]."""
+    council_of(request).check(body.as_messages())
+    if body.model != COUNCIL_ID:
+        council_of(request).head(body.model)
+    cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    if body.stream:
+        return StreamingResponse(
+            _stream(body, request, cid, created),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    v = await _decide(body, request)
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": v.answer},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": _usage(v),
+        "council": meta_of(v),
+    }
+
+
+def _sse(obj: dict[str, Any]) -> str:
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+async def _stream(
+    body: ChatCompletionRequest, request: Request, cid: str, created: int
+) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": body.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **extra,
+        }
+
+    yield _sse(chunk({"role": "assistant", "content": ""}))
+    try:
+        v = await _decide(body, request)
+    except CouncilError as exc:  # headers are sent: report in-band, as OpenAI does
+        yield _sse(error_body(exc.message, exc.error_type, exc.param, exc.code))
+        yield "data: [DONE]\n\n"
+        return
+    for i in range(0, len(v.answer), STREAM_PIECE):
+        yield _sse(chunk({"content": v.answer[i : i + STREAM_PIECE]}))
+    yield _sse(chunk({}, "stop", council=meta_of(v)))
+    if body.stream_options and body.stream_options.include_usage:
+        yield _sse({**chunk({}), "choices": [], "usage": _usage(v)})
+    yield "data: [DONE]\n\n"

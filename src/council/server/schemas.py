@@ -1,0 +1,89 @@
+"""Request bodies. Seed endpoints forbid unknown fields (a typo is an error); /v1 ignores
+fields it does not use, as OpenAI clients send many optional ones."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from council.types import Message
+
+
+class VoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, description="The user's message.")
+    strategy: str | None = Field(None, description="vote, weighted, consensus, best_of_n, ...")
+    num_models: int | None = Field(None, ge=1, description="How many heads sit on the ballot.")
+    task_type: str | None = Field(None, description="code, math, creative, reasoning, general")
+    user: str | None = Field(None, description="Who is asking (memory is per user).")
+
+    @field_validator("prompt")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("prompt is blank; send the question text")
+        return v
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def to_message(self) -> Message:
+        if isinstance(self.content, list):
+            text = "\n".join(p.text or "" for p in self.content if p.type == "text")
+        else:
+            text = self.content or ""
+        role = {"developer": "system", "tool": "user"}.get(self.role, self.role)
+        return Message(role, text)  # type: ignore[arg-type]
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    n: int = Field(1, ge=1, le=1, description="Council returns one answer per request.")
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    user: str | None = None
+    # Council extensions (OpenAI clients pass them via extra_body)
+    strategy: str | None = None
+    num_models: int | None = Field(None, ge=1)
+    task_type: str | None = None
+
+    def stops(self) -> list[str] | None:
+        if self.stop is None:
+            return None
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+    def as_messages(self) -> list[Message]:
+        return [m.to_message() for m in self.messages]
+
+
+def meta_of(verdict: Any) -> dict[str, Any]:
+    """The council's meta block shared by /vote and /v1 (the `council` field)."""
+    d: dict[str, Any] = verdict.to_dict()
+    d.pop("answer")
+    return d

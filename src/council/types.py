@@ -1,0 +1,102 @@
+"""The nouns that flow through the council: messages in, completions and votes out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+    @classmethod
+    def coerce(cls, m: Message | dict[str, Any]) -> Message:
+        if isinstance(m, Message):
+            return m
+        return cls(role=m["role"], content=m.get("content") or "")
+
+
+def as_messages(messages: str | list[Message] | list[dict[str, Any]]) -> list[Message]:
+    """Accept a bare prompt, dicts in OpenAI shape or Messages."""
+    if isinstance(messages, str):
+        return [Message("user", messages)]
+    return [Message.coerce(m) for m in messages]
+
+
+def last_user_text(messages: list[Message]) -> str:
+    for m in reversed(messages):
+        if m.role == "user":
+            return m.content
+    return messages[-1].content if messages else ""
+
+
+@dataclass
+class GenParams:
+    """Per-call sampling settings; a head's own defaults fill what is None."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    stop: list[str] | None = None
+
+
+@dataclass
+class Completion:
+    """One answer from one head. A failed head carries `error` instead of raising."""
+
+    head: str
+    text: str = ""
+    latency_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    finish_reason: str = "stop"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Vote:
+    """How one completion fared in the ballot."""
+
+    head: str
+    answer: str
+    extracted: str | None
+    cluster: int | None
+    weight: float
+    latency_ms: float
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+    won: bool = False
+
+
+@dataclass
+class Verdict:
+    """The council's decision and everything needed to audit it."""
+
+    answer: str
+    votes: list[Vote]
+    confidence: float
+    strategy: str
+    latency_ms: float
+    cost_usd: float
+    models_used: list[str]
+    task_type: str = "general"
+    tokens_in: int = 0
+    tokens_out: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["total_cost"] = self.cost_usd  # the ensemble seed's name for cost_usd
+        return d

@@ -1,0 +1,52 @@
+"""Tests run offline: a guard refuses non-loopback connections, every test gets its own data
+dir, and local heads run on a tiny random Llama built here from a config."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import build_tiny_model, convert_default_model
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    host = address[0] if isinstance(address, tuple) else None
+    if isinstance(host, str):
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if host != "localhost" and (ip is None or not ip.is_loopback):
+            raise OSError(f"network access to {host} is blocked in tests")
+    _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    data = tmp_path / "data"
+    monkeypatch.setenv("COUNCIL_DATA_DIR", str(data))
+    monkeypatch.setenv("COUNCIL_CONFIG", str(tmp_path / "no-such-council.toml"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    for key in list(__import__("os").environ):
+        if key.startswith("COUNCIL_") and key not in ("COUNCIL_DATA_DIR", "COUNCIL_CONFIG"):
+            monkeypatch.delenv(key)
+    return data
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real default model, converted once per test session (~25 s)."""
+    return convert_default_model(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer Llama (hidden 64) with the SmolLM2 tokenizer and chat template."""
+    return build_tiny_model(smollm2_dir, tmp_path_factory.mktemp("tiny"))
