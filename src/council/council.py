@@ -147,14 +147,20 @@ class Council(Head):
         return completions
 
     async def call(self, head: Head, msgs: list[Message], params: GenParams | None) -> list[Completion]:
+        """One head call with its timeout; whatever happens comes back as Completions."""
         started = time.perf_counter()
         try:
-            return await asyncio.wait_for(head.complete(msgs, params=params), head.spec.timeout_s)
+            result = await asyncio.wait_for(head.complete(msgs, params=params), head.spec.timeout_s)
         except TimeoutError:
-            return head.failed(f"timed out after {head.spec.timeout_s:g}s", started)
+            result = head.failed(f"timed out after {head.spec.timeout_s:g}s", started)
         except Exception as exc:  # a Head should not raise; if one does, it still only fails itself
             log.exception("head %s raised", head.id)
-            return head.failed(f"{type(exc).__name__}: {exc}", started)
+            result = head.failed(f"{type(exc).__name__}: {exc}", started)
+        for c in result:
+            if c.error:
+                log.warning("head %s failed: %s", head.id, c.error)
+        head.record(result)
+        return result
 
     async def count(
         self, question: str, task: str, specs: list[HeadSpec], completions: list[Completion]

@@ -43,14 +43,17 @@ _BODY = (
 _CURRENCY = "$€£¥₹"
 _FULL_NUMBER_RE = re.compile(
     r"\s*(?:(?:about|approximately|approx\.?|around|roughly|exactly|~|≈)\s*)?"
-    rf"(?P<lead>[+-]?\s*[{_CURRENCY}]?\s*)(?P<sign>[+-]?)(?P<body>{_BODY})(?P<pct>\s*%)?(?P<rest>.*)",
+    rf"(?P<lead>[+-]?\s*[{_CURRENCY}]?\s*)(?P<sign>[+-]?)(?P<body>{_BODY})"
+    r"(?P<pct>\s*%)?(?P<rest>.*)",
     re.IGNORECASE | re.DOTALL,
 )
 # A number standing alone in prose: not glued to a word ("GPT-4", "3rd", "1990s", "H2O").
 _TOKEN_RE = re.compile(
     rf"(?<![\w.,/:^$+-])[+-]?[{_CURRENCY}]?{_BODY}%?(?![\w/:^]|[.,]\d)", re.IGNORECASE
 )
-_UNIT_WORD_RE = re.compile(r"(?:[°$€£¥₹]|[^\W\d_])(?:[^\W\d]|[/·.'°-])*(?:\^?[23²³])?[.,;:!?]*")
+_UNIT_WORD_RE = re.compile(
+    rf"(?:[°{_CURRENCY}]|[^\W\d_])(?:[^\W\d]|[/·.'°-])*(?:\^?[23²³])?[.,;:!?]*"
+)
 _TRANSLATE = str.maketrans(
     {"\u2212": "-", "\u2013": "-", "\u2044": "/", "\u2215": "/", "\uff05": "%"}
     | dict.fromkeys("\u00a0\u2009\u202f", " ")
@@ -268,5 +271,5 @@ def _normalize_phrase(s: str) -> str:
         s = s.strip(_EDGE)
         if len(s) >= 2 and s[0] + s[-1] in ("()", "[]", "{}"):
             s = s[1:-1]
-        s = _ARTICLE_RE.sub("", s)
+        pass
     return s

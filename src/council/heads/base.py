@@ -77,15 +77,18 @@ class Head(ABC):
     def failed(self, error: str, started: float, n: int = 1) -> list[Completion]:
         """Completions that carry `error`, one per requested sample."""
         ms = (time.perf_counter() - started) * 1000
-        self.record(error=error, latency_ms=ms)
         return [
             Completion(head=self.id, latency_ms=ms, error=error, finish_reason="error")
             for _ in range(n)
         ]
 
-    def record(self, *, error: str | None, latency_ms: float) -> None:
-        self.state.calls += 1
-        self.state.last_latency_ms = latency_ms
-        if error:
-            self.state.errors += 1
-            self.state.last_error = error
+    def record(self, completions: list[Completion]) -> None:
+        """Count a call in the head's state (the council does this for every call)."""
+        for c in completions:
+            self.state.calls += 1
+            self.state.last_latency_ms = c.latency_ms
+            if c.error:
+                self.state.errors += 1
+                self.state.last_error = c.error
+        if completions and self.state.status != "loading":
+            self.state.status = "error" if all(c.error for c in completions) else "ready"

@@ -78,8 +78,6 @@ class LocalHead(Head):
         except Exception as exc:
             return self.failed(f"{type(exc).__name__}: {exc}", started, n)
         ms = (time.perf_counter() - started) * 1000
-        self.record(error=None, latency_ms=ms)
-        self.state.status = "ready"
         return [
             Completion(
                 head=self.id,

@@ -41,17 +41,11 @@ class OpenAICompatHead(Head):
     async def complete(
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
     ) -> list[Completion]:
-        started = time.perf_counter()
         p = self.resolve(params)
         chat = [{"role": m.role, "content": m.content} for m in self.with_persona(messages)]
         # n parallel requests rather than the `n` parameter: Ollama and llama.cpp ignore it.
         calls = [self._one(chat, p, None if p.seed is None else p.seed + k) for k in range(n)]
-        results = await asyncio.gather(*calls)
-        ms = (time.perf_counter() - started) * 1000
-        for c in results:
-            self.record(error=c.error, latency_ms=ms)
-        self.state.status = "error" if all(c.error for c in results) else "ready"
-        return list(results)
+        return list(await asyncio.gather(*calls))
 
     async def _one(self, chat: list[dict[str, str]], p: GenParams, seed: int | None) -> Completion:
         started = time.perf_counter()
