@@ -98,8 +98,14 @@ class ScriptedHead(Head):
             return self.failed(str(reply), started, n)
         ms = (time.perf_counter() - started) * 1000
         return [
-            Completion(head=self.id, text=reply, latency_ms=ms, tokens_in=3, tokens_out=2,
-                       cost_usd=self.spec.cost(3, 2))
+            Completion(
+                head=self.id,
+                text=reply,
+                latency_ms=ms,
+                tokens_in=3,
+                tokens_out=2,
+                cost_usd=self.spec.cost(3, 2),
+            )
         ] * n
 
 
@@ -121,12 +127,18 @@ class ServerProcess:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
-        env.update(COUNCIL_CONFIG=str(config), COUNCIL_DATA_DIR=str(data_dir),
-                   HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        env.update(
+            COUNCIL_CONFIG=str(config),
+            COUNCIL_DATA_DIR=str(data_dir),
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_OFFLINE="1",
+        )
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "council", "serve", "--port", str(self.port)],
-            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 120.0) -> None:

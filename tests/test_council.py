@@ -8,7 +8,12 @@ import pytest
 
 from council.config import HeadSpec
 from council.council import Council
-from council.errors import InvalidRequestError, NoAnswerError, PromptTooLongError, UnknownStrategyError
+from council.errors import (
+    InvalidRequestError,
+    NoAnswerError,
+    PromptTooLongError,
+    UnknownStrategyError,
+)
 from council.model_ensemble import EnsembleStrategy, ModelEnsemble
 from tests.helpers import ScriptedHead, scripted, settings_with
 
@@ -86,7 +91,9 @@ async def test_all_heads_failing_is_a_clear_error() -> None:
 
 
 async def test_heads_run_in_parallel() -> None:
-    heads = [ScriptedHead(HeadSpec(id=f"p{i}", kind="scripted"), ["1"], delay=0.3) for i in range(5)]
+    heads = [
+        ScriptedHead(HeadSpec(id=f"p{i}", kind="scripted"), ["1"], delay=0.3) for i in range(5)
+    ]
     started = asyncio.get_running_loop().time()
     await make(*heads).ask("1?")
     assert asyncio.get_running_loop().time() - started < 0.3 * 2.5  # not 5 x 0.3 s

@@ -22,7 +22,9 @@ def heads_on(model: Path, n: int = 5, **kw):  # type: ignore[no-untyped-def]
     return build_heads(settings, ctx), ctx
 
 
-async def test_heads_on_one_base_share_one_model_and_one_generate_call(tiny_model_dir: Path) -> None:
+async def test_heads_on_one_base_share_one_model_and_one_generate_call(
+    tiny_model_dir: Path,
+) -> None:
     heads, ctx = heads_on(tiny_model_dir)
     assert len(ctx.pool.models) == 0
     await heads[0].start()
@@ -74,8 +76,10 @@ async def test_adapter_attaches_to_the_loaded_base_without_reload(
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                           init_lora_weights=False))
+    lora = get_peft_model(
+        base,
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     with torch.no_grad():  # make the adapter matter
         for name, p in lora.named_parameters():
             if "lora_B" in name:

@@ -95,15 +95,16 @@ def test_huge_numbers_return_quickly(raw: str) -> None:
     start = time.perf_counter()
     assert canonical_number(raw) is None
     result = extract_answer(f"Answer: {raw}")
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # a hang guard, not a speed test
     assert result.kind != "number"
 
 
 def test_huge_reply_is_bounded_in_time() -> None:
-    reply = " ".join(str(i) for i in range(200_000)) + " words at the end"
+    # Non-ASCII prose full of numbers is the slow path; a runaway reply must not stall the vote.
+    reply = "½ é 7 " * 300_000 + "words at the end"
     start = time.perf_counter()
     result = extract_answer(reply)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # a hang guard, not a speed test
     assert result.kind == "text"
     assert result.display == reply[:80].rstrip()
 
@@ -285,6 +286,7 @@ def test_article_a_is_dropped_not_a_choice() -> None:
         "(Paris)",
         "The Paris",
         "  paris  ",
+        "Ｐａｒｉｓ",  # fullwidth letters: NFKC, not just casefold
         "Answer: Paris",
         "\\boxed{\\text{Paris}}",
         "The answer is Paris. It has been the capital since 987.",

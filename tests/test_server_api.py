@@ -67,24 +67,34 @@ def test_hybrid_uses_the_single_fastest_head(client: TestClient) -> None:
 def test_v1_chat_completion_shape_and_models(client: TestClient) -> None:
     models = client.get("/v1/models").json()
     assert [m["id"] for m in models["data"]] == ["council", "fast", "slowpoke", "broken"]
-    r = client.post("/v1/chat/completions",
-                    json={"model": "council", "messages": [{"role": "user", "content": "2+2?"}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": "council", "messages": [{"role": "user", "content": "2+2?"}]},
+    )
     body = r.json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"] == {"role": "assistant", "content": "Answer: 4"}
     assert body["usage"]["total_tokens"] == body["usage"]["prompt_tokens"] + 6 - 0 or True
     assert body["usage"]["completion_tokens"] == 4  # two heads answered, 2 tokens each
     assert len(body["council"]["votes"]) == 3
-    one = client.post("/v1/chat/completions",
-                      json={"model": "slowpoke", "messages": [{"role": "user", "content": "hi"}]})
+    one = client.post(
+        "/v1/chat/completions",
+        json={"model": "slowpoke", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert [v["head"] for v in one.json()["council"]["votes"]] == ["slowpoke"]
 
 
 def test_streaming_sends_chunks_then_done(client: TestClient) -> None:
-    with client.stream("POST", "/v1/chat/completions", json={
-        "model": "council", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "2+2?"}],
-    }) as r:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "model": "council",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "2+2?"}],
+        },
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         lines = [ln for ln in r.iter_lines() if ln]
     assert lines[-1] == "data: [DONE]"
@@ -100,30 +110,62 @@ def test_streaming_sends_chunks_then_done(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("path", "kwargs", "status", "fragment"),
     [
-        ("/vote", {"content": b"{not json", "headers": {"content-type": "application/json"}},
-         400, "Malformed JSON"),
+        (
+            "/vote",
+            {"content": b"{not json", "headers": {"content-type": "application/json"}},
+            400,
+            "Malformed JSON",
+        ),
         ("/vote", {"json": {}}, 400, "prompt: Field required"),
         ("/vote", {"json": {"prompt": "   "}}, 400, "blank"),
         ("/vote", {"json": {"prompt": 5}}, 400, "valid string"),
         ("/vote", {"json": {"prompt": "hi", "num_models": "many"}}, 400, "num_models"),
         ("/vote", {"json": {"prompt": "hi", "stratgy": "vote"}}, 400, "stratgy"),
-        ("/vote", {"json": {"prompt": "hi", "strategy": "coinflip"}}, 400,
-         "Known: vote, weighted, consensus, best_of_n, specialization"),
+        (
+            "/vote",
+            {"json": {"prompt": "hi", "strategy": "coinflip"}},
+            400,
+            "Known: vote, weighted, consensus, best_of_n, specialization",
+        ),
         ("/vote", {"json": {"prompt": "x" * 201}}, 413, "COUNCIL_MAX_PROMPT_CHARS"),
         ("/v1/chat/completions", {"json": {"model": "council", "messages": []}}, 400, "messages"),
         ("/v1/chat/completions", {"json": {"model": "council"}}, 400, "messages: Field required"),
-        ("/v1/chat/completions",
-         {"json": {"model": "gpt-7", "messages": [{"role": "user", "content": "hi"}]}},
-         404, "Unknown model 'gpt-7'. Known: council, fast"),
-        ("/v1/chat/completions",
-         {"json": {"model": "council", "messages": [{"role": "wizard", "content": "hi"}]}},
-         400, "role"),
-        ("/v1/chat/completions",
-         {"json": {"model": "council", "messages": [{"role": "user", "content": "hi"}],
-                   "temperature": "hot"}}, 400, "temperature"),
-        ("/v1/chat/completions",
-         {"json": {"model": "council", "stream": True,
-                   "messages": [{"role": "user", "content": "x" * 500}]}}, 413, "limit"),
+        (
+            "/v1/chat/completions",
+            {"json": {"model": "gpt-7", "messages": [{"role": "user", "content": "hi"}]}},
+            404,
+            "Unknown model 'gpt-7'. Known: council, fast",
+        ),
+        (
+            "/v1/chat/completions",
+            {"json": {"model": "council", "messages": [{"role": "wizard", "content": "hi"}]}},
+            400,
+            "role",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "json": {
+                    "model": "council",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "temperature": "hot",
+                }
+            },
+            400,
+            "temperature",
+        ),
+        (
+            "/v1/chat/completions",
+            {
+                "json": {
+                    "model": "council",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "x" * 500}],
+                }
+            },
+            413,
+            "limit",
+        ),
         ("/nowhere", {"json": {}}, 404, "No route POST /nowhere"),
     ],
 )
@@ -132,8 +174,10 @@ def test_client_mistakes_get_openai_shaped_4xx(client, path, kwargs, status, fra
 
 
 def test_all_heads_failing_is_502_with_each_error(client: TestClient) -> None:
-    r = client.post("/v1/chat/completions",
-                    json={"model": "broken", "messages": [{"role": "user", "content": "hi"}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": "broken", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert_openai_error(r, 502, "HTTP 500 upstream")
 
 
@@ -143,8 +187,13 @@ def test_health_and_metrics(client: TestClient) -> None:
     assert {h["id"]: h["calls"] for h in health["heads"]} == {"fast": 1, "slowpoke": 1, "broken": 1}
     assert next(h for h in health["heads"] if h["id"] == "broken")["errors"] == 1
     text = client.get("/metrics").text
-    for name in ("swarm_vote_latency_seconds_bucket", "swarm_vote_results_total",
-                 "swarm_head_latency_seconds", 'swarm_head_errors_total{head="broken"} 1.0',
-                 "swarm_head_tokens_total", "swarm_council_agreement",
-                 'swarm_http_requests_total{route="/vote",status="200"}'):
+    for name in (
+        "swarm_vote_latency_seconds_bucket",
+        "swarm_vote_results_total",
+        "swarm_head_latency_seconds",
+        'swarm_head_errors_total{head="broken"} 1.0',
+        "swarm_head_tokens_total",
+        "swarm_council_agreement",
+        'swarm_http_requests_total{route="/vote",status="200"}',
+    ):
         assert name in text, name

@@ -15,7 +15,9 @@ from tests.helpers import ServerProcess, free_port, local_specs, settings_with, 
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("live")
     config = write_config(root / "council.toml", local_specs(tiny_model_dir, 3), embedder="none")
     proc = ServerProcess(config, root / "data")
@@ -48,8 +50,11 @@ def test_openai_sdk_plain_completion(server: ServerProcess) -> None:
 def test_openai_sdk_streaming(server: ServerProcess) -> None:
     client = sdk(server)
     stream = client.chat.completions.create(
-        model="council", messages=[{"role": "user", "content": "Say hi"}], stream=True,
-        stream_options={"include_usage": True}, max_tokens=8,
+        model="council",
+        messages=[{"role": "user", "content": "Say hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=8,
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -69,12 +74,30 @@ def test_openai_sdk_sees_errors_as_exceptions(server: ServerProcess) -> None:
 
 async def test_a_second_council_uses_the_server_as_its_openai_head(server: ServerProcess) -> None:
     remote = [
-        HeadSpec(id="remote-council", kind="openai", model="council", base_url=f"{server.url}/v1",
-                 max_tokens=8, timeout_s=60),
-        HeadSpec(id="remote-h0", kind="openai", model="h0", base_url=f"{server.url}/v1",
-                 max_tokens=8, cost_in_per_1k=0.5, cost_out_per_1k=1.0),
-        HeadSpec(id="dead", kind="openai", model="x", base_url=f"http://127.0.0.1:{free_port()}/v1",
-                 timeout_s=5),
+        HeadSpec(
+            id="remote-council",
+            kind="openai",
+            model="council",
+            base_url=f"{server.url}/v1",
+            max_tokens=8,
+            timeout_s=60,
+        ),
+        HeadSpec(
+            id="remote-h0",
+            kind="openai",
+            model="h0",
+            base_url=f"{server.url}/v1",
+            max_tokens=8,
+            cost_in_per_1k=0.5,
+            cost_out_per_1k=1.0,
+        ),
+        HeadSpec(
+            id="dead",
+            kind="openai",
+            model="x",
+            base_url=f"http://127.0.0.1:{free_port()}/v1",
+            timeout_s=5,
+        ),
     ]
     outer = Council(settings_with(remote))
     try:
@@ -92,10 +115,21 @@ async def test_a_second_council_uses_the_server_as_its_openai_head(server: Serve
 
 
 async def test_missing_api_key_is_an_error_that_names_the_variable() -> None:
-    spec = HeadSpec(id="cloud", kind="openai", model="gpt-4o-mini", base_url="http://127.0.0.1:9/v1",
-                    api_key_env="COUNCIL_TEST_NO_SUCH_KEY")
-    outer = Council(settings_with([spec, HeadSpec(id="cloud2", kind="openai", model="m",
-                                                  base_url="http://127.0.0.1:9/v1")]))
+    spec = HeadSpec(
+        id="cloud",
+        kind="openai",
+        model="gpt-4o-mini",
+        base_url="http://127.0.0.1:9/v1",
+        api_key_env="COUNCIL_TEST_NO_SUCH_KEY",
+    )
+    outer = Council(
+        settings_with(
+            [
+                spec,
+                HeadSpec(id="cloud2", kind="openai", model="m", base_url="http://127.0.0.1:9/v1"),
+            ]
+        )
+    )
     with pytest.raises(Exception, match="set the environment variable COUNCIL_TEST_NO_SUCH_KEY"):
         await outer.ask("hi")
     await outer.close()

@@ -8,13 +8,16 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from council.errors import CouncilError
+
+if TYPE_CHECKING:
+    from council.config import Settings
 
 app = typer.Typer(
     help="Council: a local-first LLM server where every answer is a vote of several heads.",
@@ -38,21 +41,23 @@ def command(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except CouncilError as exc:
-            err.print(f"[bold red]Error:[/] {exc.message}", highlight=False)
+            err.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     app.command()(wrapper)
     return fn
 
 
-def _settings(config: Path | None, **overrides: Any):  # type: ignore[no-untyped-def]
+def _settings(config: Path | None, **overrides: Any) -> Settings:
     from council.config import load_settings
 
     if config is not None:
         if not config.exists():
             from council.errors import ConfigError
 
-            raise ConfigError(f"Config file {config} does not exist; pass an existing council.toml.")
+            raise ConfigError(
+                f"Config file {config} does not exist; pass an existing council.toml."
+            )
         os.environ["COUNCIL_CONFIG"] = str(config)
     return load_settings(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -78,8 +83,14 @@ def _vote_table(verdict: Any) -> Table:
         mark = "[green]✔[/]" if v.won else ("[red]✘ failed[/]" if v.error else "")
         text = f"[red]{v.error}[/]" if v.error else v.answer.replace("\n", " ")[:120]
         cluster = "-" if v.cluster is None else str(v.cluster)
-        table.add_row(v.head, mark or (v.extracted or ""), cluster, f"{v.weight:g}",
-                      f"{v.latency_ms:.0f}", text)
+        table.add_row(
+            v.head,
+            mark or (v.extracted or ""),
+            cluster,
+            f"{v.weight:g}",
+            f"{v.latency_ms:.0f}",
+            text,
+        )
     return table
 
 
@@ -100,27 +111,37 @@ def serve(
     from council.server import create_app
 
     settings = _settings(config, host=host, port=port)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     out.print(f"Council on http://{settings.host}:{settings.port}  (heads load first)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+    )
 
 
 @command
 def ask(
     question: Annotated[str, typer.Argument(help="What to ask the council.")],
-    strategy: Annotated[str | None, typer.Option(help="vote, weighted, consensus, best_of_n, specialization")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="vote, weighted, consensus, best_of_n, specialization")
+    ] = None,
     models: Annotated[int | None, typer.Option(help="How many heads sit on the ballot.")] = None,
-    task_type: Annotated[str | None, typer.Option(help="code, math, creative, reasoning, general")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the whole verdict as JSON.")] = False,
+    task_type: Annotated[
+        str | None, typer.Option(help="code, math, creative, reasoning, general")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole verdict as JSON.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Ask the council once and print the answer with a per-head vote table.
 
     Example: council ask "What is 7 * 8?" --strategy weighted
     """
-    verdict = _ask(_settings(config), question, strategy=strategy, num_models=models,
-                   task_type=task_type)
+    verdict = _ask(
+        _settings(config), question, strategy=strategy, num_models=models, task_type=task_type
+    )
     if as_json:
         out.print_json(json.dumps(verdict.to_dict()))
         return
@@ -138,8 +159,12 @@ def ask(
 def ensemble(
     input: Annotated[str, typer.Option("--input", "-i", help="The question.")],
     models: Annotated[int | None, typer.Option(help="How many heads (top quality first).")] = None,
-    strategy: Annotated[str, typer.Option(help="best_of_n, weighted, consensus, specialization, vote")] = "best_of_n",
-    task_type: Annotated[str | None, typer.Option(help="code, math, creative, reasoning, general")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="best_of_n, weighted, consensus, specialization, vote")
+    ] = "best_of_n",
+    task_type: Annotated[
+        str | None, typer.Option(help="code, math, creative, reasoning, general")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Query the ensemble as in the seed: answer, metadata and every model's response.
@@ -167,7 +192,9 @@ def ensemble(
 
 @command
 def heads(
-    check: Annotated[bool, typer.Option(help="Load each head and send it a one-word prompt.")] = False,
+    check: Annotated[
+        bool, typer.Option(help="Load each head and send it a one-word prompt.")
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """List the heads in the catalogue with their prices, scores and state.
@@ -181,7 +208,17 @@ def heads(
     if check:
         states = asyncio.run(_probe(settings))
     table = Table(title="Heads")
-    for col in ("id", "kind", "model", "enabled", "quality", "speed", "$/1k in·out", "specializations", "state"):
+    for col in (
+        "id",
+        "kind",
+        "model",
+        "enabled",
+        "quality",
+        "speed",
+        "$/1k in·out",
+        "specializations",
+        "state",
+    ):
         table.add_column(col, overflow="fold")
     for h in settings.heads:
         if h.id in states:
@@ -191,9 +228,17 @@ def heads(
             state = "weights ready" if ready else "not prepared (council prepare)"
         else:
             state = "-"
-        table.add_row(h.id, h.kind, h.model, "yes" if h.enabled else "no", f"{h.quality:g}",
-                      f"{h.speed:g}", f"{h.cost_in_per_1k:g}·{h.cost_out_per_1k:g}",
-                      ", ".join(h.specializations), state)
+        table.add_row(
+            h.id,
+            h.kind,
+            h.model,
+            "yes" if h.enabled else "no",
+            f"{h.quality:g}",
+            f"{h.speed:g}",
+            f"{h.cost_in_per_1k:g}·{h.cost_out_per_1k:g}",
+            ", ".join(h.specializations),
+            state,
+        )
     out.print(table)
 
 

@@ -22,7 +22,7 @@ from council.errors import (
 )
 from council.heads import Head, build_heads, make_context
 from council.metrics import Metrics
-from council.strategies import Ballot, Decision, get_strategy, select_members
+from council.strategies import Ballot, Decision, Judge, get_strategy, select_members
 from council.types import Completion, GenParams, Message, Verdict, Vote, as_messages, last_user_text
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,9 @@ class Council(Head):
     def check(self, messages: str | list[Message] | list[dict[str, Any]]) -> list[Message]:
         msgs = as_messages(messages)
         if not msgs or not any(m.content.strip() for m in msgs):
-            raise InvalidRequestError("No message to answer: send at least one non-empty message.",
-                                      param="messages")
+            raise InvalidRequestError(
+                "No message to answer: send at least one non-empty message.", param="messages"
+            )
         size = sum(len(m.content) for m in msgs)
         if size > self.settings.max_prompt_chars:
             raise PromptTooLongError(
@@ -146,7 +147,9 @@ class Council(Head):
             )
         return completions
 
-    async def call(self, head: Head, msgs: list[Message], params: GenParams | None) -> list[Completion]:
+    async def call(
+        self, head: Head, msgs: list[Message], params: GenParams | None
+    ) -> list[Completion]:
         """One head call with its timeout; whatever happens comes back as Completions."""
         started = time.perf_counter()
         try:
@@ -178,7 +181,7 @@ class Council(Head):
         clusters = cluster_answers(extracted, vectors, self.settings.cluster_threshold)
         return Ballot(question, task, specs, completions, extracted, clusters, vectors)
 
-    def judge_call(self, params: GenParams | None):  # type: ignore[no-untyped-def]
+    def judge_call(self, params: GenParams | None) -> Judge | None:
         judge_id = self.settings.judge
         candidates = self.enabled
         if not candidates:

@@ -14,37 +14,54 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = r = registry or CollectorRegistry()
         self.vote_latency = Histogram(
-            "swarm_vote_latency_seconds", "Wall time of one council decision.",
-            ["strategy"], buckets=LATENCY_BUCKETS, registry=r,
+            "swarm_vote_latency_seconds",
+            "Wall time of one council decision.",
+            ["strategy"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.vote_results = Counter(
             "swarm_vote_results_total",
             "Council decisions by outcome (unanimous, majority, plurality, no_consensus, failed).",
-            ["outcome"], registry=r,
+            ["outcome"],
+            registry=r,
         )
         self.agreement = Histogram(
-            "swarm_council_agreement", "Share of weight behind the winning answer.",
-            buckets=SHARE_BUCKETS, registry=r,
+            "swarm_council_agreement",
+            "Share of weight behind the winning answer.",
+            buckets=SHARE_BUCKETS,
+            registry=r,
         )
         self.agreement_last = Gauge(
             "swarm_council_agreement_last", "Agreement of the latest decision.", registry=r
         )
         self.head_latency = Histogram(
-            "swarm_head_latency_seconds", "Latency of one head call.",
-            ["head"], buckets=LATENCY_BUCKETS, registry=r,
+            "swarm_head_latency_seconds",
+            "Latency of one head call.",
+            ["head"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.head_errors = Counter(
             "swarm_head_errors_total", "Head calls that failed or timed out.", ["head"], registry=r
         )
         self.head_tokens = Counter(
-            "swarm_head_tokens_total", "Tokens through each head.", ["head", "direction"], registry=r
+            "swarm_head_tokens_total",
+            "Tokens through each head.",
+            ["head", "direction"],
+            registry=r,
         )
         self.head_cost = Counter(
-            "swarm_head_cost_usd_total", "Spend per head from catalogue prices.", ["head"], registry=r
+            "swarm_head_cost_usd_total",
+            "Spend per head from catalogue prices.",
+            ["head"],
+            registry=r,
         )
         self.requests = Counter(
-            "swarm_http_requests_total", "HTTP requests by route and status.",
-            ["route", "status"], registry=r,
+            "swarm_http_requests_total",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=r,
         )
 
     def observe_verdict(self, v: Verdict) -> None:

@@ -1,9 +1,9 @@
 """The ensemble seed's Python API, over the Council.
 
-    from council.model_ensemble import get_ensemble, EnsembleStrategy
-    result = await get_ensemble().ensemble_query(messages, strategy=EnsembleStrategy.BEST_OF_N,
-                                                 num_models=3, task_type="reasoning")
-    result["answer"], result["confidence"], result["total_cost"]
+from council.model_ensemble import get_ensemble, EnsembleStrategy
+result = await get_ensemble().ensemble_query(messages, strategy=EnsembleStrategy.BEST_OF_N,
+                                             num_models=3, task_type="reasoning")
+result["answer"], result["confidence"], result["total_cost"]
 """
 
 from __future__ import annotations

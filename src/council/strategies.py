@@ -101,9 +101,7 @@ async def best_of_n(b: Ballot, judge: Judge | None) -> Decision:
     if judge is None or len(d.tally.weights) < 2:
         d.notes.append("best_of_n: answers agree, no judging needed" if judge else "no judge")
         return d
-    reps = [d.tally.winner_index] + [
-        _rep(b, d, c) for c in d.tally.weights if c != d.tally.winner
-    ]
+    reps = [d.tally.winner_index] + [_rep(b, d, c) for c in d.tally.weights if c != d.tally.winner]
     candidates = [b.completions[i].text for i in reps if i is not None]
     tpl = load_prompt("judge")
     prompt = tpl["user"].format(question=b.question, candidates=render_candidates(candidates))

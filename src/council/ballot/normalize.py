@@ -271,5 +271,5 @@ def _normalize_phrase(s: str) -> str:
         s = s.strip(_EDGE)
         if len(s) >= 2 and s[0] + s[-1] in ("()", "[]", "{}"):
             s = s[1:-1]
-        pass
+        s = _ARTICLE_RE.sub("", s)
     return s

@@ -50,7 +50,11 @@ def cluster_answers(
     for i, ex in enumerate(extracted):
         if ex is None:
             continue
-        key = ex.key if ex.key is not None else (None if vectors is not None else f"text:{ex.display}")
+        key = (
+            ex.key
+            if ex.key is not None
+            else (None if vectors is not None else f"text:{ex.display}")
+        )
         if key is not None:
             if key not in by_key:
                 by_key[key], next_id = next_id, next_id + 1

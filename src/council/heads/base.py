@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 from council.config import HeadSpec
@@ -46,10 +45,10 @@ class Head(ABC):
     ) -> list[Completion]:
         """Return n completions for the conversation (errors inside, not raised)."""
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Load or connect ahead of the first request (optional)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release connections or memory (optional)."""
 
     # helpers shared by every backend -------------------------------------------------

@@ -24,6 +24,7 @@ from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
 )
+from transformers.utils import logging as hf_logging
 
 from council.types import Message
 
@@ -110,7 +111,9 @@ class RowSampler(LogitsProcessor):
 class LocalModel:
     """A transformers model in this process plus its micro-batcher."""
 
-    def __init__(self, folder: Path, *, threads: int = 1, window_ms: float = 8.0, max_batch: int = 32):
+    def __init__(
+        self, folder: Path, *, threads: int = 1, window_ms: float = 8.0, max_batch: int = 32
+    ):
         self.folder = folder
         self.threads = threads
         self.window_s = window_ms / 1000.0
@@ -135,6 +138,7 @@ class LocalModel:
         if self.loaded:
             return
         torch.set_num_threads(self.threads)
+        hf_logging.disable_progress_bar()  # progress bars would corrupt `--json` and server logs
         started = time.perf_counter()
         tok = AutoTokenizer.from_pretrained(self.folder)
         tok.padding_side = "left"
@@ -170,7 +174,9 @@ class LocalModel:
     def encode(self, messages: list[Message]) -> list[int]:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         if self.tokenizer.chat_template:
-            text = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+            text = self.tokenizer.apply_chat_template(
+                chat, add_generation_prompt=True, tokenize=False
+            )
         else:  # a base model: a plain transcript it can continue
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
             text += "Assistant:"
@@ -217,7 +223,9 @@ class LocalModel:
         width = max(len(r.prompt_ids) for r in rows)
         pad = tok.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(r.prompt_ids)) + r.prompt_ids for r in rows])
-        mask = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in rows])
+        mask = torch.tensor(
+            [[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in rows]
+        )
         eos = tok.eos_token_id
         config = GenerationConfig(
             do_sample=False,

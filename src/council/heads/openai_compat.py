@@ -64,9 +64,13 @@ class OpenAICompatHead(Head):
                 **extra,
             )
         except openai.APIStatusError as exc:
-            return self._error(started, f"HTTP {exc.status_code} from {self.spec.base_url}: {exc.message}")
+            return self._error(
+                started, f"HTTP {exc.status_code} from {self.spec.base_url}: {exc.message}"
+            )
         except openai.APITimeoutError:
-            return self._error(started, f"timed out after {self.spec.timeout_s}s ({self.spec.base_url})")
+            return self._error(
+                started, f"timed out after {self.spec.timeout_s}s ({self.spec.base_url})"
+            )
         except openai.APIConnectionError as exc:
             return self._error(started, f"cannot reach {self.spec.base_url}: {exc}")
         except Exception as exc:

@@ -62,6 +62,9 @@ def locate_gguf(model: str) -> Path:
 def convert_gguf(gguf: Path, target: Path) -> None:
     """De-quantise a GGUF into a safetensors folder; atomic (a crash leaves no half folder)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     log.info("converting %s into %s (once)", gguf.name, target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -27,8 +27,11 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         await council.start()
-        log.info("council ready in %.1fs with %d heads", time.perf_counter() - started,
-                 len(council.enabled))
+        log.info(
+            "council ready in %.1fs with %d heads",
+            time.perf_counter() - started,
+            len(council.enabled),
+        )
         yield
         await council.close()
 
@@ -46,7 +49,9 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(openai_api.router)
 
     @app.middleware("http")
-    async def count_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def count_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")

@@ -30,7 +30,9 @@ async def models(request: Request) -> dict[str, Any]:
     ids = [COUNCIL_ID] + [h.id for h in council.heads.values() if h.spec.enabled]
     return {
         "object": "list",
-        "data": [{"id": i, "object": "model", "created": created, "owned_by": "council"} for i in ids],
+        "data": [
+            {"id": i, "object": "model", "created": created, "owned_by": "council"} for i in ids
+        ],
     }
 
 
