@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     threads: int = Field(1, ge=1)  # torch threads per worker; 2 OpenMP threads collapse on 2 cores
     batch_window_ms: float = Field(8.0, ge=0.0)
     max_batch: int = Field(32, ge=1)
+    pack_weights: bool = True  # oneDNN-packed Linear weights: faster batches, one extra copy
     max_prompt_chars: int = Field(32_000, ge=1)
     embedder: str = "minilm"  # "minilm" (packaged), a sentence-transformers folder, or "none"
     cluster_threshold: float = Field(0.85, gt=0.0, le=1.0)

@@ -27,6 +27,7 @@ def make_context(settings: Settings) -> HeadContext:
         threads=settings.threads,
         window_ms=settings.batch_window_ms,
         max_batch=settings.max_batch,
+        pack=settings.pack_weights,
     )
     return HeadContext(settings, pool)
 

@@ -26,6 +26,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from council.heads.packing import can_pack, pack_linears
 from council.types import Message
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,16 @@ class LocalModel:
     """A transformers model in this process plus its micro-batcher."""
 
     def __init__(
-        self, folder: Path, *, threads: int = 1, window_ms: float = 8.0, max_batch: int = 32
+        self,
+        folder: Path,
+        *,
+        threads: int = 1,
+        window_ms: float = 8.0,
+        max_batch: int = 32,
+        pack: bool = True,
     ):
         self.folder = folder
+        self.pack = pack
         self.threads = threads
         self.window_s = window_ms / 1000.0
         self.max_batch = max_batch
@@ -146,6 +154,8 @@ class LocalModel:
             tok.pad_token = tok.eos_token
         model = AutoModelForCausalLM.from_pretrained(self.folder, dtype=torch.float32)
         model.eval()
+        if self.pack and can_pack():
+            pack_linears(model)
         self.tokenizer, self.model = tok, model
         log.info("loaded %s in %.1fs", self.folder, time.perf_counter() - started)
 

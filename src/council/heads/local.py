@@ -14,8 +14,11 @@ from council.types import Completion, GenParams, Message
 class ModelPool:
     """One LocalModel per weights folder, so heads on the same base share it."""
 
-    def __init__(self, models_dir: Path, *, threads: int, window_ms: float, max_batch: int):
+    def __init__(
+        self, models_dir: Path, *, threads: int, window_ms: float, max_batch: int, pack: bool
+    ):
         self.models_dir = models_dir
+        self.pack = pack
         self.threads = threads
         self.window_ms = window_ms
         self.max_batch = max_batch
@@ -25,7 +28,11 @@ class ModelPool:
         folder = resolve_model_dir(model, self.models_dir).resolve()
         if folder not in self.models:
             self.models[folder] = LocalModel(
-                folder, threads=self.threads, window_ms=self.window_ms, max_batch=self.max_batch
+                folder,
+                threads=self.threads,
+                window_ms=self.window_ms,
+                max_batch=self.max_batch,
+                pack=self.pack,
             )
         return self.models[folder]
 
