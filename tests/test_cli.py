@@ -14,7 +14,9 @@ runner = CliRunner()
 
 
 def config(tmp_path: Path, model: Path) -> Path:
-    return write_config(tmp_path / "council.toml", local_specs(model, 3), embedder="none")
+    return write_config(
+        tmp_path / "council.toml", local_specs(model, 3), embedder="none", memory=False
+    )
 
 
 def test_ask_prints_answer_and_vote_table(tiny_model_dir: Path, tmp_path: Path) -> None:

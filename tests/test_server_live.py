@@ -19,7 +19,9 @@ def server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("live")
-    config = write_config(root / "council.toml", local_specs(tiny_model_dir, 3), embedder="none")
+    config = write_config(
+        root / "council.toml", local_specs(tiny_model_dir, 3), embedder="none", memory=False
+    )
     proc = ServerProcess(config, root / "data")
     try:
         proc.wait_ready()

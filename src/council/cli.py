@@ -33,22 +33,29 @@ ConfigOpt = Annotated[
 ]
 
 
-def command(fn: F) -> F:
-    """Register a command; the one place CouncilErrors become a message and exit code 1."""
+def registrar(target: typer.Typer) -> Callable[[F], F]:
+    """A decorator registering commands on `target`; the one place CouncilErrors become a
+    message and exit code 1."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except CouncilError as exc:
-            err.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+    def command(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except CouncilError as exc:
+                err.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
 
-    app.command()(wrapper)
-    return fn
+        target.command()(wrapper)
+        return fn
+
+    return command
 
 
-def _settings(config: Path | None, **overrides: Any) -> Settings:
+command = registrar(app)
+
+
+def settings_from(config: Path | None, **overrides: Any) -> Settings:
     from council.config import load_settings
 
     if config is not None:
@@ -110,7 +117,7 @@ def serve(
 
     from council.server import create_app
 
-    settings = _settings(config, host=host, port=port)
+    settings = settings_from(config, host=host, port=port)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -130,6 +137,7 @@ def ask(
     task_type: Annotated[
         str | None, typer.Option(help="code, math, creative, reasoning, general")
     ] = None,
+    user: Annotated[str | None, typer.Option(help="Whose memory to use.")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole verdict as JSON.")
     ] = False,
@@ -140,7 +148,12 @@ def ask(
     Example: council ask "What is 7 * 8?" --strategy weighted
     """
     verdict = _ask(
-        _settings(config), question, strategy=strategy, num_models=models, task_type=task_type
+        settings_from(config),
+        question,
+        strategy=strategy,
+        num_models=models,
+        task_type=task_type,
+        user=user,
     )
     if as_json:
         out.print_json(json.dumps(verdict.to_dict()))
@@ -150,7 +163,8 @@ def ask(
     out.print(
         f"confidence {verdict.confidence:.0%} · strategy {verdict.strategy} · "
         f"{verdict.latency_ms / 1000:.1f}s · ${verdict.cost_usd:.4f}"
-        + (f" · {'; '.join(verdict.notes)}" if verdict.notes else ""),
+        + (f" · {'; '.join(verdict.notes)}" if verdict.notes else "")
+        + (f" · exchange {verdict.exchange_id}" if verdict.exchange_id else ""),
         highlight=False,
     )
 
@@ -171,7 +185,7 @@ def ensemble(
 
     Example: council ensemble --input "What is 2+2?" --models 3 --strategy consensus
     """
-    settings = _settings(config)
+    settings = settings_from(config)
     n = models or len(settings.enabled_heads)
     out.print(f"Querying {n} models...\nQuestion: {input}\n", highlight=False)
     v = _ask(settings, input, strategy=strategy, num_models=models, task_type=task_type)
@@ -203,7 +217,7 @@ def heads(
     """
     from council.heads.weights import BUILTIN
 
-    settings = _settings(config)
+    settings = settings_from(config)
     states: dict[str, str] = {}
     if check:
         states = asyncio.run(_probe(settings))
@@ -270,7 +284,7 @@ def prepare(config: ConfigOpt = None) -> None:
     """
     from council.heads.weights import resolve_model_dir
 
-    settings = _settings(config)
+    settings = settings_from(config)
     for model in sorted({h.model for h in settings.enabled_heads if h.kind == "local"}):
         folder = resolve_model_dir(model, settings.models_dir)
         out.print(f"{model}: {folder}", highlight=False)
@@ -278,3 +292,6 @@ def prepare(config: ConfigOpt = None) -> None:
 
 def main() -> None:
     app()
+
+
+from council import cli_memory  # noqa: E402,F401  (registers the memory commands)

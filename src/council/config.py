@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     embedder: str = "minilm"  # "minilm" (packaged), a sentence-transformers folder, or "none"
     cluster_threshold: float = Field(0.85, gt=0.0, le=1.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # memory and RAG
+    memory: bool = True  # record every exchange and recall past ones
+    recall_k: int = Field(3, ge=0)  # past exchanges put into a prompt
+    recall_min_score: float = Field(0.4, ge=-1.0, le=1.0)  # cosine similarity floor
+    success_threshold: float = Field(0.7, ge=0.0, le=1.0)  # agreement that labels a success
+    rag_mode: Literal["auto", "always", "never"] = "auto"
+    rag_k: int = Field(5, ge=1)
+    rag_min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    chunk_size: int = Field(800, ge=50)
+    chunk_overlap: int = Field(100, ge=0)
+    approx_threshold: int = Field(50_000, ge=1)  # vectors before HNSW replaces the flat index
 
     @field_validator("heads")
     @classmethod
@@ -98,6 +109,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        if self.memory and self.embedder == "none":
+            raise ValueError("memory needs an embedder: set embedder, or memory = false")
         ids = {h.id for h in self.heads}
         for name in ("judge", "hybrid_head"):
             ref = getattr(self, name)

@@ -21,6 +21,10 @@ from council.errors import (
     PromptTooLongError,
 )
 from council.heads import Head, build_heads, make_context
+from council.memory.context import new_exchange_id, success_label, with_context
+from council.memory.episodic import Memory, Recalled, open_store
+from council.memory.rag import Knowledge
+from council.memory.store import ANONYMOUS, ExchangeRecord
 from council.metrics import Metrics
 from council.strategies import Ballot, Decision, Judge, get_strategy, select_members
 from council.types import Completion, GenParams, Message, Verdict, Vote, as_messages, last_user_text
@@ -39,6 +43,8 @@ class Council(Head):
         *,
         embedder: Embedder | None = None,
         metrics: Metrics | None = None,
+        memory: Memory | None = None,
+        knowledge: Knowledge | None = None,
     ):
         super().__init__(HeadSpec(id=COUNCIL_ID, kind="council", model=COUNCIL_ID))
         self.settings = settings
@@ -48,6 +54,12 @@ class Council(Head):
         }
         self.embedder = embedder if embedder is not None else make_embedder(settings.embedder)
         self.metrics = metrics or Metrics()
+        self.memory = memory
+        self.knowledge = knowledge
+        if settings.memory and memory is None and self.embedder is not None:
+            store = open_store(settings)
+            self.memory = Memory(settings, self.embedder, store)
+            self.knowledge = knowledge or Knowledge(settings, self.embedder, store)
 
     # the heads ------------------------------------------------------------------------
     @property
@@ -79,6 +91,9 @@ class Council(Head):
         await asyncio.gather(*(h.close() for h in self.heads.values()))
         if self.ctx is not None:
             self.ctx.pool.close()
+        if self.memory is not None:
+            self.memory.close()
+            self.memory.store.close()
 
     # one decision ---------------------------------------------------------------------
     async def ask(
@@ -89,8 +104,12 @@ class Council(Head):
         num_models: int | None = None,
         task_type: str | None = None,
         params: GenParams | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+        recall: bool | None = None,
+        rag: bool | None = None,
     ) -> Verdict:
-        """Ask the council: choose members, fan out, count, decide."""
+        """Ask the council: recall, choose members, fan out, count, decide, remember."""
         started = time.perf_counter()
         msgs = self.check(messages)
         name = strategy or self.settings.strategy
@@ -98,16 +117,68 @@ class Council(Head):
         question = last_user_text(msgs)
         task = task_type or classify_task(question)
         members = self.members(name, task, num_models)
+        user = user or ANONYMOUS
         try:
-            completions = await self.collect(members, msgs, params)
+            recalled = await self.recall(question, user, conversation_id, recall, rag)
+            prompt = with_context(msgs, recalled)
+            completions = await self.collect(members, prompt, params)
             ballot = await self.count(question, task, [h.spec for h in members], completions)
             decision = await decide(ballot, self.judge_call(params))
             verdict = self.verdict(name, ballot, decision, started)
         except NoAnswerError:
             self.metrics.observe_failure(name, time.perf_counter() - started)
             raise
+        await self.remember(msgs, verdict, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict)
         return verdict
+
+    async def recall(
+        self,
+        question: str,
+        user: str,
+        conversation_id: str | None,
+        recall: bool | None,
+        rag: bool | None,
+    ) -> list[Recalled]:
+        """Stage 0: this user's relevant past exchanges and knowledge snippets."""
+        found: list[Recalled] = []
+        if self.memory is not None and recall is not False:
+            found += await asyncio.to_thread(
+                self.memory.recall, question, user=user, session=conversation_id
+            )
+        if self.knowledge is not None and rag is not False:
+            found += await asyncio.to_thread(self.knowledge.lookup, question, rag)
+        return found
+
+    async def remember(
+        self,
+        msgs: list[Message],
+        verdict: Verdict,
+        recalled: list[Recalled],
+        user: str,
+        conversation_id: str | None,
+    ) -> None:
+        """Last stage: label the exchange and store it durably before anyone sees the reply."""
+        verdict.recalled = [r.to_dict() for r in recalled]
+        if self.memory is None:
+            return
+        question = last_user_text(msgs)
+        verdict.success, verdict.label_source = success_label(
+            verdict, question, self.settings.success_threshold
+        )
+        verdict.exchange_id = new_exchange_id()
+        record = ExchangeRecord(
+            id=verdict.exchange_id,
+            user_id=user,
+            messages=msgs,
+            verdict=verdict,
+            conversation_id=conversation_id,
+            role="single" if verdict.strategy == "single" else "council",
+            success=verdict.success,
+            label_source=verdict.label_source,
+            recalled=verdict.recalled,
+        )
+        await asyncio.to_thread(self.memory.record, record)
 
     def check(self, messages: str | list[Message] | list[dict[str, Any]]) -> list[Message]:
         msgs = as_messages(messages)
@@ -239,20 +310,27 @@ class Council(Head):
         *,
         head_id: str | None = None,
         params: GenParams | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+        recall: bool | None = None,
+        rag: bool | None = None,
     ) -> Verdict:
         """One head, no ballot: the /hybrid fast path and `model=<head id>` on /v1."""
         started = time.perf_counter()
         msgs = self.check(messages)
         head = self.head(head_id) if head_id else self.fastest()
-        completions = await self.call(head, msgs, params)
+        user = user or ANONYMOUS
+        question = last_user_text(msgs)
+        recalled = await self.recall(question, user, conversation_id, recall, rag)
+        completions = await self.call(head, with_context(msgs, recalled), params)
         c = completions[0]
         if not c.ok:
             self.metrics.observe_failure("single", time.perf_counter() - started)
             raise NoAnswerError(f"Head {head.id} failed: {c.error}")
-        question = last_user_text(msgs)
         ballot = await self.count(question, classify_task(question), [head.spec], [c])
         decision = await get_strategy("vote")(ballot, None)
         verdict = self.verdict("single", ballot, decision, started)
+        await self.remember(msgs, verdict, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict)
         return verdict
 

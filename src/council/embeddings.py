@@ -36,6 +36,9 @@ class Embedder:
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
 
                 path = packaged_minilm_path() if self.source == "minilm" else Path(self.source)
                 self._model = SentenceTransformer(str(path), device="cpu")

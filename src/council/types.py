@@ -95,6 +95,10 @@ class Verdict:
     tokens_in: int = 0
     tokens_out: int = 0
     notes: list[str] = field(default_factory=list)
+    exchange_id: str | None = None  # set once the exchange is stored (send feedback with it)
+    recalled: list[dict[str, Any]] = field(default_factory=list)  # memories and snippets used
+    success: bool | None = None  # the label the exchange was stored with
+    label_source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -26,7 +26,11 @@ def reply(verdict: Verdict) -> dict[str, Any]:
 async def vote(body: VoteRequest, request: Request) -> dict[str, Any]:
     """Every enabled head answers; the strategy decides. Returns the answer and the ballot."""
     verdict = await council_of(request).ask(
-        body.prompt, strategy=body.strategy, num_models=body.num_models, task_type=body.task_type
+        body.prompt,
+        strategy=body.strategy,
+        num_models=body.num_models,
+        task_type=body.task_type,
+        **body.memory_options(),
     )
     return reply(verdict)
 
@@ -40,7 +44,7 @@ async def chat(body: VoteRequest, request: Request) -> dict[str, Any]:
 @router.post("/hybrid", tags=["council"])
 async def hybrid(body: VoteRequest, request: Request) -> dict[str, Any]:
     """The low-latency path: the single fastest head, same response shape."""
-    return reply(await council_of(request).ask_single(body.prompt))
+    return reply(await council_of(request).ask_single(body.prompt, **body.memory_options()))
 
 
 @router.get("/health", tags=["ops"])

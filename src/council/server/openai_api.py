@@ -53,9 +53,12 @@ async def _decide(body: ChatCompletionRequest, request: Request) -> Verdict:
             num_models=body.num_models,
             task_type=body.task_type,
             params=params,
+            **body.memory_options(),
         )
     council.head(body.model)  # 404 for an unknown model before any work
-    return await council.ask_single(messages, head_id=body.model, params=params)
+    return await council.ask_single(
+        messages, head_id=body.model, params=params, **body.memory_options()
+    )
 
 
 def _usage(v: Verdict) -> dict[str, int]:
@@ -97,6 +100,7 @@ async def chat_completions(
             }
         ],
         "usage": _usage(v),
+        "exchange_id": v.exchange_id,
         "council": meta_of(v),
     }
 

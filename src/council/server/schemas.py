@@ -18,6 +18,17 @@ class VoteRequest(BaseModel):
     num_models: int | None = Field(None, ge=1, description="How many heads sit on the ballot.")
     task_type: str | None = Field(None, description="code, math, creative, reasoning, general")
     user: str | None = Field(None, description="Who is asking (memory is per user).")
+    conversation_id: str | None = Field(None, max_length=200, description="Groups turns.")
+    memory: bool | None = Field(None, description="false: do not recall past exchanges.")
+    rag: bool | None = Field(None, description="true/false: force or skip knowledge lookup.")
+
+    def memory_options(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "conversation_id": self.conversation_id,
+            "recall": self.memory,
+            "rag": self.rag,
+        }
 
     @field_validator("prompt")
     @classmethod
@@ -72,6 +83,17 @@ class ChatCompletionRequest(BaseModel):
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
     task_type: str | None = None
+    conversation_id: str | None = Field(None, max_length=200)
+    memory: bool | None = None
+    rag: bool | None = None
+
+    def memory_options(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "conversation_id": self.conversation_id,
+            "recall": self.memory,
+            "rag": self.rag,
+        }
 
     def stops(self) -> list[str] | None:
         if self.stop is None:
@@ -80,6 +102,14 @@ class ChatCompletionRequest(BaseModel):
 
     def as_messages(self) -> list[Message]:
         return [m.to_message() for m in self.messages]
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    exchange_id: str = Field(min_length=1, description="From meta.exchange_id of the answer.")
+    rating: Literal[1, -1] = Field(description="1 = good answer, -1 = bad answer.")
+    comment: str | None = Field(None, max_length=4000)
 
 
 def meta_of(verdict: Any) -> dict[str, Any]:

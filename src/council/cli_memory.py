@@ -1,0 +1,124 @@
+"""Memory commands: feedback, ingest, memory stats / search."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from council.cli import ConfigOpt, app, err, out, registrar, settings_from
+
+memory_app = typer.Typer(help="Inspect what the council remembers.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+command = registrar(app)
+memory_command = registrar(memory_app)
+
+
+class Rating(StrEnum):
+    up = "up"
+    down = "down"
+
+
+def _open(config: Path | None) -> tuple[Any, Any, Any]:
+    """(store, memory, knowledge) without loading any model heads."""
+    from council.embeddings import make_embedder
+    from council.errors import ConfigError
+    from council.memory.episodic import Memory, open_store
+    from council.memory.rag import Knowledge
+
+    settings = settings_from(config)
+    embedder = make_embedder(settings.embedder, settings.threads)
+    if embedder is None:
+        raise ConfigError("Memory needs an embedder; set COUNCIL_EMBEDDER (e.g. minilm).")
+    store = open_store(settings)
+    return store, Memory(settings, embedder, store), Knowledge(settings, embedder, store)
+
+
+@command
+def feedback(
+    exchange_id: Annotated[str, typer.Argument(help="The exchange id printed with the answer.")],
+    rating: Annotated[Rating, typer.Argument(help="up = good answer, down = bad answer.")],
+    comment: Annotated[str | None, typer.Option(help="Why (kept with the rating).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Rate an answer; the exchange is relabelled (feedback overrides other signals).
+
+    Example: council feedback ex_3f2a... down --comment "wrong total"
+    """
+    from council.memory.episodic import open_store
+
+    store = open_store(settings_from(config))
+    success = store.add_feedback(exchange_id, 1 if rating is Rating.up else -1, comment)
+    out.print(f"{exchange_id} labelled {'success' if success else 'failure'} (feedback)")
+
+
+@command
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
+    config: ConfigOpt = None,
+) -> None:
+    """Add documents to the knowledge store (changed files are replaced, unchanged skipped).
+
+    Example: council ingest docs/ notes.md manual.pdf
+    """
+    _, _, knowledge = _open(config)
+    report = knowledge.ingest(paths)
+    for path in report.added:
+        out.print(f"added      {path}", highlight=False)
+    for path in report.replaced:
+        out.print(f"replaced   {path}", highlight=False)
+    for path in report.unchanged:
+        out.print(f"unchanged  {path}", highlight=False)
+    for path, why in report.errors:
+        err.print(f"[yellow]skipped[/]    {path}: {why}", highlight=False, soft_wrap=True)
+    out.print(
+        f"{len(report.added)} added, {len(report.replaced)} replaced, "
+        f"{len(report.unchanged)} unchanged, {len(report.errors)} skipped; "
+        f"{report.chunks} chunks stored"
+    )
+    if report.errors and not (report.added or report.replaced or report.unchanged):
+        raise typer.Exit(1)
+
+
+@memory_command
+def stats(config: ConfigOpt = None) -> None:
+    """Show what is stored: exchanges by label, memories, documents, index state.
+
+    Example: council memory stats
+    """
+    store, memory, knowledge = _open(config)
+    table = Table(title="Memory")
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for key, value in store.stats().items():
+        table.add_row(key, str(value))
+    for name, t in (("memory index", memory.table), ("knowledge index", knowledge.table)):
+        i = t.index.info
+        table.add_row(name, f"{i.kind}, {i.count} vectors ({t.opened_as})")
+    out.print(table)
+
+
+@memory_command
+def search(
+    text: Annotated[str, typer.Argument(help="What to look for, by meaning.")],
+    k: Annotated[int, typer.Option(help="How many results.")] = 5,
+    user: Annotated[str | None, typer.Option(help="Only this user's memories.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Search memories and knowledge by meaning.
+
+    Example: council memory search "capital of France" --user ana
+    """
+    _, memory, knowledge = _open(config)
+    table = Table(title=f"Closest to {text!r}")
+    for col in ("score", "kind", "source", "text"):
+        table.add_column(col, overflow="fold")
+    for r in memory.query(text, k, {"user": user} if user else None):
+        label = {True: "ok", False: "failed", None: "?"}[r["success"]]
+        table.add_row(f"{r['score']:.2f}", f"{r['role']} ({label})", r["user_id"], r["text"][:200])
+    for s in knowledge.search(text, k):
+        table.add_row(f"{s.score:.2f}", "knowledge", f"{s.source}#{s.position}", s.text[:200])
+    out.print(table)

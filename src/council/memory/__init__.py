@@ -1,0 +1,1 @@
+"""Memory: the episodic store (SQLite, source of truth), vector recall and RAG."""

@@ -1,0 +1,80 @@
+"""A store table kept in step with its FAISS index: load, check, catch up or rebuild."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from council.memory.store import Store
+from council.memory.vectors import IndexCorrupt, VectorIndex
+
+log = logging.getLogger(__name__)
+SAVE_EVERY = 200  # adds between index saves; the store has every row, a restart catches up
+
+
+class IndexedTable:
+    """The vectors of `memories` or `chunks` in SQLite, searchable through a derived index."""
+
+    def __init__(self, store: Store, table: str, index: VectorIndex):
+        self.store = store
+        self.table = table
+        self.index = index
+        self._unsaved = 0
+        self._lock = threading.Lock()
+        self.opened_as = self.open()
+
+    def open(self) -> str:
+        """Load the index and reconcile it with the store; returns what happened."""
+        count, max_id = self.store.table_extent(self.table)
+        try:
+            info = self.index.load()
+        except IndexCorrupt as exc:
+            log.warning("%s; rebuilding from %s", exc, self.store.path)
+            self.rebuild()
+            return "rebuilt (corrupt)"
+        if info is None:
+            self.rebuild()
+            return "built" if count else "empty"
+        if info.fingerprint != self.index.fingerprint or info.max_id > max_id or info.count > count:
+            # a different embedder, or rows deleted/rolled back under the index
+            self.rebuild()
+            return "rebuilt (stale)"
+        if info.max_id < max_id:
+            for ids, vecs in self.store.vectors(self.table, after_id=info.max_id):
+                self.index.add(ids, vecs)
+            self.index.save()
+            return "caught up"
+        return "loaded"
+
+    def rebuild(self) -> None:
+        parts = list(self.store.vectors(self.table))
+        if parts:
+            ids = np.concatenate([p[0] for p in parts])
+            vecs = np.concatenate([p[1] for p in parts])
+        else:
+            ids = np.zeros(0, dtype=np.int64)
+            vecs = np.zeros((0, self.index.dim), dtype=np.float32)
+        self.index.rebuild(ids, vecs)
+        self.index.save()
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        self.index.add(np.asarray(ids, dtype=np.int64), vectors)
+        with self._lock:
+            self._unsaved += len(ids)
+            due = self._unsaved >= SAVE_EVERY
+            if due:
+                self._unsaved = 0
+        if due:
+            self.index.save()
+
+    def search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        if allowed is not None and len(allowed) == 0:
+            return []
+        return self.index.search(vector, k, allowed)
+
+    def save(self) -> None:
+        self.index.save()

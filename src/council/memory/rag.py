@@ -1,0 +1,112 @@
+"""The RAG knowledge store: documents chunked into SQLite, searched through their own index."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from council.config import Settings
+from council.embeddings import Embedder
+from council.memory.documents import (
+    DocumentError,
+    chunk_text,
+    file_digest,
+    iter_documents,
+    read_document,
+)
+from council.memory.episodic import Recalled, fingerprint
+from council.memory.indexed import IndexedTable
+from council.memory.store import Store
+from council.memory.vectors import VectorIndex
+
+_SMALL_TALK = re.compile(
+    r"^\s*(hi|hello|hey|thanks|thank you|ok|okay|bye|good (morning|night|evening)|yes|no)\b[\s!.?]*$",
+    re.I,
+)
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    chunks: int = 0
+
+
+class Knowledge:
+    """Documents you gave the council, cited by source and position when they answer."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store):
+        self.settings = settings
+        self.embedder = embedder
+        self.store = store
+        index = VectorIndex(
+            settings.data_dir / "knowledge.faiss",
+            embedder.dim,
+            approx_threshold=settings.approx_threshold,
+            fingerprint=fingerprint(embedder),
+        )
+        self.table = IndexedTable(store, "chunks", index)
+
+    def ingest(self, paths: list[Path]) -> IngestReport:
+        """Add new files, replace changed ones, skip unchanged; bad files are reported, not fatal."""
+        s = self.settings
+        report = IngestReport()
+        for path, problem in iter_documents(paths):
+            if problem is not None:
+                report.errors.append((str(path), str(problem)))
+                continue
+            key = str(path.resolve())
+            try:
+                digest = file_digest(path)
+                known = self.store.document(key)
+                if known is not None and known["sha256"] == digest:
+                    report.unchanged.append(key)
+                    continue
+                chunks = chunk_text(read_document(path), s.chunk_size, s.chunk_overlap)
+            except (DocumentError, OSError) as exc:
+                report.errors.append((str(path), str(exc)))
+                continue
+            if not chunks:
+                report.errors.append((str(path), f"{path} has no text to ingest; skipped"))
+                continue
+            vectors = self.embedder.encode([c.text for c in chunks])
+            rows = [(c.position, c.start, c.end, c.text) for c in chunks]
+            self.store.replace_document(key, digest, path.stat().st_size, rows, vectors)
+            (report.replaced if known is not None else report.added).append(key)
+            report.chunks += len(chunks)
+        if report.replaced:
+            self.table.rebuild()  # old chunks' ids must leave the index, not crowd results
+        elif report.added:
+            self.table.open()  # catches up with the new rows and saves
+        return report
+
+    def search(self, text: str, k: int | None = None) -> list[Recalled]:
+        k = k or self.settings.rag_k
+        hits = self.table.search(self.embedder.encode([text])[0], k)
+        rows = self.store.chunk_rows([i for i, _ in hits])
+        return [
+            Recalled("knowledge", i, rows[i]["text"], score, rows[i]["source"], rows[i]["position"])
+            for i, score in hits
+            if i in rows
+        ]
+
+    def wants_knowledge(self, question: str, override: bool | None = None) -> bool:
+        """The intent check: per-request override, else the configured mode (auto: not small
+        talk and at least a few words; relevance is then gated by rag_min_score)."""
+        if override is not None:
+            return override
+        mode = self.settings.rag_mode
+        if mode != "auto":
+            return mode == "always"
+        return len(question.split()) >= 3 and not _SMALL_TALK.match(question)
+
+    def lookup(self, question: str, override: bool | None = None) -> list[Recalled]:
+        if self.table.index.info.count == 0 or not self.wants_knowledge(question, override):
+            return []
+        hits = self.search(question)
+        if override:
+            return hits
+        return [h for h in hits if h.score >= self.settings.rag_min_score]

@@ -1,0 +1,480 @@
+"""FAISS index over the store's ids: derived data, rebuilt from SQLite whenever in doubt.
+
+Exact (flat) below `approx_threshold` vectors, HNSW from there on. When `add()` crosses the
+threshold the graph is built in a background thread from a snapshot while searches keep using
+the flat index; adds made meanwhile are replayed into the graph before it is swapped in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from council.errors import CouncilError
+
+log = logging.getLogger(__name__)
+
+FLAT, HNSW = "flat", "hnsw"
+_FORMAT = 1
+# Allowed sets this small are scored exactly from their stored vectors: a gather plus a matvec
+# (~1 ms at 4k) beats walking a graph where almost every node is filtered out.
+_EXACT_MAX = 4096
+# The background build copies new rows and adds them outside the lock until fewer than this
+# remain, so the final replay under the write lock (which blocks searches) stays short.
+_CATCH_UP = 1024
+# HNSW adds this big are bulk loads, not requests: they may use the build threads.
+_BULK_ADD = 1024
+
+
+class IndexCorrupt(CouncilError):
+    """The saved index cannot be trusted; rebuild it from the store."""
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an index holds; `max_id` tells the store where to resume adding."""
+
+    count: int
+    max_id: int
+    dim: int
+    kind: str
+    fingerprint: str
+
+
+class _RWLock:
+    """Many searches at once (FAISS releases the GIL); adds and swaps one at a time, alone.
+
+    Writers are preferred so a stream of searches cannot starve an add. Not re-entrant.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+@contextmanager
+def _omp_threads(n: int) -> Iterator[None]:
+    # libgomp keeps this setting per calling thread, so a background build on 2 threads does
+    # not leak into searches on other threads (oversubscribing 2 cores collapses throughput).
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def _ids_of(index: Any) -> np.ndarray:
+    """Zero-copy view of the external ids, in row order; valid only while the lock is held."""
+    n = index.ntotal
+    return faiss.rev_swig_ptr(index.id_map.data(), n) if n else np.empty(0, np.int64)
+
+
+def _vectors_of(index: Any) -> np.ndarray:
+    """Zero-copy (ntotal, d) view of the stored vectors; valid only while the lock is held."""
+    n, inner = index.ntotal, faiss.downcast_index(index.index)
+    flat: Any = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
+    if not n:
+        return np.empty((0, index.d), np.float32)
+    return faiss.rev_swig_ptr(flat.get_xb(), n * index.d).reshape(n, index.d)
+
+
+def _kind_of(index: Any) -> str | None:
+    inner = faiss.downcast_index(index.index)
+    if inner.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None
+    if isinstance(inner, faiss.IndexHNSWFlat):
+        return HNSW
+    return FLAT if isinstance(inner, faiss.IndexFlat) else None
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
+    if k < len(scores):
+        keep = np.argpartition(-scores, k - 1)[:k]
+        scores, ids = scores[keep], ids[keep]
+    order = np.lexsort((ids, -scores))
+    return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+class VectorIndex:
+    """Inner-product index keyed by store ids: flat when small, HNSW when large."""
+
+    def __init__(
+        self,
+        path: Path,
+        dim: int,
+        *,
+        approx_threshold: int = 50_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 128,
+        fingerprint: str = "",
+        search_threads: int = 1,
+        build_threads: int = 2,
+    ):
+        if dim <= 0 or approx_threshold <= 0:
+            raise ValueError(f"dim ({dim}) and approx_threshold ({approx_threshold}) must be > 0")
+        self.path = Path(path)
+        self.sidecar = self.path.with_name(self.path.name + ".json")
+        self.dim = dim
+        self.approx_threshold = approx_threshold
+        self.hnsw_m = hnsw_m
+        self.ef_construction = ef_construction
+        self.ef_search = ef_search
+        self.fingerprint = fingerprint
+        self.search_threads = search_threads
+        self.build_threads = build_threads
+        self._exact_max = _EXACT_MAX
+        self._lock = _RWLock()  # guards _index/_kind/_fingerprint and every FAISS call on them
+        self._maint = threading.Lock()  # one replacement at a time: rebuild, load, upgrade
+        self._index: Any = self._new(FLAT)
+        self._kind = FLAT
+        self._fingerprint = fingerprint
+        self._upgrade: threading.Thread | None = None
+        self._upgrade_error: Exception | None = None
+        self._save_lock = threading.Lock()  # saves share one tmp name
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def info(self) -> IndexInfo:
+        with self._lock.read():
+            return self._info()
+
+    def search(
+        self, query: np.ndarray, k: int, allowed_ids: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """(id, cosine) best first; `allowed_ids` restricts results to those ids."""
+        q = np.ascontiguousarray(query, dtype=np.float32)
+        if q.shape != (self.dim,):
+            raise ValueError(f"query must have shape ({self.dim},), got {q.shape}")
+        q = q.reshape(1, self.dim)
+        if k <= 0:
+            return []
+        with _omp_threads(self.search_threads), self._lock.read():
+            index, n = self._index, self._index.ntotal
+            if allowed_ids is None:
+                return self._search(index, q, min(k, n), None) if n else []
+            allowed = np.unique(np.asarray(allowed_ids, dtype=np.int64))
+            rows = self._rows(index, allowed)
+            if len(rows) <= self._exact_max:
+                return self._exact(index, q, k, rows)
+            # The selector holds external ids: IndexIDMap wraps it in an IDSelectorTranslated.
+            sel = faiss.IDSelectorBatch(allowed)
+            hits = self._search(index, q, min(k, len(rows)), sel)
+            if len(hits) < min(k, len(rows)):
+                # A graph walk through a selective filter can dead-end; never return short.
+                return self._exact(index, q, k, rows)
+            return hits
+
+    def _search(self, index: Any, q: np.ndarray, k: int, sel: Any) -> list[tuple[int, float]]:
+        # Fresh params per call: IndexIDMap swaps its translated selector into them in place.
+        params: Any
+        if self._kind == HNSW:
+            # faiss's bundled __init__.pyi is partial and lacks this class.
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))  # type: ignore[attr-defined]
+        else:
+            params = faiss.SearchParameters()
+        if sel is not None:
+            params.sel = sel
+        scores, labels = index.search(q, k, params=params)
+        return [(int(i), float(s)) for s, i in zip(scores[0], labels[0], strict=True) if i != -1]
+
+    def _exact(
+        self, index: Any, q: np.ndarray, k: int, rows: np.ndarray
+    ) -> list[tuple[int, float]]:
+        scores = _vectors_of(index)[rows] @ q[0]
+        return _top(scores, _ids_of(index)[rows], k)
+
+    @staticmethod
+    def _rows(index: Any, allowed: np.ndarray) -> np.ndarray:
+        """Rows holding `allowed` (sorted, unique) ids; ids are kept increasing, so bisect."""
+        ids = _ids_of(index)
+        rows = np.searchsorted(ids, allowed)
+        found = rows < len(ids)
+        rows, allowed = rows[found], allowed[found]
+        return rows[ids[rows] == allowed]
+
+    def _info(self) -> IndexInfo:
+        n = self._index.ntotal
+        max_id = int(_ids_of(self._index)[-1]) if n else -1
+        return IndexInfo(n, max_id, self.dim, self._kind, self._fingerprint)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Append vectors whose ids are increasing and past `info.max_id`."""
+        ids, vectors = self._checked(ids, vectors)
+        if not len(ids):
+            return
+        with self._lock.write():
+            last = int(_ids_of(self._index)[-1]) if self._index.ntotal else -1
+            if ids[0] <= last:
+                raise ValueError(
+                    f"add() needs ids past the index's max_id {last} (got {ids[0]}); "
+                    "add only rows newer than info.max_id, or rebuild() to replace everything."
+                )
+            bulk = self._kind == HNSW and len(ids) >= _BULK_ADD
+            with _omp_threads(self.build_threads if bulk else self.search_threads):
+                self._index.add_with_ids(vectors, ids)
+            self._maybe_upgrade()
+
+    def rebuild(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Replace everything; builds HNSW right here when there are enough vectors."""
+        ids, vectors = self._checked(ids, vectors)
+        kind = HNSW if len(ids) >= self.approx_threshold else FLAT
+        with self._maint:
+            with self._lock.read():
+                source, start = self._index, self._index.ntotal
+            target = self._new(kind)
+            started = time.perf_counter()
+            with _omp_threads(self.build_threads):
+                target.add_with_ids(vectors, ids)
+            log.info("Built %s index of %d vectors in %.1f s", kind, len(ids), _since(started))
+            # Adds that raced this rebuild went to the old index; keep those past our ids.
+            last = int(ids[-1]) if len(ids) else -1
+            self._swap(source, target, start, kind, self.fingerprint, after_id=last)
+
+    def _maybe_upgrade(self) -> None:
+        """Start the background HNSW build if due; the caller holds the write lock."""
+        due = self._kind == FLAT and self._index.ntotal >= self.approx_threshold
+        if due and not (self._upgrade and self._upgrade.is_alive()):
+            self._upgrade_error = None
+            self._upgrade = threading.Thread(
+                target=self._upgrade_in_background, name="faiss-hnsw-build", daemon=True
+            )
+            self._upgrade.start()
+
+    def _upgrade_in_background(self) -> None:
+        try:
+            with self._maint:
+                with self._lock.read():
+                    source, kind = self._index, self._kind
+                    if kind != FLAT or source.ntotal < self.approx_threshold:
+                        return  # a rebuild or load got here first
+                started = time.perf_counter()
+                self._swap(source, self._new(HNSW), 0, HNSW, None, after_id=-1)
+                log.info("Background HNSW build for %s took %.1f s", self.path, _since(started))
+        except Exception as exc:
+            # Searches stay correct (exact) on the flat index; surface it, never hide it.
+            self._upgrade_error = exc
+            log.exception(
+                "Background HNSW build for %s failed; searches stay exact (flat). "
+                "Call rebuild() to retry.",
+                self.path,
+            )
+
+    def _swap(
+        self, source: Any, target: Any, done: int, kind: str, fp: str | None, after_id: int
+    ) -> None:
+        """Replay `source` rows from `done` into `target`, then make `target` the index.
+
+        Rows are copied out under the read lock and added outside it (adds and searches go
+        on) until the remainder is small; that remainder is replayed under the write lock.
+        Reconstructing from the flat index (rather than keeping our own copy of every vector)
+        costs one transient copy of the snapshot instead of a permanent second copy.
+        """
+        with _omp_threads(self.build_threads):
+            while True:
+                with self._lock.read():
+                    n = source.ntotal
+                    if n - done < _CATCH_UP:
+                        break
+                    ids, vecs = _ids_of(source)[done:n].copy(), _vectors_of(source)[done:n].copy()
+                self._add_after(target, ids, vecs, after_id)
+                del ids, vecs
+                done = n
+            with self._lock.write():
+                n = source.ntotal
+                self._add_after(
+                    target, _ids_of(source)[done:n], _vectors_of(source)[done:n], after_id
+                )
+                self._index, self._kind = target, kind
+                if fp is not None:
+                    self._fingerprint = fp
+                self._maybe_upgrade()
+
+    @staticmethod
+    def _add_after(target: Any, ids: np.ndarray, vecs: np.ndarray, after_id: int) -> None:
+        keep = ids > after_id
+        if keep.any():
+            target.add_with_ids(np.ascontiguousarray(vecs[keep]), np.ascontiguousarray(ids[keep]))
+
+    def wait_upgrade(self, timeout: float | None = None) -> bool:
+        """Wait for a background HNSW build; False on timeout. Re-raises a failed build."""
+        thread = self._upgrade
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+        if self._upgrade_error is not None:
+            raise RuntimeError(
+                f"Background HNSW build for {self.path} failed; call rebuild()"
+            ) from (self._upgrade_error)
+        return True
+
+    def _new(self, kind: str) -> Any:
+        inner: Any
+        if kind == HNSW:
+            inner = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = self.ef_construction
+            inner.hnsw.efSearch = self.ef_search
+        else:
+            inner = faiss.IndexFlatIP(self.dim)
+        return faiss.IndexIDMap2(inner)
+
+    def _checked(self, ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ids = np.asarray(ids)
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"ids must be integers (the store's row ids), got {ids.dtype}")
+        ids = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # no copy if already so
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(vectors) != len(ids):
+            raise ValueError(
+                f"vectors must have shape ({len(ids)}, {self.dim}) to match ids, "
+                f"got {vectors.shape}"
+            )
+        if len(ids) and (ids[0] < 0 or np.any(ids[1:] <= ids[:-1])):
+            raise ValueError("ids must be >= 0 and strictly increasing (SELECT ... ORDER BY id)")
+        norms = np.einsum("ij,ij->i", vectors, vectors)
+        if np.any(np.abs(norms - 1) > 1e-3):
+            raise ValueError(
+                "vectors must be unit-normalised (Embedder.encode returns them so); "
+                "divide each by its np.linalg.norm first"
+            )
+        return ids, vectors
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the index and its JSON sidecar atomically (tmp files, fsync, os.replace)."""
+        tmp_index = self.path.with_name(self.path.name + ".tmp")
+        tmp_sidecar = self.sidecar.with_name(self.sidecar.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._save_lock:
+            self._save(tmp_index, tmp_sidecar)
+
+    def _save(self, tmp_index: Path, tmp_sidecar: Path) -> None:
+        # Under the read lock: searches go on, adds wait (HNSW adds rewrite neighbour lists).
+        with self._lock.read():
+            faiss.write_index(self._index, str(tmp_index))
+            meta = asdict(self._info())
+        _fsync(tmp_index)
+        meta |= {"format": _FORMAT, "index_bytes": tmp_index.stat().st_size}
+        tmp_sidecar.write_text(json.dumps(meta, indent=1))
+        _fsync(tmp_sidecar)
+        # Index first: a crash between the two replaces leaves a sidecar that disagrees with
+        # the index, which load() reports as corrupt, and the store rebuilds it.
+        os.replace(tmp_index, self.path)
+        os.replace(tmp_sidecar, self.sidecar)
+
+    def load(self) -> IndexInfo | None:
+        """Load the saved index; None if there is none, IndexCorrupt if it can't be trusted."""
+        if not self.path.exists():
+            return None
+        meta = self._read_sidecar()
+        try:
+            index = faiss.read_index(str(self.path))
+        except RuntimeError as exc:
+            raise self._corrupt(f"FAISS cannot read it ({str(exc).splitlines()[-1]})") from exc
+        if not isinstance(index, faiss.IndexIDMap2) or _kind_of(index) is None:
+            raise self._corrupt(f"it holds a {type(index).__name__}, not an IDMap2 over IP")
+        kind = _kind_of(index)
+        ids = _ids_of(index)
+        found = {
+            "count": index.ntotal,
+            "max_id": int(ids[-1]) if len(ids) else -1,
+            "dim": index.d,
+            "kind": kind,
+        }
+        wrong = {key: (meta[key], got) for key, got in found.items() if meta[key] != got}
+        if wrong:
+            detail = ", ".join(
+                f"{key} {want} vs {got} in the index" for key, (want, got) in wrong.items()
+            )
+            raise self._corrupt(f"its sidecar disagrees: {detail}")
+        if len(ids) > 1 and np.any(ids[1:] <= ids[:-1]):
+            raise self._corrupt("its ids are not strictly increasing")
+        with self._maint, self._lock.write():
+            self._index, self._kind = index, str(kind)
+            self._fingerprint = str(meta["fingerprint"])
+            self._maybe_upgrade()  # saved mid-upgrade: finish it in the background
+            return self._info()
+
+    def _read_sidecar(self) -> dict[str, Any]:
+        try:
+            meta = json.loads(self.sidecar.read_text())
+        except (OSError, ValueError) as exc:
+            raise self._corrupt(
+                f"its sidecar {self.sidecar} is missing or unreadable ({exc})"
+            ) from exc
+        keys = {"count": int, "max_id": int, "dim": int, "kind": str, "fingerprint": str}
+        if not isinstance(meta, dict) or any(
+            not isinstance(meta.get(key), typ) for key, typ in keys.items()
+        ):
+            raise self._corrupt(f"its sidecar {self.sidecar} lacks {', '.join(keys)}")
+        if meta.get("dim") != self.dim:
+            raise self._corrupt(f"it holds {meta['dim']}-d vectors; this index wants {self.dim}")
+        size = self.path.stat().st_size
+        if meta.get("index_bytes") != size:
+            raise self._corrupt(
+                f"it is {size} bytes; the sidecar says {meta.get('index_bytes')} (truncated?)"
+            )
+        return meta
+
+    def _corrupt(self, why: str) -> IndexCorrupt:
+        return IndexCorrupt(
+            f"Vector index {self.path} is unusable: {why}. It will be rebuilt from the store "
+            "(SQLite keeps every vector); delete the file to rebuild it by hand."
+        )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())

@@ -1,0 +1,111 @@
+"""Verifiers: checks that tell whether an answer is right without asking a model.
+
+The arithmetic verifier finds an arithmetic expression in a question, evaluates it exactly
+(AST walk over numbers and + - * / ** with bounds, never `eval`), and compares it with the
+number extracted from the answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from fractions import Fraction
+
+from council.ballot.normalize import canonical_number, extract_answer
+
+MAX_EXPONENT = 64
+MAX_DIGITS = 200
+_EXPR = re.compile(r"[-+(]*\s*\d[\d\s.,+\-*/×÷x^()]*\d\)*|\d")
+_OPS = {"×": "*", "÷": "/", "^": "**"}
+
+
+class UnsafeExpression(ValueError):
+    """The expression uses something other than numbers and + - * / ** (or is too large)."""
+
+
+def _check(value: Fraction) -> Fraction:
+    if len(str(value.numerator)) > MAX_DIGITS or len(str(value.denominator)) > MAX_DIGITS:
+        raise UnsafeExpression(f"result has more than {MAX_DIGITS} digits")
+    return value
+
+
+def _eval(node: ast.AST) -> Fraction:
+    if isinstance(node, ast.Expression):
+        return _eval(node.body)
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return _check(Fraction(str(node.value)))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
+        v = _eval(node.operand)
+        return v if isinstance(node.op, ast.UAdd) else -v
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left), _eval(node.right)
+        if isinstance(node.op, ast.Add):
+            return _check(left + right)
+        if isinstance(node.op, ast.Sub):
+            return _check(left - right)
+        if isinstance(node.op, ast.Mult):
+            return _check(left * right)
+        if isinstance(node.op, ast.Div):
+            if right == 0:
+                raise UnsafeExpression("division by zero")
+            return _check(left / right)
+        if isinstance(node.op, ast.Pow):
+            if right.denominator != 1 or abs(right) > MAX_EXPONENT:
+                raise UnsafeExpression(f"exponents must be whole numbers up to {MAX_EXPONENT}")
+            if left == 0 and right < 0:
+                raise UnsafeExpression("division by zero")
+            return _check(left ** int(right))
+    raise UnsafeExpression(f"{type(node).__name__} is not allowed in arithmetic")
+
+
+def safe_arithmetic(expr: str) -> Fraction:
+    """Evaluate + - * / ** over numbers exactly; raises UnsafeExpression for anything else."""
+    text = expr.strip()
+    for sym, op in _OPS.items():
+        text = text.replace(sym, op)
+    text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", text).replace(",", "")
+    if len(text) > 500:
+        raise UnsafeExpression("expression longer than 500 characters")
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise UnsafeExpression(f"not an arithmetic expression: {exc.msg}") from None
+    return _eval(tree)
+
+
+_WORDS = [
+    (re.compile(r"\s+(?:times|multiplied by)\s+", re.I), " * "),
+    (re.compile(r"\s+(?:divided by|over)\s+", re.I), " / "),
+    (re.compile(r"\s+plus\s+", re.I), " + "),
+    (re.compile(r"\s+minus\s+", re.I), " - "),
+]
+
+
+def find_expression(question: str) -> str | None:
+    """The longest run in the question that parses as arithmetic with at least one operator."""
+    for pattern, op in _WORDS:
+        question = pattern.sub(op, question)
+    best = None
+    for m in _EXPR.finditer(question):
+        cand = m.group(0).strip().rstrip(".,")
+        if not re.search(r"\d\s*[-+*/×÷x^]\s*[\d(-]", cand):
+            continue
+        try:
+            safe_arithmetic(cand)
+        except UnsafeExpression:
+            continue
+        if best is None or len(cand) > len(best):
+            best = cand
+    return best
+
+
+def verify_answer(question: str, answer: str) -> bool | None:
+    """True/False when the question is checkable arithmetic, None when no verifier applies."""
+    expr = find_expression(question)
+    if expr is None:
+        return None
+    gold = safe_arithmetic(expr)
+    got = extract_answer(answer)
+    if got.kind != "number" or got.key is None:
+        return False
+    return got.key == canonical_number(f"{gold.numerator}/{gold.denominator}")
