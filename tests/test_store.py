@@ -52,7 +52,7 @@ def test_a_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) ->
     db.commit()
     db.close()
     before = path.read_bytes()
-    with pytest.raises(SchemaTooNewError, match="newer release.*Upgrade Council"):
+    with pytest.raises(SchemaTooNewError, match=r"newer release.*Upgrade Council"):
         Store(path)
     assert path.read_bytes() == before
 

@@ -21,7 +21,8 @@ from council.memory.store import Store
 from council.memory.vectors import VectorIndex
 
 _SMALL_TALK = re.compile(
-    r"^\s*(hi|hello|hey|thanks|thank you|ok|okay|bye|good (morning|night|evening)|yes|no)\b[\s!.?]*$",
+    r"^\s*(hi|hello|hey|thanks|thank you|ok|okay|bye|good (morning|night|evening)|yes|no)"
+    r"\b[\s!.?]*$",
     re.I,
 )
 
@@ -51,7 +52,7 @@ class Knowledge:
         self.table = IndexedTable(store, "chunks", index)
 
     def ingest(self, paths: list[Path]) -> IngestReport:
-        """Add new files, replace changed ones, skip unchanged; bad files are reported, not fatal."""
+        """Add new files, replace changed ones, skip unchanged; bad files are reported, skipped."""
         s = self.settings
         report = IngestReport()
         for path, problem in iter_documents(paths):

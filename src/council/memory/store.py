@@ -229,7 +229,8 @@ class Store:
         with self.tx() as db:
             self._label(db, exchange_id, success, "feedback")
             db.execute(
-                "INSERT INTO feedback (exchange_id, rating, comment, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO feedback (exchange_id, rating, comment, created_at) "
+                "VALUES (?, ?, ?, ?)",
                 (exchange_id, rating, comment, time.time()),
             )
         return success
@@ -340,7 +341,8 @@ class Store:
         with self.tx() as db:
             db.execute("DELETE FROM documents WHERE path = ?", (path,))
             cur = db.execute(
-                "INSERT INTO documents (path, sha256, size, chunks, ingested_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO documents (path, sha256, size, chunks, ingested_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (path, sha256, size, len(chunks), time.time()),
             )
             doc_id = int(cur.lastrowid or 0)
