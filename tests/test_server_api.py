@@ -105,6 +105,13 @@ def test_streaming_sends_chunks_then_done(client: TestClient) -> None:
     assert text == "Answer: 4"
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop" and "council" in chunks[-2]
     assert chunks[-1]["usage"]["completion_tokens"] == 4
+    events = [c["council_event"] for c in chunks if "council_event" in c]
+    assert sorted(e["head"] for e in events) == ["broken", "fast", "slowpoke"]
+    assert {e["head"]: e["error"] for e in events}["broken"] == "HTTP 500 upstream"
+    first_text = next(
+        i for i, c in enumerate(chunks) if c["choices"] and c["choices"][0]["delta"].get("content")
+    )
+    assert all(i < first_text for i, c in enumerate(chunks) if "council_event" in c)
 
 
 @pytest.mark.parametrize(

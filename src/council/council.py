@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from council.types import Completion, GenParams, Message, Verdict, Vote, as_mess
 
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
+OnEvent = Callable[[dict[str, Any]], None]
 
 
 class Council(Head):
@@ -108,6 +110,7 @@ class Council(Head):
         conversation_id: str | None = None,
         recall: bool | None = None,
         rag: bool | None = None,
+        on_event: OnEvent | None = None,
     ) -> Verdict:
         """Ask the council: recall, choose members, fan out, count, decide, remember."""
         started = time.perf_counter()
@@ -121,7 +124,7 @@ class Council(Head):
         try:
             recalled = await self.recall(question, user, conversation_id, recall, rag)
             prompt = with_context(msgs, recalled)
-            completions = await self.collect(members, prompt, params)
+            completions = await self.collect(members, prompt, params, on_event)
             ballot = await self.count(question, task, [h.spec for h in members], completions)
             decision = await decide(ballot, self.judge_call(params))
             verdict = self.verdict(name, ballot, decision, started)
@@ -205,10 +208,23 @@ class Council(Head):
         return [self.heads[s.id] for s in specs]
 
     async def collect(
-        self, members: list[Head], msgs: list[Message], params: GenParams | None
+        self,
+        members: list[Head],
+        msgs: list[Message],
+        params: GenParams | None,
+        on_event: OnEvent | None = None,
     ) -> list[Completion]:
         """Stage 1: every member answers in parallel; a slow or broken head becomes an error."""
-        results = await asyncio.gather(*(self.call(h, msgs, params) for h in members))
+
+        async def answer(head: Head) -> list[Completion]:
+            result = await self.call(head, msgs, params)
+            if on_event is not None:  # lets a stream show heads finishing as they do
+                c = result[0]
+                on_event({"event": "head_done", "head": head.id, "latency_ms": c.latency_ms,
+                          "error": c.error})  # fmt: skip
+            return result
+
+        results = await asyncio.gather(*(answer(h) for h in members))
         completions = [c for r in results for c in r[:1]]
         if not any(c.ok for c in completions):
             details = "; ".join(f"{c.head}: {c.error}" for c in completions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from council.council import COUNCIL_ID
+from council.council import COUNCIL_ID, OnEvent
 from council.errors import CouncilError
 from council.server.council_api import council_of
 from council.server.errors import error_body
@@ -36,7 +37,9 @@ async def models(request: Request) -> dict[str, Any]:
     }
 
 
-async def _decide(body: ChatCompletionRequest, request: Request) -> Verdict:
+async def _decide(
+    body: ChatCompletionRequest, request: Request, on_event: OnEvent | None = None
+) -> Verdict:
     council = council_of(request)
     params = GenParams(
         temperature=body.temperature,
@@ -53,6 +56,7 @@ async def _decide(body: ChatCompletionRequest, request: Request) -> Verdict:
             num_models=body.num_models,
             task_type=body.task_type,
             params=params,
+            on_event=on_event,
             **body.memory_options(),
         )
     council.head(body.model)  # 404 for an unknown model before any work
@@ -123,12 +127,26 @@ async def _stream(
         }
 
     yield _sse(chunk({"role": "assistant", "content": ""}))
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(_decide(body, request, events.put_nowait))
     try:
-        v = await _decide(body, request)
+        while not task.done():  # progress chunks (no choices) while the heads answer
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield _sse({**chunk({}), "choices": [], "council_event": getter.result()})
+            else:
+                getter.cancel()
+        while not events.empty():
+            yield _sse({**chunk({}), "choices": [], "council_event": events.get_nowait()})
+        v = task.result()
     except CouncilError as exc:  # headers are sent: report in-band, as OpenAI does
         yield _sse(error_body(exc.message, exc.error_type, exc.param, exc.code))
         yield "data: [DONE]\n\n"
         return
+    finally:
+        if not task.done():  # the client went away: do not leave the ballot running orphaned
+            task.cancel()
     for i in range(0, len(v.answer), STREAM_PIECE):
         yield _sse(chunk({"content": v.answer[i : i + STREAM_PIECE]}))
     yield _sse(chunk({}, "stop", council=meta_of(v)))

@@ -139,7 +139,7 @@ function feedbackRow(turn) {
   return row;
 }
 
-// A turn: {prompt, answer, meta, exchangeId, rating, comment, error}. render() builds it;
+// A turn: {prompt, answer, meta, exchangeId, rating, comment, error}. The constructor draws it;
 // the streaming methods update the pieces in place.
 export class TurnView {
   constructor(turn, { onRetry } = {}) {
@@ -213,6 +213,7 @@ export class TurnView {
     this.stop();
     this.turn.meta = meta;
     this.turn.exchangeId = meta.exchange_id || null;
+    if (this.turn.exchangeId) this.el.dataset.exchangeId = this.turn.exchangeId;
     this.extraEl.replaceChildren(metaLine(meta), ballot(meta), feedbackRow(this.turn));
   }
 
