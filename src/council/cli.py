@@ -294,4 +294,4 @@ def main() -> None:
     app()
 
 
-from council import cli_memory  # noqa: E402,F401  (registers the memory commands)
+from council import cli_learning, cli_memory  # noqa: E402,F401  (registers their commands)

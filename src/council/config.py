@@ -9,7 +9,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,7 +74,7 @@ def packaged_catalogue() -> list[HeadSpec]:
 class Settings(BaseSettings):
     """Everything configurable. Env: COUNCIL_<NAME>; file: council.toml or $COUNCIL_CONFIG."""
 
-    model_config = SettingsConfigDict(env_prefix="COUNCIL_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="COUNCIL_", extra="forbid", populate_by_name=True)
 
     data_dir: Path = Field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
@@ -94,6 +102,25 @@ class Settings(BaseSettings):
     chunk_size: int = Field(800, ge=50)
     chunk_overlap: int = Field(100, ge=0)
     approx_threshold: int = Field(50_000, ge=1)  # vectors before HNSW replaces the flat index
+    # learning data (the seeds' names are accepted as environment variables too)
+    agent0: str = "council"  # "council" (the ballot votes on rewrites) or a head id
+    agent0_samples: int = Field(2, ge=1)  # independent rewrites when Agent-0 is one head
+    quality_threshold: float = Field(0.7, ge=0.0, le=1.0)  # examples below are rejected
+    quality_judge: str | None = None  # a head that scores rewrites 1-10 (optional signal)
+    near_duplicate: float = Field(0.95, gt=0.0, le=1.0)  # cosine above which examples collide
+    min_failures_to_train: int = Field(
+        5, ge=1, validation_alias=AliasChoices("min_failures_to_train", "MIN_FAILURES_TO_TRAIN")
+    )
+    enable_oracle_refinement: bool = Field(
+        False,
+        validation_alias=AliasChoices("enable_oracle_refinement", "ENABLE_ORACLE_REFINEMENT"),
+    )
+    force_arbiter: bool = Field(
+        False, validation_alias=AliasChoices("force_arbiter", "FORCE_ARBITER")
+    )
+    oracle_head: str | None = None  # default: the highest-quality head
+    arbiter_head: str | None = None  # default: the highest-quality head other than the oracle
+    local_only: bool = True  # learning jobs never call a paid (priced) head unless False
 
     @field_validator("heads")
     @classmethod
@@ -114,7 +141,7 @@ class Settings(BaseSettings):
         if self.memory and self.embedder == "none":
             raise ValueError("memory needs an embedder: set embedder, or memory = false")
         ids = {h.id for h in self.heads}
-        for name in ("judge", "hybrid_head"):
+        for name in ("judge", "hybrid_head", "quality_judge", "oracle_head", "arbiter_head"):
             ref = getattr(self, name)
             if ref is not None and ref not in ids:
                 raise ValueError(f"{name}={ref!r} names no head; known: {', '.join(sorted(ids))}")

@@ -111,8 +111,12 @@ class Council(Head):
         recall: bool | None = None,
         rag: bool | None = None,
         on_event: OnEvent | None = None,
+        record: bool = True,
     ) -> Verdict:
-        """Ask the council: recall, choose members, fan out, count, decide, remember."""
+        """Ask the council: recall, choose members, fan out, count, decide, remember.
+
+        record=False keeps internal calls (Agent-0, judges, benchmarks) out of memory.
+        """
         started = time.perf_counter()
         msgs = self.check(messages)
         name = strategy or self.settings.strategy
@@ -131,7 +135,8 @@ class Council(Head):
         except NoAnswerError:
             self.metrics.observe_failure(name, time.perf_counter() - started)
             raise
-        await self.remember(msgs, verdict, recalled, user, conversation_id)
+        if record:
+            await self.remember(msgs, verdict, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict)
         return verdict
 
@@ -330,6 +335,7 @@ class Council(Head):
         conversation_id: str | None = None,
         recall: bool | None = None,
         rag: bool | None = None,
+        record: bool = True,
     ) -> Verdict:
         """One head, no ballot: the /hybrid fast path and `model=<head id>` on /v1."""
         started = time.perf_counter()
@@ -346,7 +352,8 @@ class Council(Head):
         ballot = await self.count(question, classify_task(question), [head.spec], [c])
         decision = await get_strategy("vote")(ballot, None)
         verdict = self.verdict("single", ballot, decision, started)
-        await self.remember(msgs, verdict, recalled, user, conversation_id)
+        if record:
+            await self.remember(msgs, verdict, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict)
         return verdict
 

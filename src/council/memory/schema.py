@@ -132,6 +132,58 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_learning(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE harvests (                        -- one row per harvested failure
+            exchange_id TEXT PRIMARY KEY REFERENCES exchanges(id),
+            status TEXT NOT NULL,                      -- accepted | rejected
+            rewrite_id TEXT REFERENCES exchanges(id),  -- Agent-0's answer, stored as an exchange
+            quality REAL NOT NULL,
+            signals_json TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            harvested_at REAL NOT NULL
+        );
+
+        CREATE TABLE examples (                        -- training examples, each traceable
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,                      -- harvest | collector | distill
+            exchange_ids_json TEXT NOT NULL,           -- where it came from
+            messages_json TEXT NOT NULL,               -- the prompt side (system/user turns)
+            response TEXT NOT NULL,                    -- the assistant answer to learn
+            reasoning TEXT,
+            quality REAL NOT NULL,
+            task_type TEXT,
+            models_agreed INTEGER,
+            user_feedback INTEGER,
+            signals_json TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL UNIQUE,         -- exact duplicates are refused
+            vector BLOB,                               -- prompt embedding, for near-duplicates
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX examples_quality ON examples(quality);
+
+        CREATE TABLE holdout (                         -- gauntlet items training must never see
+            content_hash TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            family TEXT,
+            vector BLOB,
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE datasets (                        -- frozen, immutable versions
+            version TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            examples INTEGER NOT NULL,
+            manifest_sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    )
+
+
 def run_script(db: sqlite3.Connection, sql: str) -> None:
     """Execute statements one by one (executescript would COMMIT the open transaction)."""
     pending = ""

@@ -144,45 +144,54 @@ class Store:
     ) -> int | None:
         """Store the exchange, its votes and (optionally) its memory item in one transaction;
         returns the memory item's id."""
-        v = rec.verdict
         with self.tx() as db:
-            if rec.conversation_id:
-                title = next((m.content for m in rec.messages if m.role == "user"), "")
-                self._touch_conversation(db, rec.conversation_id, rec.user_id, title)
-            db.execute(
-                "INSERT INTO exchanges (id, conversation_id, user_id, role, created_at, prompt, "
-                "messages_json, answer, strategy, task_type, models_json, confidence, latency_ms, "
-                "cost_usd, tokens_in, tokens_out, notes_json, recalled_json, success, "
-                "label_source, parent_id, improved) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    rec.id, rec.conversation_id, rec.user_id, rec.role, rec.created_at,
-                    next((m.content for m in reversed(rec.messages) if m.role == "user"), ""),
-                    json.dumps([asdict(m) for m in rec.messages]), v.answer, v.strategy,
-                    v.task_type, json.dumps(v.models_used), v.confidence, v.latency_ms,
-                    v.cost_usd, v.tokens_in, v.tokens_out, json.dumps(v.notes),
-                    json.dumps(rec.recalled), rec.success, rec.label_source, rec.parent_id,
-                    int(rec.improved),
-                ),
-            )  # fmt: skip
-            db.executemany(
-                "INSERT INTO votes (exchange_id, position, head, answer, extracted, cluster, "
-                "weight, latency_ms, tokens_in, tokens_out, cost_usd, error, won) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (rec.id, i, x.head, x.answer, x.extracted, x.cluster, x.weight, x.latency_ms,
-                     x.tokens_in, x.tokens_out, x.cost_usd, x.error, int(x.won))
-                    for i, x in enumerate(v.votes)
-                ],
-            )  # fmt: skip
-            if memory is None:
-                return None
-            text, vector = memory
-            return self._insert_memory(
-                db, text, rec.role if rec.improved else "exchange", rec.user_id,
-                rec.conversation_id, rec.id, rec.success, {"strategy": v.strategy},
-                vector, rec.created_at,
-            )  # fmt: skip
+            return self.write_record(db, rec, memory)
+
+    def write_record(
+        self,
+        db: sqlite3.Connection,
+        rec: ExchangeRecord,
+        memory: tuple[str, np.ndarray] | None = None,
+    ) -> int | None:
+        """`record` inside a transaction the caller holds (see learning/ledger.py)."""
+        v = rec.verdict
+        if rec.conversation_id:
+            title = next((m.content for m in rec.messages if m.role == "user"), "")
+            self._touch_conversation(db, rec.conversation_id, rec.user_id, title)
+        db.execute(
+            "INSERT INTO exchanges (id, conversation_id, user_id, role, created_at, prompt, "
+            "messages_json, answer, strategy, task_type, models_json, confidence, latency_ms, "
+            "cost_usd, tokens_in, tokens_out, notes_json, recalled_json, success, "
+            "label_source, parent_id, improved) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec.id, rec.conversation_id, rec.user_id, rec.role, rec.created_at,
+                next((m.content for m in reversed(rec.messages) if m.role == "user"), ""),
+                json.dumps([asdict(m) for m in rec.messages]), v.answer, v.strategy,
+                v.task_type, json.dumps(v.models_used), v.confidence, v.latency_ms,
+                v.cost_usd, v.tokens_in, v.tokens_out, json.dumps(v.notes),
+                json.dumps(rec.recalled), rec.success, rec.label_source, rec.parent_id,
+                int(rec.improved),
+            ),
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO votes (exchange_id, position, head, answer, extracted, cluster, "
+            "weight, latency_ms, tokens_in, tokens_out, cost_usd, error, won) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (rec.id, i, x.head, x.answer, x.extracted, x.cluster, x.weight, x.latency_ms,
+                 x.tokens_in, x.tokens_out, x.cost_usd, x.error, int(x.won))
+                for i, x in enumerate(v.votes)
+            ],
+        )  # fmt: skip
+        if memory is None:
+            return None
+        text, vector = memory
+        return self._insert_memory(
+            db, text, rec.role if rec.improved else "exchange", rec.user_id,
+            rec.conversation_id, rec.id, rec.success, {"strategy": v.strategy},
+            vector, rec.created_at,
+        )  # fmt: skip
 
     def exchange(self, exchange_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM exchanges WHERE id = ?", (exchange_id,))

@@ -1,0 +1,1 @@
+"""Self-improvement: harvest failures, rewrite them, gate, and freeze datasets."""

@@ -1,0 +1,160 @@
+"""The continuous-learning collector (seed 003): good live exchanges become examples;
+statistics, export for fine-tuning, and distillation from the ensemble."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from council.config import Settings, load_settings
+from council.embeddings import Embedder, make_embedder
+from council.learning.datasets import histogram
+from council.learning.ledger import add_example, examples
+from council.learning.quality import Gate, content_hash
+from council.memory.episodic import open_store, parse_since
+from council.memory.store import Store
+from council.types import Message, as_messages
+
+READY_AT = 100  # the seed: "minimum 100 examples" for a hosted fine-tune
+
+
+class Learner:
+    def __init__(self, settings: Settings, store: Store | None = None,
+                 embedder: Embedder | None = None):  # fmt: skip
+        self.settings = settings
+        self.store = store or open_store(settings)
+        self.embedder = embedder or make_embedder(settings.embedder, settings.threads)
+        self.gate = Gate(self.store, settings.near_duplicate)
+
+    def collect_example(
+        self, messages: list[dict[str, Any]] | list[Message] | str, response: str,
+        quality_score: float, task_type: str = "general", models_agreed: bool | None = None,
+        user_feedback: int | None = None, *, exchange_ids: list[str] | None = None,
+        source: str = "collector", reasoning: str | None = None,
+    ) -> int | None:  # fmt: skip
+        """Keep a training example if it clears the quality bar and the gate; returns its id."""
+        msgs = as_messages(messages)
+        if quality_score < self.settings.quality_threshold:
+            return None
+        prompt = "\n".join(m.content for m in msgs if m.role == "user")
+        vector = self.embedder.encode([f"{prompt}\n{response}"])[0] if self.embedder else None
+        ok, _ = self.gate.admit(prompt, response, vector)
+        if not ok:
+            return None
+        return add_example(
+            self.store, source=source, exchange_ids=exchange_ids or [], messages=msgs,
+            response=response, quality=quality_score, reasoning=reasoning, task_type=task_type,
+            models_agreed=models_agreed, user_feedback=user_feedback, vector=vector,
+        )  # fmt: skip
+
+    def collect_from_exchanges(self, since: float | str | None = "24h") -> int:
+        """Live exchanges that succeeded with agreement or a thumbs-up become examples."""
+        rows = self.store.query(
+            "SELECT e.id, e.messages_json, e.answer, e.confidence, e.task_type, e.label_source, "
+            "(SELECT MAX(rating) FROM feedback f WHERE f.exchange_id = e.id) AS rating "
+            "FROM exchanges e WHERE e.success = 1 AND e.improved = 0 AND e.created_at >= ?",
+            (parse_since(since) or 0.0,),
+        )
+        added = 0
+        for r in rows:
+            agreed = (r["confidence"] or 0) >= self.settings.success_threshold
+            verified = r["label_source"] in ("verifier", "feedback")
+            if not (agreed or verified):
+                continue
+            quality = min(1.0, 0.6 + 0.2 * agreed + 0.2 * verified + 0.1 * (r["rating"] == 1))
+            got = self.collect_example(
+                json.loads(r["messages_json"]), r["answer"], quality, r["task_type"] or "general",
+                models_agreed=agreed, user_feedback=r["rating"], exchange_ids=[r["id"]],
+            )  # fmt: skip
+            added += got is not None
+        return added
+
+    def get_learning_stats(self) -> dict[str, Any]:
+        rows = examples(self.store)
+        q = [r["quality"] for r in rows]
+        return {
+            "total_examples": len(rows),
+            "high_quality": sum(1 for v in q if v > 0.8),
+            "average_quality": round(sum(q) / len(q), 4) if q else 0.0,
+            "examples_with_feedback": sum(1 for r in rows if r["user_feedback"] is not None),
+            "quality_distribution": histogram(q),
+            "task_distribution": dict(Counter(r["task_type"] or "general" for r in rows)),
+            "sources": dict(Counter(r["source"] for r in rows)),
+            "ready_for_finetuning": len(rows) >= max(READY_AT, self.settings.min_failures_to_train),
+            "ready_for_lora": len(rows) >= self.settings.min_failures_to_train,
+        }
+
+    def export_for_finetuning(
+        self, output_file: str | Path, format: str = "openai", min_quality: float = 0.8
+    ) -> int:
+        """Write examples ≥ min_quality as JSONL: OpenAI chat format or HF instruction format."""
+        if format not in ("openai", "hf"):
+            raise ValueError("format must be 'openai' or 'hf'")
+        rows = examples(self.store, min_quality)
+        path = Path(output_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as f:
+            for r in rows:
+                if format == "openai":
+                    line: dict[str, Any] = {
+                        "messages": [
+                            *r["messages"],
+                            {"role": "assistant", "content": r["response"]},
+                        ]
+                    }
+                else:
+                    line = {
+                        "instruction": "\n".join(
+                            m["content"] for m in r["messages"] if m["role"] == "user"
+                        ),
+                        "output": r["response"],
+                        "reasoning": r["reasoning"],
+                        "quality_score": r["quality"],
+                        "task_type": r["task_type"],
+                    }
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        return len(rows)
+
+
+class KnowledgeDistillation:
+    """Run a task list through the ensemble and keep the high-quality answers as examples."""
+
+    def __init__(self, learner: Learner):
+        self.learner = learner
+
+    async def distill_from_ensemble(
+        self, tasks: list[str], ensemble: Any, task_type: str = "general"
+    ) -> list[int]:
+        from council.verify import verify_answer
+
+        kept = []
+        council = getattr(ensemble, "council", ensemble)
+        for task in tasks:
+            v = await council.ask(task, task_type=task_type, record=False)
+            checked = verify_answer(task, v.answer)
+            if checked is False:
+                continue
+            quality = 1.0 if checked else v.confidence
+            got = self.learner.collect_example(
+                [{"role": "user", "content": task}], v.answer, quality, v.task_type,
+                models_agreed=v.confidence >= self.learner.settings.success_threshold,
+                source="distill",
+            )  # fmt: skip
+            if got is not None:
+                kept.append(got)
+        return kept
+
+
+_learner: Learner | None = None
+
+
+def get_learner(settings: Settings | None = None) -> Learner:
+    global _learner
+    if _learner is None or settings is not None:
+        _learner = Learner(settings or load_settings())
+    return _learner
+
+
+__all__ = ["KnowledgeDistillation", "Learner", "content_hash", "get_learner"]

@@ -1,0 +1,179 @@
+"""Harvest: failed exchanges in a window → Agent-0 rewrites → quality gate → examples.
+
+Idempotent: a harvested exchange gets a row in `harvests` (accepted or rejected) in the same
+transaction as its rewrite and example, so a second run skips it. When Agent-0 fails (a head
+error), nothing is written and the exchange waits for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from council.council import Council
+from council.errors import ConfigError
+from council.learning.agent0 import Agent0, Rewrite
+from council.learning.arbiter import ArbiterLoop
+from council.learning.ledger import record_harvest
+from council.learning.metrics import learning_metrics
+from council.learning.quality import Gate, Signals, heuristic_score, quality_score
+from council.memory.context import new_exchange_id
+from council.memory.episodic import parse_since
+from council.memory.store import ExchangeRecord, Store
+from council.types import Message, Verdict
+from council.verify import verify_answer
+
+
+@dataclass
+class HarvestItem:
+    exchange_id: str
+    question: str
+    status: str  # accepted | rejected | failed
+    quality: float | None = None
+    reason: str | None = None
+    answer: str | None = None
+    rewrite_id: str | None = None
+    example_id: int | None = None
+
+
+@dataclass
+class HarvestReport:
+    considered: int = 0
+    items: list[HarvestItem] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for i in self.items if i.status == status)
+
+    @property
+    def rewrite_success_rate(self) -> float:
+        done = self.count("accepted") + self.count("rejected")
+        return self.count("accepted") / done if done else 0.0
+
+
+def failures(
+    store: Store, since: float | None, *, low_confidence: float | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet."""
+    sql = (
+        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type "
+        "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
+        "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
+        "AND e.created_at >= ? AND (e.success = 0"
+    )
+    args: list[Any] = [since or 0.0]
+    if low_confidence is not None:
+        sql += " OR (e.success IS NULL AND e.confidence < ?)"
+        args.append(low_confidence)
+    sql += ") ORDER BY e.created_at LIMIT ?"
+    args.append(limit if limit is not None else -1)
+    return [dict(r) for r in store.query(sql, args)]
+
+
+async def harvest(
+    council: Council,
+    *,
+    since: float | str | None = "24h",
+    include_low_confidence: bool = False,
+    limit: int | None = None,
+    agent0: Agent0 | None = None,
+) -> HarvestReport:
+    """Rewrite this window's failures; returns what happened to each."""
+    if council.memory is None:
+        raise ConfigError("Harvesting needs memory: set COUNCIL_MEMORY=true.")
+    s = council.settings
+    store = council.memory.store
+    agent = agent0 or Agent0(council)
+    arbiter = ArbiterLoop(council)
+    gate = Gate(store, s.near_duplicate)
+    metrics = learning_metrics(council.metrics)
+    rows = failures(
+        store, parse_since(since), limit=limit,
+        low_confidence=s.success_threshold if include_low_confidence else None,
+    )  # fmt: skip
+    report = HarvestReport(considered=len(rows))
+    for row in rows:
+        item = await _one(council, agent, arbiter, gate, row)
+        report.items.append(item)
+        metrics.harvest.labels(item.status).inc()
+    if report.count("accepted") + report.count("rejected"):  # an empty run rates nothing
+        metrics.rewrite_success_rate.set(report.rewrite_success_rate)
+    metrics.examples.set(store.query("SELECT COUNT(*) FROM examples")[0][0])
+    return report
+
+
+async def _one(
+    council: Council, agent: Agent0, arbiter: ArbiterLoop, gate: Gate, row: dict[str, Any]
+) -> HarvestItem:
+    s = council.settings
+    assert council.memory is not None
+    question, bad = row["prompt"], row["answer"]
+    rw = await agent.rewrite(question, bad)
+    if rw.error is not None:
+        return HarvestItem(row["id"], question, "failed", reason=rw.error)
+    platinum = await arbiter.refine(question, rw.answer, tool=rw.tool)
+    if platinum.answer != rw.answer:
+        rw.reasoning += f" (The {platinum.decided_by} corrected the answer.)"
+        rw.answer = platinum.answer
+    signals = Signals(
+        verifier=verify_answer(question, rw.answer),
+        agreement=rw.agreement,
+        judge=await _judge(council, question, rw),
+        heuristic=heuristic_score(bad, rw.text),
+    )
+    quality = quality_score(signals)
+    embed = council.memory.embedder.encode
+    vector = (await asyncio.to_thread(embed, [f"{question}\n{rw.answer}"]))[0]
+    admitted, refused = gate.admit(question, rw.text, vector)
+    accepted = admitted and quality >= s.quality_threshold
+    reason = refused or (None if accepted else f"quality {quality:.2f} < {s.quality_threshold}")
+    messages = [Message(**m) for m in json.loads(row["messages_json"])]
+    rewrite = ExchangeRecord(
+        id=new_exchange_id(),
+        user_id=row["user_id"],
+        messages=messages,
+        verdict=Verdict(rw.text, [], rw.agreement or 0.0, f"agent0:{rw.agent}", 0.0,
+                        rw.cost_usd, [rw.agent], row["task_type"] or "general"),
+        role="agent0",
+        success=True if accepted else None,
+        label_source="agent0",
+        parent_id=row["id"],
+        improved=True,
+        created_at=time.time(),
+    )  # fmt: skip
+    provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum.provenance,
+                  "samples": rw.samples, "reason": reason}  # fmt: skip
+    example = {
+        "source": "harvest", "exchange_ids": [row["id"], rewrite.id], "messages": messages,
+        "response": rw.text, "quality": quality, "reasoning": rw.reasoning,
+        "task_type": row["task_type"], "signals": provenance, "vector": vector,
+    }  # fmt: skip
+    memory_id, example_id = await asyncio.to_thread(
+        record_harvest, council.memory.store, original_id=row["id"], rewrite=rewrite,
+        memory=(f"Q: {question}\nA: {rw.answer}", vector), accepted=accepted,
+        quality=quality, signals=provenance, agent=rw.agent, example=example,
+    )  # fmt: skip
+    if memory_id is not None:
+        council.memory.table.add([memory_id], vector[None, :])
+    return HarvestItem(row["id"], question, "accepted" if accepted else "rejected", quality,
+                       reason, rw.answer, rewrite.id, example_id)  # fmt: skip
+
+
+async def _judge(council: Council, question: str, rw: Rewrite) -> float | None:
+    """A configured judge head's 1-10 score, as 0..1 (None without a judge or a reading)."""
+    judge_id = council.settings.quality_judge
+    if judge_id is None:
+        return None
+    head = council.head(judge_id)
+    prompt = [
+        Message("system", "You grade answers. Reply with one line: SCORE: <1-10>."),
+        Message("user", f"Question: {question}\nAnswer: {rw.text}\nHow good is this answer?"),
+    ]
+    [c] = await council.call(head, prompt, None)
+
+    m = re.search(r"SCORE\s*:\s*(\d+(?:\.\d+)?)", c.text or "", re.I)
+    return min(max(float(m.group(1)) / 10, 0.0), 1.0) if c.ok and m else None

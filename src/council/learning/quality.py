@@ -1,0 +1,111 @@
+"""The quality gate: score a rewrite from real signals, refuse duplicates and hold-out leaks.
+
+Strong signals, when present, decide: a verifier/tool check (weight 3), agreement between
+independent rewrites (weight 1), a judge's score (weight 1). The seed's heuristics (length
+gain, reasoning markers, code blocks) only nudge the score (weight 0.25).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from council.memory.store import Store
+
+REASONING_WORDS = ("because", "therefore", "step", "first", "so ", "thus", "since")
+
+
+@dataclass
+class Signals:
+    verifier: bool | None = None
+    agreement: float | None = None
+    judge: float | None = None  # 0..1
+    heuristic: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def heuristic_score(bad: str, good: str) -> float:
+    """The seed's _assess_quality: a weak prior, never decisive on its own."""
+    score = 0.5
+    if len(good) > len(bad) * 1.5:
+        score += 0.2
+    if any(w in good.lower() for w in REASONING_WORDS):
+        score += 0.15
+    if "```" in good and "```" not in bad:
+        score += 0.1
+    return min(score, 1.0)
+
+
+def quality_score(s: Signals) -> float:
+    """Weighted mean of the available signals in [0, 1]."""
+    parts: list[tuple[float, float]] = [(s.heuristic, 0.25)]
+    if s.verifier is not None:
+        parts.append((1.0 if s.verifier else 0.0, 3.0))
+    if s.agreement is not None:
+        parts.append((s.agreement, 1.0))
+    if s.judge is not None:
+        parts.append((s.judge, 1.0))
+    if len(parts) == 1:  # heuristics alone never pass a 0.7 gate: cap them below it
+        return min(s.heuristic, 0.6)
+    total = sum(w for _, w in parts)
+    return round(sum(v * w for v, w in parts) / total, 4)
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
+
+
+def content_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(normalise(p) for p in parts).encode()).hexdigest()
+
+
+class Gate:
+    """Admits examples that are new (exact and near duplicates refused) and do not leak."""
+
+    def __init__(self, store: Store, near_duplicate: float = 0.95, leak_similarity: float = 0.92):
+        self.store = store
+        self.near_duplicate = near_duplicate
+        self.leak_similarity = leak_similarity
+
+    def _vectors(self, table: str) -> np.ndarray | None:
+        rows = self.store.query(f"SELECT vector FROM {table} WHERE vector IS NOT NULL")
+        if not rows:
+            return None
+        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+
+    def leak(self, prompt: str, vector: np.ndarray | None) -> str | None:
+        """Why this prompt is (close to) a hold-out item, or None."""
+        h = content_hash(prompt)
+        if self.store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (h,)):
+            return "matches a hold-out item exactly"
+        held = self._vectors("holdout")
+        if vector is not None and held is not None:
+            sim = float((held @ vector).max())
+            if sim >= self.leak_similarity:
+                return f"near a hold-out item (cosine {sim:.3f})"
+        return None
+
+    def duplicate(self, digest: str, vector: np.ndarray | None) -> str | None:
+        if self.store.query("SELECT 1 FROM examples WHERE content_hash = ?", (digest,)):
+            return "exact duplicate of an existing example"
+        known = self._vectors("examples")
+        if vector is not None and known is not None:
+            sim = float((known @ vector).max())
+            if sim >= self.near_duplicate:
+                return f"near duplicate of an existing example (cosine {sim:.3f})"
+        return None
+
+    def admit(
+        self, prompt: str, response: str, vector: np.ndarray | None
+    ) -> tuple[bool, str | None]:
+        """(admitted, reason refused); `vector` embeds prompt + response."""
+        reason = self.leak(prompt, vector) or self.duplicate(content_hash(prompt, response), vector)
+        return reason is None, reason
