@@ -294,4 +294,4 @@ def main() -> None:
     app()
 
 
-from council import cli_learning, cli_memory  # noqa: E402,F401  (registers their commands)
+from council import cli_learning, cli_memory, cli_training  # noqa: E402,F401  (registers commands)

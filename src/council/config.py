@@ -3,23 +3,27 @@ which wins over the packaged head catalogue (catalogue.toml)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -56,9 +60,37 @@ class HeadSpec(BaseModel):
     speed: float = Field(5.0, ge=0.0, le=10.0)
     specializations: list[str] = Field(default_factory=list)
     enabled: bool = True
+    # routing: heads of one provider sit on one ballot; CloudRetry walks provider_priority
+    provider: str = Field("local", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    tier: Literal["small", "large"] = "small"  # the selector's courier (small) / master (large)
+    cloud: bool | None = None  # leaves this network; None: an openai head on a public host
+    role: str = "core"  # adapters are trained and promoted per role; heads on a role share them
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.cost_in_per_1k + tokens_out * self.cost_out_per_1k) / 1000.0
+
+    @property
+    def priced(self) -> bool:
+        return self.cost_in_per_1k > 0 or self.cost_out_per_1k > 0
+
+    @property
+    def is_cloud(self) -> bool:
+        """Whether prompts sent to this head leave the machine's network (local_only refuses)."""
+        if self.cloud is not None:
+            return self.cloud
+        return self.kind == "openai" and not _private_host(self.base_url)
+
+
+def _private_host(url: str | None) -> bool:
+    """True for loopback, private-network and .local hosts (a LAN vLLM box is not "cloud")."""
+    host = urlparse(url or "").hostname or ""
+    if host == "localhost" or host.endswith((".local", ".lan", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
 
 
 def _default_data_dir() -> Path:
@@ -105,6 +137,7 @@ class Settings(BaseSettings):
     # learning data (the seeds' names are accepted as environment variables too)
     agent0: str = "council"  # "council" (the ballot votes on rewrites) or a head id
     agent0_samples: int = Field(2, ge=1)  # independent rewrites when Agent-0 is one head
+    agent0_max_tokens: int = Field(256, ge=16)
     quality_threshold: float = Field(0.7, ge=0.0, le=1.0)  # examples below are rejected
     quality_judge: str | None = None  # a head that scores rewrites 1-10 (optional signal)
     near_duplicate: float = Field(0.95, gt=0.0, le=1.0)  # cosine above which examples collide
@@ -121,6 +154,29 @@ class Settings(BaseSettings):
     oracle_head: str | None = None  # default: the highest-quality head
     arbiter_head: str | None = None  # default: the highest-quality head other than the oracle
     local_only: bool = True  # learning jobs never call a paid (priced) head unless False
+    # routing, escalation and the governor (see ballot/selector.py, routing/, admin_api.py)
+    provider_priority: Annotated[list[str], NoDecode] = Field(
+        ["local", "vllm", "openai"],
+        validation_alias=AliasChoices(
+            "provider_priority", "COUNCIL_PROVIDER_PRIORITY", "PROVIDER_PRIORITY"
+        ),
+    )  # CloudRetry order; env takes "local,vllm,openai"
+    escalate_below: float = Field(0.5, ge=0.0, le=1.0)  # CloudRetry under this confidence
+    escalate_on_verifier: bool = True  # ... and when a verifier (arithmetic) rejects the answer
+    early_stop_k: int = Field(2, ge=1)  # `auto`: ask the cheapest k heads first
+    early_stop_confidence: float = Field(1.0, gt=0.0, le=1.0)  # ... and stop if they agree so
+    chairman: str | None = None  # `rank` synthesiser; default: the highest-quality member
+    rank_max_tokens: int = Field(64, ge=8)  # a review is a short ranking, not an essay
+    moa_layers: int = Field(2, ge=1)  # proposer layers (the first answers the question)
+    moa_proposers: int | None = Field(None, ge=1)  # default: every member
+    moa_aggregator: str | None = None  # default: the highest-quality member
+    debate_rounds: int = Field(2, ge=1)  # revision rounds; stops early once all agree
+    clone_samples: int = Field(5, ge=2)  # `clone_dispatch`: samples of one head
+    clone_head: str | None = None  # default: the highest-quality member
+    clone_temperature: float = Field(0.7, gt=0.0, le=2.0)  # greedy clones would all agree
+    governor_enabled: bool = True  # enforce daily_budget_usd (the governor's `enabled`)
+    daily_budget_usd: float | None = Field(None, ge=0.0)  # None: no cap on priced heads
+    admin_token: SecretStr | None = None  # COUNCIL_ADMIN_TOKEN; unset: admin API answers 403
 
     @field_validator("heads")
     @classmethod
@@ -133,6 +189,30 @@ class Settings(BaseSettings):
                 raise ValueError("head id 'council' is reserved for the ballot itself")
             seen.add(h.id)
         return heads
+
+    @field_validator("provider_priority", mode="before")
+    @classmethod
+    def _split_providers(cls, v: Any) -> Any:
+        if isinstance(v, str):  # PROVIDER_PRIORITY=local,vllm,openai
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        if isinstance(v, list) and not v:
+            raise ValueError("provider_priority needs at least one provider, e.g. local")
+        return v
+
+    @model_validator(mode="after")
+    def _routing_references(self) -> Settings:
+        ids = {h.id for h in self.heads}
+        for name in ("chairman", "moa_aggregator", "clone_head"):
+            ref = getattr(self, name)
+            if ref is not None and ref not in ids:
+                raise ValueError(f"{name}={ref!r} names no head; known: {', '.join(sorted(ids))}")
+        for h in self.heads:
+            if h.enabled and h.provider not in self.provider_priority:
+                raise ValueError(
+                    f"head {h.id!r} has provider {h.provider!r}, which provider_priority "
+                    f"({','.join(self.provider_priority)}) does not list; add it there"
+                )
+        return self
 
     @model_validator(mode="after")
     def _references_exist(self) -> Settings:

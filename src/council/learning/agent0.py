@@ -113,8 +113,9 @@ class Agent0:
         self, prompt: list[Message]
     ) -> tuple[list[str], float | None, float, str | None]:
         try:
+            params = GenParams(max_tokens=self.council.settings.agent0_max_tokens)
             v = await self.council.ask(prompt, record=False, recall=False, rag=False,
-                                       params=GenParams(max_tokens=256))  # fmt: skip
+                                       params=params)  # fmt: skip
         except Exception as exc:  # every head failed: leave the exchange for the next run
             return [], None, 0.0, f"{type(exc).__name__}: {exc}"
         others = [x.answer for x in v.votes if x.error is None and x.answer != v.answer]
@@ -124,7 +125,10 @@ class Agent0:
         self, prompt: list[Message]
     ) -> tuple[list[str], float | None, float, str | None]:
         head = self.council.head(self.agent)
-        params = GenParams(max_tokens=256, temperature=max(head.spec.temperature, 0.5))
+        params = GenParams(
+            max_tokens=self.council.settings.agent0_max_tokens,
+            temperature=max(head.spec.temperature, 0.5),
+        )
         try:
             got = await asyncio.wait_for(
                 head.complete(prompt, n=self.samples, params=params), head.spec.timeout_s

