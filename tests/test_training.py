@@ -38,8 +38,8 @@ def settings_for(tmp: Path, model: Path, **kw) -> Settings:  # type: ignore[no-u
 def dataset(s: Settings, embedder: Embedder, n: int) -> tuple[Learner, str]:
     learner = Learner(s, embedder=embedder)
     for i in range(n):
-        learner.collect_example(f"What is {i} plus {i + 7}?", f"REASONING: add.\nANSWER: {2 * i + 7}",
-                                0.95, "math")  # fmt: skip
+        answer = f"REASONING: add.\nANSWER: {2 * i + 7}"
+        learner.collect_example(f"What is {i} plus {i + 7}?", answer, 0.95, "math")
     return learner, freeze(learner.store, s.data_dir / "datasets")["version"]
 
 
@@ -140,7 +140,7 @@ def test_the_gauntlet_refuses_a_hold_out_that_overlaps_training(
     s = settings_for(tmp_path, tiny_model_dir)
     learner = Learner(s, embedder=embedder)
     leaked = reasoning_items("basic_arithmetic", 6, HOLDOUT_SEED, "target")
-    for i, it in enumerate(leaked):
+    for it in leaked:
         learner.collect_example(it.question, f"ANSWER: {it.gold}", 0.99, "math")
     for i in range(3):
         learner.collect_example(f"Name {i} colours", "red, green", 0.9, "general")
