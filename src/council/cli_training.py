@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,7 @@ def train(
 
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
-    from council.learning.train import TrainConfig, train_adapter
+    from council.learning.train import Progress, TrainConfig, train_adapter
     from council.memory.episodic import open_store
 
     settings = settings_from(config)
@@ -44,7 +45,7 @@ def train(
         max_steps=max_steps,
     )
 
-    def show(p):  # type: ignore[no-untyped-def]
+    def show(p: Progress) -> None:
         eta = "-" if p.eta_s is None else f"{p.eta_s:.0f}s"
         out.print(f"step {p.step}/{p.total}  loss {p.loss:.4f}  eta {eta}", highlight=False)
 
@@ -101,3 +102,75 @@ def gauntlet(
     out.print(f"verdict: {report['verdict'].upper()} — " + "; ".join(report["reasons"]),
               highlight=False)  # fmt: skip
     out.print(f"report: {Path(report['path'])}", highlight=False)
+
+
+@command
+def bootstrap(
+    data: Annotated[Path, typer.Option(help="JSONL file or a saved HF dataset folder.")],
+    role: Annotated[str, typer.Option(help="Which heads' adapter to train.")] = "core",
+    limit: Annotated[int | None, typer.Option(help="Use at most this many records.")] = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a foundational adapter from a local instruction dataset (SlimOrca, OpenHermes,
+    Alpaca, OpenAI chat or prompt/response schemas).
+
+    Example: council bootstrap --data slimorca.jsonl --limit 2000
+    """
+    from council.embeddings import make_embedder
+    from council.learning.bootstrap import BootstrapError, normalise, records
+    from council.learning.collector import Learner
+    from council.learning.datasets import freeze
+    from council.learning.train import TrainConfig, train_adapter
+
+    settings = settings_from(config)
+    learner = Learner(settings, embedder=make_embedder(settings.embedder, settings.threads))
+    kept = skipped = 0
+    for rec in records(data):
+        if limit is not None and kept >= limit:
+            break
+        got = normalise(rec)
+        if got is None:
+            skipped += 1
+            continue
+        prompt, answer = got
+        added = learner.collect_example(prompt, answer, 0.8, "general", source="bootstrap")
+        kept += added is not None
+        skipped += added is None
+    if not kept:
+        raise BootstrapError(f"No usable records in {data} ({skipped} skipped): see --help.")
+    manifest = freeze(learner.store, settings.data_dir / "datasets", sources=["bootstrap"])
+    out.print(f"{kept} examples ({skipped} skipped) frozen as {manifest['version']}")
+    meta = train_adapter(settings, learner.store, manifest["version"], role=role,
+                         config=TrainConfig(epochs=epochs))  # fmt: skip
+    out.print(f"foundational adapter {meta['version']} at {meta['path']}", highlight=False)
+
+
+@command
+def finetune(
+    provider: Annotated[str, typer.Option(help="Where to fine-tune: openai.")] = "openai",
+    model: Annotated[str, typer.Option(help="Base model of the hosted job.")] = (
+        "gpt-4o-mini-2024-07-18"
+    ),
+    min_quality: Annotated[float, typer.Option(help="Export examples at or above this.")] = 0.8,
+    base_url: Annotated[str | None, typer.Option(help="API base URL (default OpenAI).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Export the examples and submit a hosted fine-tuning job; prints the job id.
+
+    Example: council finetune --provider openai --model gpt-4o-mini-2024-07-18
+    """
+    from council.errors import InvalidRequestError
+    from council.learning.collector import Learner
+    from council.learning.finetune import submit_openai
+
+    if provider != "openai":
+        raise InvalidRequestError(f"Unknown provider {provider!r}. Known: openai")
+    settings = settings_from(config)
+    path = settings.data_dir / "exports" / f"finetune-{int(time.time())}.jsonl"
+    n = Learner(settings).export_for_finetuning(path, "openai", min_quality)
+    if n == 0:
+        raise InvalidRequestError(f"No examples with quality >= {min_quality} to upload.")
+    out.print(f"exported {n} examples to {path}; uploading...", highlight=False)
+    job = submit_openai(path, model=model, base_url=base_url)
+    out.print(f"fine-tuning job created: {job['job_id']} ({job['status']})", highlight=False)

@@ -64,9 +64,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def freeze(store: Store, root: Path, *, min_quality: float = 0.7) -> dict[str, Any]:
-    """Write a new immutable version of every example ≥ min_quality; returns its manifest."""
-    rows = examples(store, min_quality)
+def freeze(
+    store: Store, root: Path, *, min_quality: float = 0.7, sources: list[str] | None = None
+) -> dict[str, Any]:
+    """Write a new immutable version of every example ≥ min_quality (optionally only from
+    some sources); returns its manifest."""
+    rows = [r for r in examples(store, min_quality) if sources is None or r["source"] in sources]
     leaked = {
         r[0]
         for r in store.query(
