@@ -10,14 +10,21 @@ from typing import Any
 import httpx
 import pytest
 
+from council.config import Settings
 from council.council import Council
 from council.server.app import create_app
 from council.strategies import STRATEGIES
 from tests.helpers import ServerProcess, scripted, settings_with, write_config
-from tests.web_fixtures import CHROMIUM, CHROMIUM_ARGS, ThreadServer, echo_app, web_heads
+from tests.web_fixtures import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ThreadServer,
+    canned_stream_app,
+    echo_app,
+    web_heads,
+)
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
-Page = Any  # playwright's Page; the import is optional above
+Page = Any  # playwright's Page: playwright is imported only where a browser is needed
 
 INJECTION = (
     '<img src=x onerror="window.__pwned=1"> <script>window.__pwned=1</script> '
@@ -65,6 +72,7 @@ def browser() -> Iterator[Any]:
             "web tests need Debian's Chromium at /usr/bin/chromium: "
             "run `apt-get install -y chromium` as root (make install does it when it can)"
         )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
@@ -73,7 +81,8 @@ def browser() -> Iterator[Any]:
 
 def open_page(browser: Any, url: str, user: str, **context: Any) -> Page:
     """A fresh browser profile (empty localStorage) on the page, as `user`."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **context)
+    context.setdefault("viewport", {"width": 1280, "height": 800})
+    ctx = browser.new_context(**context)
     ctx.set_default_timeout(30_000)
     page = ctx.new_page()
     page.errors = []
@@ -108,7 +117,8 @@ def test_page_assets_and_strategies_are_served(web: LiveWeb) -> None:
     for asset in ("app.js", "style.css", "vendor/marked.umd.js", "vendor/purify.min.js"):
         assert web.get(f"/static/{asset}").status_code == 200, asset
     s = web.get("/api/strategies").json()
-    assert s["strategies"] == list(STRATEGIES) and s["default"] == "vote"
+    assert s["strategies"] == list(STRATEGIES)
+    assert s["default"] == Settings.model_fields["strategy"].default  # the config sets none
     assert s["heads"] == ["h0", "h1", "echo", "dead"] and s["fast_head"] == "h0"
     assert s["memory"] is True and set(s["descriptions"]) == set(STRATEGIES)
 
@@ -129,6 +139,7 @@ def test_conversation_endpoints_validate_and_404(web: LiveWeb) -> None:
 # --- the page ----------------------------------------------------------------------------------
 def test_a_message_streams_in_with_its_ballot(web: LiveWeb, browser: Any) -> None:
     page = open_page(browser, web.url, "ana")
+    page.select_option("#strategy", "vote")
     with page.expect_response("**/v1/chat/completions") as resp:
         turn, sent = ask(page, "Say hi")
     assert resp.value.headers["content-type"].startswith("text/event-stream")
@@ -308,3 +319,35 @@ def test_memory_off_the_page_says_how_to_turn_it_on(browser: Any) -> None:
         turn, _ = ask(page, "What is 2 + 2?")
         assert turn.locator(".answer").inner_text().strip() == "Four."
         assert "COUNCIL_MEMORY=true" in turn.locator(".feedback").inner_text()
+
+
+def test_a_rejected_request_shows_the_servers_message(web: LiveWeb, browser: Any) -> None:
+    page = open_page(browser, web.url, "flo")
+    turn, _ = ask(page, "x" * 32_001)
+    message = turn.locator(".error").inner_text()
+    assert "32001 characters; the limit is 32000 (COUNCIL_MAX_PROMPT_CHARS)" in message
+
+
+def test_progress_events_and_stream_errors_are_shown(browser: Any) -> None:
+    heads = [scripted(id="s0"), scripted(id="s1")]
+    council = Council(settings_with([h.spec for h in heads]), heads)
+    with ThreadServer(canned_stream_app(council)) as server:
+        page = open_page(browser, server.url, "ana")
+        page.fill("#input", "hello")
+        page.press("#input", "Enter")
+        progress = page.locator(".turn .progress")
+        progress.locator(".chip.failed", has_text="s1").wait_for()
+        assert progress.locator(".chip.failed").get_attribute("title") == "timed out after 1s"
+        assert "s0 · 12 ms" in progress.locator(".chip.ok").inner_text()
+        assert "2/2" in progress.inner_text()
+        turn = page.locator(".turn").first
+        turn.locator(".meta").wait_for()
+        assert progress.is_hidden()
+        assert turn.locator(".answer strong").inner_text() == "Four"
+
+        for text, shown in [
+            ("fail", "All 2 heads failed (s0: boom; s1: boom)."),
+            ("cut", "closed the stream before the answer was complete"),
+        ]:
+            failed, _ = ask(page, text)
+            assert shown in failed.locator(".error").inner_text()

@@ -121,7 +121,8 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    out.print(f"Council on http://{settings.host}:{settings.port}  (heads load first)")
+    url = f"http://{settings.host}:{settings.port}"
+    out.print(f"Council on {url}  (heads load first) · chat page: {url}/ · API: {url}/v1")
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
     )
@@ -294,4 +295,4 @@ def main() -> None:
     app()
 
 
-from council import cli_learning, cli_memory, cli_training  # noqa: E402,F401  (registers commands)
+from council import cli_learning, cli_memory, cli_routing, cli_training  # noqa: E402,F401

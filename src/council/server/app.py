@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from council import __version__
 from council.config import Settings
 from council.council import Council
-from council.server import council_api, memory_api, openai_api
+from council.server import admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers
 from council.server.web_api import install_web
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(council_api.router)
     app.include_router(openai_api.router)
     app.include_router(memory_api.router)
+    app.include_router(admin_api.router)
     install_web(app)
 
     @app.middleware("http")

@@ -11,7 +11,7 @@ export class ApiError extends Error {
 
 const UNREACHABLE = () =>
   `Cannot reach the Council server at ${location.origin}. Is it running? ` +
-  "Start it with `make run` (or `council serve`), then try again.";
+  "Start it with: make run (or: council serve), then try again.";
 
 async function errorFrom(res) {
   const text = await res.text().catch(() => "");

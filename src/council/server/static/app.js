@@ -1,5 +1,5 @@
 // The chat page: state, the sidebar of conversations, the composer. The conversation id lives
-// in the URL hash (#c=ID) so a reload, a bookmark or the back button lands in the same place;
+// in the URL hash (#c=ID) so a reload or a bookmark lands in the same conversation;
 // the browser's choices (user, mode, strategy) live in localStorage.
 
 import { api, ApiError, streamChat } from "./api.js";
@@ -275,7 +275,7 @@ async function send(prompt) {
     if (!state.title) setTitle(prompt.slice(0, 80));
   } catch (e) {
     view.fail(e.name === "AbortError"
-      ? "Stopped. (The server may still finish and store this answer.)"
+      ? "Stopped. Send it again to get an answer."
       : e.message);
   } finally {
     if (state.busy === controller) state.busy = null;
@@ -343,7 +343,7 @@ function wire() {
   input.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      $("composer").requestSubmit();
+      if (!state.busy) $("composer").requestSubmit(); // Enter never stops an answer; Stop does
     }
   });
   $("composer").addEventListener("submit", (e) => {
@@ -378,6 +378,7 @@ function wire() {
   $("new-chat").addEventListener("click", newConversation);
   $("menu").addEventListener("click", openDrawer);
   $("scrim").addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (e) => e.key === "Escape" && closeDrawer());
   window.addEventListener("hashchange", () => {
     const cid = cidFromHash();
     if (cid && cid !== state.cid) openConversation(cid);
