@@ -25,8 +25,9 @@ import httpx
 import reasoning_gym
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from council.ballot.normalize import extract_answer  # noqa: E402
-from tests.helpers import ServerProcess  # noqa: E402
+from tests.helpers import ServerProcess
+
+from council.ballot.normalize import extract_answer
 
 
 def family(n: int, seed: int):  # type: ignore[no-untyped-def]
@@ -36,28 +37,24 @@ def family(n: int, seed: int):  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--items", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--agent0-max-tokens", type=int, default=128)
-    ap.add_argument("--data-dir", type=Path, default=None)
-    args = ap.parse_args()
-    data = args.data_dir or Path(tempfile.mkdtemp(prefix="council-learning-"))
-    config = data.parent / f"{data.name}.toml"
-    config.write_text("")  # the packaged catalogue: five SmolLM2 personas
-    ds = family(args.items, args.seed)
+def _asked(data: Path) -> int:
+    from council.memory.store import Store
+
+    store = Store(data / "council.db")
+    sql = "SELECT COUNT(*) FROM exchanges WHERE improved = 0 AND success = 1"
+    return int(store.query(sql)[0][0])
+
+
+def _ask(ds, config: Path, data: Path, max_tokens: int) -> int:  # type: ignore[no-untyped-def]
+    """Live traffic through the real server; the scripted user rates every answer."""
     server = ServerProcess(config, data)
-    started = time.perf_counter()
     correct = 0
-    gold: dict[str, tuple[str, dict]] = {}
     try:
         server.wait_ready(timeout=600)
         with httpx.Client(base_url=server.url, timeout=600) as http:
             for entry in ds:
                 r = http.post("/v1/chat/completions", json={
-                    "model": "council", "user": "bench", "max_tokens": args.max_tokens,
+                    "model": "council", "user": "bench", "max_tokens": max_tokens,
                     "messages": [{"role": "user", "content": entry["question"]}],
                 })  # fmt: skip
                 r.raise_for_status()
@@ -65,14 +62,37 @@ def main() -> None:
                 answer = extract_answer(body["choices"][0]["message"]["content"]).display
                 ok = ds.score_answer(answer, entry) >= 1.0
                 correct += ok
-                gold[entry["question"]] = (entry["answer"], entry)
                 http.post("/api/feedback", json={
                     "exchange_id": body["exchange_id"], "rating": 1 if ok else -1,
                     "comment": f"scripted user: gold {entry['answer']}",
                 }).raise_for_status()  # fmt: skip
     finally:
         server.stop()
+    return correct
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--items", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--agent0-max-tokens", type=int, default=128)
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="traffic was already asked into --data-dir: harvest and report only",
+    )
+    args = ap.parse_args()
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="council-learning-"))
+    config = data.parent / f"{data.name}.toml"
+    config.write_text("")  # the packaged catalogue: five SmolLM2 personas
+    ds = family(args.items, args.seed)
+    gold = {e["question"]: (e["answer"], e) for e in ds}
+    started = time.perf_counter()
+    correct = _asked(data) if args.resume else _ask(ds, config, data, args.max_tokens)
     asked_s = time.perf_counter() - started
+
     env = {**os.environ, "COUNCIL_DATA_DIR": str(data), "COUNCIL_CONFIG": str(config),
            "COUNCIL_AGENT0_MAX_TOKENS": str(args.agent0_max_tokens)}  # fmt: skip
     t = time.perf_counter()

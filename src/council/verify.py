@@ -15,7 +15,7 @@ from council.ballot.normalize import canonical_number, extract_answer
 
 MAX_EXPONENT = 64
 MAX_DIGITS = 200
-_EXPR = re.compile(r"[-+(]*\s*\d[\d\s.,+\-*/×÷x^()]*\d\)*|\d")
+_EXPR = re.compile(r"[-+(\d][\d\s.,+\-*/×÷x^()]*[\d)]|\d")
 _OPS = {"×": "*", "÷": "/", "^": "**"}
 
 
@@ -87,7 +87,7 @@ def find_expression(question: str) -> str | None:
         question = pattern.sub(op, question)
     best = None
     for m in _EXPR.finditer(question):
-        cand = m.group(0).strip().rstrip(".,")
+        cand = _balanced(m.group(0).strip().rstrip(".,"))
         if not re.search(r"\d\s*[-+*/×÷x^]\s*[\d(-]", cand):
             continue
         try:
@@ -97,6 +97,15 @@ def find_expression(question: str) -> str | None:
         if best is None or len(cand) > len(best):
             best = cand
     return best
+
+
+def _balanced(text: str) -> str:
+    """Drop unmatched parentheses at the ends ("( 5 * 3" or "5 * 3 )" around a sentence)."""
+    while text.count("(") > text.count(")") and text.startswith(("(", "-(", "+(")):
+        text = text[text.index("(") + 1 :].strip()
+    while text.count(")") > text.count("(") and text.endswith(")"):
+        text = text[:-1].strip()
+    return text
 
 
 def verify_answer(question: str, answer: str) -> bool | None:

@@ -63,6 +63,11 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
 
 
+def numbers(text: str) -> list[str]:
+    """The numbers in a text, in order (a near-duplicate must carry the same ones)."""
+    return re.findall(r"\d+(?:\.\d+)?", text)
+
+
 def content_hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(normalise(p) for p in parts).encode()).hexdigest()
 
@@ -75,37 +80,44 @@ class Gate:
         self.near_duplicate = near_duplicate
         self.leak_similarity = leak_similarity
 
-    def _vectors(self, table: str) -> np.ndarray | None:
-        rows = self.store.query(f"SELECT vector FROM {table} WHERE vector IS NOT NULL")
+    def _closest(
+        self, sql: str, vector: np.ndarray | None, threshold: float, text: str
+    ) -> float | None:
+        """The highest cosine ≥ threshold among rows (vector, text) that carry the same
+        numbers as `text` — "5 - 3" and "5 - 4" embed alike but are different questions."""
+        if vector is None:
+            return None
+        rows = self.store.query(sql)
         if not rows:
             return None
-        return np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows])
+        sims = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows]) @ vector
+        mine = numbers(text)
+        hits = [float(sims[i]) for i in np.nonzero(sims >= threshold)[0]
+                if numbers(rows[i][1]) == mine]  # fmt: skip
+        return max(hits) if hits else None
 
     def leak(self, prompt: str, vector: np.ndarray | None) -> str | None:
         """Why this prompt is (close to) a hold-out item, or None."""
         h = content_hash(prompt)
         if self.store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (h,)):
             return "matches a hold-out item exactly"
-        held = self._vectors("holdout")
-        if vector is not None and held is not None:
-            sim = float((held @ vector).max())
-            if sim >= self.leak_similarity:
-                return f"near a hold-out item (cosine {sim:.3f})"
-        return None
+        sim = self._closest("SELECT vector, text FROM holdout WHERE vector IS NOT NULL",
+                            vector, self.leak_similarity, prompt)  # fmt: skip
+        return None if sim is None else f"near a hold-out item (cosine {sim:.3f})"
 
-    def duplicate(self, digest: str, vector: np.ndarray | None) -> str | None:
+    def duplicate(self, digest: str, vector: np.ndarray | None, text: str = "") -> str | None:
         if self.store.query("SELECT 1 FROM examples WHERE content_hash = ?", (digest,)):
             return "exact duplicate of an existing example"
-        known = self._vectors("examples")
-        if vector is not None and known is not None:
-            sim = float((known @ vector).max())
-            if sim >= self.near_duplicate:
-                return f"near duplicate of an existing example (cosine {sim:.3f})"
-        return None
+        sim = self._closest(
+            "SELECT vector, messages_json || ' ' || response FROM examples "
+            "WHERE vector IS NOT NULL", vector, self.near_duplicate, text,
+        )  # fmt: skip
+        return None if sim is None else f"near duplicate of an existing example (cosine {sim:.3f})"
 
     def admit(
         self, prompt: str, response: str, vector: np.ndarray | None
     ) -> tuple[bool, str | None]:
         """(admitted, reason refused); `vector` embeds prompt + response."""
-        reason = self.leak(prompt, vector) or self.duplicate(content_hash(prompt, response), vector)
+        digest = content_hash(prompt, response)
+        reason = self.leak(prompt, vector) or self.duplicate(digest, vector, f"{prompt} {response}")
         return reason is None, reason
