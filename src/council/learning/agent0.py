@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
-from council.ballot.normalize import extract_answer
+from council.ballot.normalize import canonical_number, extract_answer
 from council.council import Council
 from council.errors import ConfigError
 from council.learning.exec_safe import exec_safe
 from council.prompts import load_prompt
 from council.types import GenParams, Message
-from council.verify import find_expression, verify_answer
+from council.verify import UnsafeExpression, find_expression, safe_arithmetic, verify_answer
 
 _FIELD = re.compile(r"^\s*\**(REASONING|ANSWER)\**\s*:\s*\**\s*", re.I | re.M)
 
@@ -51,6 +52,22 @@ def parse_rewrite(text: str) -> tuple[str, str]:
     if "ANSWER" not in found:
         return found.get("REASONING", ""), text.strip()
     return found.get("REASONING", ""), found["ANSWER"]
+
+
+def plain(value: str) -> str:
+    """The way a person writes a result: 61 (not 61.0), 2.5, or 1/3 when no decimal ends."""
+    key = canonical_number(value)
+    if key is None:
+        return extract_answer(value).display
+    frac = Fraction(key)
+    if frac.denominator == 1:
+        return str(frac.numerator)
+    d = frac.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    return str(float(frac)) if d == 1 else f"{frac.numerator}/{frac.denominator}"
 
 
 class Agent0:
@@ -102,11 +119,15 @@ class Agent0:
         expression = find_expression(question)
         if expression is None:
             return None
-        python = expression.replace("^", "**").replace("×", "*").replace("÷", "/")
-        result = await asyncio.to_thread(exec_safe, python)
-        if not result.ok or result.value is None:
-            return None
-        value = extract_answer(result.value).display
+        try:  # exact arithmetic first: 1/3 stays 1/3, 61 is not 61.0
+            exact = safe_arithmetic(expression)
+            value = plain(f"{exact.numerator}/{exact.denominator}")
+        except UnsafeExpression:
+            python = expression.replace("^", "**").replace("×", "*").replace("÷", "/")
+            result = await asyncio.to_thread(exec_safe, python)
+            if not result.ok or result.value is None:
+                return None
+            value = plain(result.value)
         return {"tool": "exec_safe", "expression": expression, "value": value, "composed": False}
 
     async def _ask_council(
