@@ -44,6 +44,12 @@ def built(tmp_path: Path, n: int, kind: str) -> tuple[VectorIndex, np.ndarray]:
     return index, vectors
 
 
+@pytest.fixture(scope="module")
+def hnsw_5k(tmp_path_factory: pytest.TempPathFactory) -> tuple[VectorIndex, np.ndarray]:
+    """Built once: HNSW over 5,000 vectors is the slow part of the filter tests."""
+    return built(tmp_path_factory.mktemp("hnsw"), 5000, "hnsw")
+
+
 def test_flat_top_k_equals_numpy_brute_force(tmp_path: Path) -> None:
     index, vectors = built(tmp_path, 1000, "flat")
     ids = sparse_ids(1000)
@@ -69,8 +75,10 @@ def test_save_then_load_gives_identical_results(tmp_path: Path, kind: str) -> No
     index.save()
     again = VectorIndex(tmp_path / "v.faiss", DIM)
     assert again.load() == index.info
+    allowed = sparse_ids(1500)[::3]
     for query in clustered(10, seed=2):
         assert again.search(query, 5) == index.search(query, 5)
+        assert again.search(query, 5, allowed) == index.search(query, 5, allowed)
     assert not list(tmp_path.glob("*.tmp"))  # the atomic write left nothing behind
 
 
@@ -124,11 +132,15 @@ def test_index_of_another_dim_is_corrupt(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
 @pytest.mark.parametrize("through_faiss", [False, True])
 def test_allowed_ids_gives_true_top_k_among_them(
-    tmp_path: Path, kind: str, through_faiss: bool
+    tmp_path: Path,
+    kind: str,
+    through_faiss: bool,
+    hnsw_5k: tuple[VectorIndex, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    index, vectors = built(tmp_path, 5000, kind)
-    if through_faiss:
-        index._exact_max = 0  # force FAISS's IDSelectorBatch (+ HNSW fallback) path
+    index, vectors = hnsw_5k if kind == "hnsw" else built(tmp_path, 5000, kind)
+    if through_faiss:  # force FAISS's IDSelectorBatch (+ HNSW fallback) path
+        monkeypatch.setattr(index, "_exact_max", 0)
     ids = sparse_ids(5000)
     rng = np.random.default_rng(3)
     mask = rng.random(5000) < 0.3
@@ -144,10 +156,14 @@ def test_allowed_ids_gives_true_top_k_among_them(
 
 
 @pytest.mark.parametrize("through_faiss", [False, True])
-def test_very_selective_filter_on_hnsw_loses_nothing(tmp_path: Path, through_faiss: bool) -> None:
-    index, vectors = built(tmp_path, 5000, "hnsw")
-    if through_faiss:
-        index._exact_max = 0  # filtered graph walk first; it dead-ends, then the exact fallback
+def test_very_selective_filter_on_hnsw_loses_nothing(
+    through_faiss: bool,
+    hnsw_5k: tuple[VectorIndex, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index, vectors = hnsw_5k
+    if through_faiss:  # filtered graph walk first; it dead-ends, then the exact fallback
+        monkeypatch.setattr(index, "_exact_max", 0)
     ids = sparse_ids(5000)
     rng = np.random.default_rng(5)
     for query in clustered(30, seed=6):
@@ -158,45 +174,63 @@ def test_very_selective_filter_on_hnsw_loses_nothing(tmp_path: Path, through_fai
 
 
 def test_add_past_threshold_upgrades_in_background(tmp_path: Path) -> None:
-    n0, threshold = 3000, 3000
-    vectors = clustered(n0 + 3000, seed=7)
-    ids = sparse_ids(len(vectors))
-    index = VectorIndex(tmp_path / "v.faiss", DIM, approx_threshold=threshold, ef_construction=200)
-    index.add(ids[: n0 - 1], vectors[: n0 - 1])
+    threshold, pool = 2000, 40_000
+    vectors = clustered(pool, seed=7)
+    ids = sparse_ids(pool)
+    index = VectorIndex(tmp_path / "v.faiss", DIM, approx_threshold=threshold)
+    index.add(ids[: threshold - 1], vectors[: threshold - 1])
     started = time.perf_counter()
-    index.add(ids[n0 - 1 : n0], vectors[n0 - 1 : n0])  # reaches the threshold
+    index.add(ids[threshold - 1 : threshold], vectors[threshold - 1 : threshold])  # crosses it
     assert time.perf_counter() - started < 0.05, "add() must not build HNSW itself"
     assert index.info.kind == "flat"
 
     errors: list[str] = []
+    done = threading.Event()
 
     def search_meanwhile() -> None:
-        for row in range(0, n0, 7):
+        row = 0
+        while not done.is_set():
             if index.search(vectors[row], 1)[0][0] != ids[row]:
                 errors.append(f"row {row}")
+            row = (row + 7) % threshold
 
     reader = threading.Thread(target=search_meanwhile)
     reader.start()
-    added, searched_while_flat = n0, 0
-    while not index.wait_upgrade(timeout=0) and added < len(ids):
+    # Keep adding (one at a time, like requests) until the swap, and a little past it, so
+    # rows land in every phase: before the snapshot, during the build, during the replay.
+    added, flat_searches, after_swap = threshold, 0, 0
+    while added < pool and after_swap < 200:
         index.add(ids[added : added + 1], vectors[added : added + 1])
-        searched_while_flat += index.info.kind == "flat"
+        flat = index.info.kind == "flat"
+        flat_searches += flat
+        after_swap += not flat
         assert index.search(vectors[added], 1)[0][0] == ids[added]
         added += 1
+    done.set()
     reader.join()
     assert index.wait_upgrade(timeout=30)
-    assert searched_while_flat > 0, "the build finished before any search could overlap it"
+    assert flat_searches > 0, "the build finished before any search could overlap it"
+    assert after_swap > 0, f"the build outlasted {pool} adds"
     assert not errors
     info = index.info
     assert info.kind == "hnsw" and info.count == added and info.max_id == ids[added - 1]
+    # Stored under the right id: an exact lookup restricted to that id scores its vector 1.0.
     for row in range(added):
-        assert index.search(vectors[row], 1)[0][0] == ids[row], f"row {row} lost"
+        (found, score), *_ = index.search(vectors[row], 1, allowed_ids=ids[row : row + 1])
+        assert found == ids[row] and score > 0.999, f"row {row} lost"
+    # Reachable through the graph: a handful of HNSW nodes may be unreachable, not more.
+    missed = sum(index.search(vectors[row], 1)[0][0] != ids[row] for row in range(added))
+    assert missed <= added // 1000, f"{missed} of {added} not found by their own vector"
 
 
-def test_rebuild_above_threshold_is_hnsw_at_once(tmp_path: Path) -> None:
+def test_rebuild_above_threshold_is_hnsw_at_once_and_takes_bulk_adds(tmp_path: Path) -> None:
     index = VectorIndex(tmp_path / "v.faiss", DIM, approx_threshold=2000)
-    index.rebuild(sparse_ids(2500), clustered(2500))
+    vectors, ids = clustered(3100), sparse_ids(3100)
+    index.rebuild(ids[:2500], vectors[:2500])
     assert index.info.kind == "hnsw"
+    index.add(ids[2500:], vectors[2500:])  # a bulk catch-up goes into the graph in slices
+    assert index.info.count == 3100 and index.info.max_id == ids[-1]
+    assert all(index.search(vectors[r], 1)[0][0] == ids[r] for r in range(2500, 3100))
     index.rebuild(sparse_ids(100), clustered(100))
     assert index.info.kind == "flat" and index.info.count == 100
 

@@ -6,13 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from council.ballot.normalize import Extracted, extract_answer
+from council.ballot.escalation import Tier
+from council.ballot.selector import Hints, Plan
 from council.ballot.tasks import classify_task
-from council.ballot.vote import cluster_answers
 from council.config import HeadSpec, Settings
 from council.embeddings import Embedder, make_embedder
 from council.errors import (
@@ -27,8 +26,12 @@ from council.memory.episodic import Memory, Recalled, open_store
 from council.memory.rag import Knowledge
 from council.memory.store import ANONYMOUS, ExchangeRecord
 from council.metrics import Metrics
-from council.strategies import Ballot, Decision, Judge, get_strategy, select_members
-from council.types import Completion, GenParams, Message, Verdict, Vote, as_messages, last_user_text
+from council.routing.cloud_retry import CloudRetry
+from council.routing.router import Router
+from council.strategies import Ballot, Context, get_strategy
+from council.strategies.base import REFUSED, count_ballot, to_verdict
+from council.strategies.simple import vote
+from council.types import Completion, GenParams, Message, Verdict, as_messages, last_user_text
 
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
@@ -56,6 +59,10 @@ class Council(Head):
         }
         self.embedder = embedder if embedder is not None else make_embedder(settings.embedder)
         self.metrics = metrics or Metrics()
+        self.router = Router(settings)  # the governor applies its saved switches to settings
+        self.governor = self.router.governor
+        self.metrics.spend_today.set_function(self.governor.ledger.today)
+        self.metrics.budget.set_function(lambda: self.settings.daily_budget_usd or -1.0)
         self.memory = memory
         self.knowledge = knowledge
         if settings.memory and memory is None and self.embedder is not None:
@@ -112,33 +119,98 @@ class Council(Head):
         rag: bool | None = None,
         on_event: OnEvent | None = None,
         record: bool = True,
+        hints: Hints | None = None,
     ) -> Verdict:
-        """Ask the council: recall, choose members, fan out, count, decide, remember.
+        """Ask the council: recall, route, fan out, count, decide, escalate, remember.
 
+        strategy "auto" lets the selector pick strategy and tier; hints steer it.
         record=False keeps internal calls (Agent-0, judges, benchmarks) out of memory.
         """
         started = time.perf_counter()
         msgs = self.check(messages)
         name = strategy or self.settings.strategy
-        decide = get_strategy(name)
+        get_strategy(name)  # an unknown name fails before any work
+        if num_models is not None and num_models < 1:
+            raise InvalidRequestError("num_models must be at least 1.", param="num_models")
         question = last_user_text(msgs)
         task = task_type or classify_task(question)
-        members = self.members(name, task, num_models)
         user = user or ANONYMOUS
+        self.governor.refresh()
         try:
             recalled = await self.recall(question, user, conversation_id, recall, rag)
             prompt = with_context(msgs, recalled)
-            completions = await self.collect(members, prompt, params, on_event)
-            ballot = await self.count(question, task, [h.spec for h in members], completions)
-            decision = await decide(ballot, self.judge_call(params))
-            verdict = self.verdict(name, ballot, decision, started)
+            verdict = await self.escalate(
+                name, question, task, prompt, params, num_models, hints, on_event, started
+            )
         except NoAnswerError:
             self.metrics.observe_failure(name, time.perf_counter() - started)
             raise
         if record:
             await self.remember(msgs, verdict, recalled, user, conversation_id)
-        self.metrics.observe_verdict(verdict)
+        self.metrics.observe_verdict(verdict, cloud=verdict.route is not None
+                                     and bool(verdict.route.get("cloud")))  # fmt: skip
         return verdict
+
+    async def escalate(
+        self,
+        name: str,
+        question: str,
+        task: str,
+        prompt: list[Message],
+        params: GenParams | None,
+        num_models: int | None,
+        hints: Hints | None,
+        on_event: OnEvent | None,
+        started: float,
+    ) -> Verdict:
+        """Stages 1-4 per provider, first to last in PROVIDER_PRIORITY while the answer is weak."""
+        tiers, refused = self.router.tiers([h.spec for h in self.enabled])
+        if not tiers:
+            why = f" The governor refuses: {'; '.join(refused)}." if refused else ""
+            raise InvalidRequestError(
+                "No enabled heads to ask; set enabled = true on a head in council.toml." + why
+            )
+        max_tokens = params.max_tokens if params else None
+
+        def plan_for(tier: Tier) -> Plan:
+            plan = self.router.plan(name, question, task, tier.heads, hints, num_models, max_tokens)
+            plan.reasons += [f"not on the ballot: {r}" for r in refused]
+            return plan
+
+        async def decide(plan: Plan, tier: Tier) -> Verdict:
+            return await self.decide(plan, tier, question, task, prompt, params, on_event)
+
+        retry = CloudRetry(self.router, self.metrics)
+        return await retry.run(tiers, question, plan_for, decide, on_event, started)
+
+    async def decide(
+        self,
+        plan: Plan,
+        tier: Tier,
+        question: str,
+        task: str,
+        prompt: list[Message],
+        params: GenParams | None,
+        on_event: OnEvent | None,
+    ) -> Verdict:
+        """Stages 1-3 on one provider's ballot: the plan's strategy asks, counts and decides."""
+        started = time.perf_counter()
+        members = [self.heads[i] for i in plan.heads]
+        if not members:
+            raise InvalidRequestError(
+                "No enabled heads to ask; set enabled = true on a head in council.toml."
+            )
+        ctx = Context(
+            question, task, prompt, members, self.settings, params, self.call, self.count,
+            head_of=self.head, judge=self.judge(members), plan=plan, on_event=on_event,
+        )  # fmt: skip
+        decision = await get_strategy(plan.strategy)(ctx)
+        v = to_verdict(plan.strategy, decision, ctx, started)
+        v.chosen_model = plan.chosen_model
+        v.route = {**plan.to_dict(), "provider": tier.provider, "cloud": tier.cloud}
+        if ctx.skipped:
+            self.metrics.early_stops.inc()
+        return v
 
     async def recall(
         self,
@@ -202,128 +274,49 @@ class Council(Head):
             )
         return msgs
 
-    def members(self, strategy: str, task: str, num_models: int | None) -> list[Head]:
-        if num_models is not None and num_models < 1:
-            raise InvalidRequestError("num_models must be at least 1.", param="num_models")
-        specs = select_members(strategy, [h.spec for h in self.enabled], task, num_models)
-        if not specs:
-            raise InvalidRequestError(
-                "No enabled heads to ask; set enabled = true on a head in council.toml."
-            )
-        return [self.heads[s.id] for s in specs]
-
-    async def collect(
-        self,
-        members: list[Head],
-        msgs: list[Message],
-        params: GenParams | None,
-        on_event: OnEvent | None = None,
-    ) -> list[Completion]:
-        """Stage 1: every member answers in parallel; a slow or broken head becomes an error."""
-
-        async def answer(head: Head) -> list[Completion]:
-            result = await self.call(head, msgs, params)
-            if on_event is not None:  # lets a stream show heads finishing as they do
-                c = result[0]
-                on_event({"event": "head_done", "head": head.id, "latency_ms": c.latency_ms,
-                          "error": c.error})  # fmt: skip
-            return result
-
-        results = await asyncio.gather(*(answer(h) for h in members))
-        completions = [c for r in results for c in r[:1]]
-        if not any(c.ok for c in completions):
-            details = "; ".join(f"{c.head}: {c.error}" for c in completions)
-            raise NoAnswerError(
-                f"All {len(completions)} heads failed ({details}). "
-                "Check `council heads` or GET /health for each head's state."
-            )
-        return completions
-
     async def call(
-        self, head: Head, msgs: list[Message], params: GenParams | None
+        self, head: Head, msgs: list[Message], params: GenParams | None, n: int = 1
     ) -> list[Completion]:
-        """One head call with its timeout; whatever happens comes back as Completions."""
+        """One head call with its timeout, under the governor; whatever happens comes back as
+        Completions. Every head call (ballots, judges, rounds, learning jobs) passes here."""
         started = time.perf_counter()
+        refusal = self.governor.refusal(head.spec)
+        if refusal is not None:
+            log.warning("head %s: %s", head.id, refusal)
+            kind = "local_only" if "local_only" in refusal else "budget"
+            self.metrics.refusals.labels(head.id, kind).inc()
+            return [replace(c, finish_reason=REFUSED) for c in head.failed(refusal, started, n)]
         try:
-            result = await asyncio.wait_for(head.complete(msgs, params=params), head.spec.timeout_s)
+            result = await asyncio.wait_for(
+                head.complete(msgs, n=n, params=params), head.spec.timeout_s
+            )
         except TimeoutError:
-            result = head.failed(f"timed out after {head.spec.timeout_s:g}s", started)
+            result = head.failed(f"timed out after {head.spec.timeout_s:g}s", started, n)
         except Exception as exc:  # a Head should not raise; if one does, it still only fails itself
             log.exception("head %s raised", head.id)
-            result = head.failed(f"{type(exc).__name__}: {exc}", started)
+            result = head.failed(f"{type(exc).__name__}: {exc}", started, n)
         for c in result:
             if c.error:
                 log.warning("head %s failed: %s", head.id, c.error)
         head.record(result)
+        self.governor.record(head.spec, msgs, result)
+        self.metrics.observe_call(head.spec, result)
         return result
 
     async def count(
         self, question: str, task: str, specs: list[HeadSpec], completions: list[Completion]
     ) -> Ballot:
         """Stage 2: extract each answer and cluster equal ones (embeddings for free text)."""
-        extracted: list[Extracted | None] = [
-            extract_answer(c.text) if c.ok else None for c in completions
-        ]
-        vectors = None
-        free = [i for i, e in enumerate(extracted) if e is not None and e.key is None]
-        if self.embedder is not None and len(free) > 1:
-            enc = await asyncio.to_thread(self.embedder.encode, [completions[i].text for i in free])
-            vectors = np.zeros((len(completions), enc.shape[1]), dtype=np.float32)
-            vectors[free] = enc
-        clusters = cluster_answers(extracted, vectors, self.settings.cluster_threshold)
-        return Ballot(question, task, specs, completions, extracted, clusters, vectors)
+        threshold = self.settings.cluster_threshold
+        return await count_ballot(self.embedder, threshold, question, task, specs, completions)
 
-    def judge_call(self, params: GenParams | None) -> Judge | None:
-        judge_id = self.settings.judge
-        candidates = self.enabled
-        if not candidates:
-            return None
-        judge = self.head(judge_id) if judge_id else max(candidates, key=lambda h: h.spec.quality)
-
-        async def ask_judge(msgs: list[Message]) -> Completion:
-            p = GenParams(temperature=0.0, max_tokens=32)
-            return (await self.call(judge, msgs, p))[0]
-
-        return ask_judge
-
-    def verdict(self, strategy: str, b: Ballot, d: Decision, started: float) -> Verdict:
-        """Stage 3: the decision as a Verdict with every vote."""
-        winner = d.tally.winner
-        votes = [
-            Vote(
-                head=c.head,
-                answer=c.text,
-                extracted=e.display if e is not None else None,
-                cluster=b.clusters[i],
-                weight=d.weights[i],
-                latency_ms=round(c.latency_ms, 1),
-                tokens_in=c.tokens_in,
-                tokens_out=c.tokens_out,
-                cost_usd=c.cost_usd,
-                error=c.error,
-                won=winner is not None and b.clusters[i] == winner and d.answer_text is None,
-            )
-            for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
-        ]
-        every = b.completions + d.extra
-        if d.answer_text is not None:
-            answer = d.answer_text
-        else:
-            assert d.answer_index is not None
-            answer = b.completions[d.answer_index].text
-        return Verdict(
-            answer=answer,
-            votes=votes,
-            confidence=d.tally.confidence,
-            strategy=strategy,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            cost_usd=sum(c.cost_usd for c in every),
-            models_used=[c.head for c in b.completions],
-            task_type=b.task_type,
-            tokens_in=sum(c.tokens_in for c in every),
-            tokens_out=sum(c.tokens_out for c in every),
-            notes=d.notes,
-        )
+    def judge(self, members: list[Head]) -> Head | None:
+        """best_of_n's judge: the configured one, else the best head of this ballot's provider."""
+        if self.settings.judge:
+            return self.head(self.settings.judge)
+        provider = {h.spec.provider for h in members}
+        pool = [h for h in self.enabled if h.spec.provider in provider] or members
+        return max(pool, key=lambda h: h.spec.quality) if pool else None
 
     async def ask_single(
         self,
@@ -343,18 +336,21 @@ class Council(Head):
         head = self.head(head_id) if head_id else self.fastest()
         user = user or ANONYMOUS
         question = last_user_text(msgs)
+        self.governor.refresh()
         recalled = await self.recall(question, user, conversation_id, recall, rag)
-        completions = await self.call(head, with_context(msgs, recalled), params)
-        c = completions[0]
-        if not c.ok:
+        task = classify_task(question)
+        ctx = Context(question, task, with_context(msgs, recalled), [head], self.settings,
+                      params, self.call, self.count)  # fmt: skip
+        try:
+            decision = await vote(ctx)
+        except NoAnswerError:
             self.metrics.observe_failure("single", time.perf_counter() - started)
-            raise NoAnswerError(f"Head {head.id} failed: {c.error}")
-        ballot = await self.count(question, classify_task(question), [head.spec], [c])
-        decision = await get_strategy("vote")(ballot, None)
-        verdict = self.verdict("single", ballot, decision, started)
+            raise NoAnswerError(f"Head {head.id} failed: {ctx.calls[0].error}") from None
+        verdict = to_verdict("single", decision, ctx, started)
+        verdict.chosen_model = head.id
         if record:
             await self.remember(msgs, verdict, recalled, user, conversation_id)
-        self.metrics.observe_verdict(verdict)
+        self.metrics.observe_verdict(verdict, cloud=head.spec.is_cloud)
         return verdict
 
     # the Council is itself a Head ------------------------------------------------------

@@ -7,6 +7,8 @@
     ├── InvalidRequestError    a client sent something we cannot answer
     │   ├── PromptTooLongError
     │   └── UnknownStrategyError
+    ├── AuthenticationError    an admin endpoint without the right bearer token (401)
+    ├── PermissionDeniedError  an admin endpoint while no admin token is configured (403)
     └── NoAnswerError          every head failed: nothing to vote on
 
 The CLI converts these in one place (cli.py) and the server in one handler (server/errors.py).
@@ -61,6 +63,18 @@ class PromptTooLongError(InvalidRequestError):
 class UnknownStrategyError(InvalidRequestError):
     code = "unknown_strategy"
     param = "strategy"
+
+
+class AuthenticationError(CouncilError):
+    status_code = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDeniedError(CouncilError):
+    status_code = 403
+    error_type = "permission_error"
+    code = "admin_disabled"
 
 
 class NoAnswerError(CouncilError):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from council.types import Verdict
+from council.config import HeadSpec
+from council.types import Completion, Verdict
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160)
 SHARE_BUCKETS = (0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+CALL_BUCKETS = (1, 2, 3, 5, 8, 11, 16, 24, 32)
 
 
 class Metrics:
@@ -63,19 +65,76 @@ class Metrics:
             ["route", "status"],
             registry=r,
         )
+        # routing and escalation
+        self.routes = Counter(
+            "swarm_route_total",
+            "Decisions by the strategy and tier that made them (courier, master, council).",
+            ["strategy", "chosen_model"],
+            registry=r,
+        )
+        self.head_calls = Histogram(
+            "swarm_head_calls_per_decision",
+            "Head completions one decision paid for (judges, reviews and rounds included).",
+            buckets=CALL_BUCKETS,
+            registry=r,
+        )
+        self.early_stops = Counter(
+            "swarm_early_stop_total",
+            "Decisions where the cheapest heads agreed and the rest were not asked.",
+            registry=r,
+        )
+        self.cloud_retry = Counter(
+            "swarm_cloud_retry_total",
+            "Escalations to the next provider (CloudRetry), by provider and why.",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.answers = Counter(
+            "swarm_answers_total",
+            "Answers by where the deciding ballot ran (local or cloud).",
+            ["source"],
+            registry=r,
+        )
+        self.cloud_share = Gauge(
+            "swarm_cloud_share_ratio",
+            "Share of answers decided by a ballot with a cloud head (the local-first promise).",
+            registry=r,
+        )
+        self.refusals = Counter(
+            "swarm_governor_refusals_total",
+            "Head calls the governor refused (local_only or the daily budget).",
+            ["head", "reason"],
+            registry=r,
+        )
+        self.spend_today = Gauge(
+            "swarm_spend_today_usd", "Priced spend so far today (UTC), all heads.", registry=r
+        )
+        self.budget = Gauge(
+            "swarm_daily_budget_usd", "The governor's daily budget (-1: no cap).", registry=r
+        )
+        self._answers = {"local": 0, "cloud": 0}
 
-    def observe_verdict(self, v: Verdict) -> None:
+    def observe_call(self, spec: HeadSpec, completions: list[Completion]) -> None:
+        """Every head call, wherever it comes from (ballots, judges, rounds, learning jobs)."""
+        for c in completions:
+            self.head_latency.labels(spec.id).observe(c.latency_ms / 1000)
+            if c.error:
+                self.head_errors.labels(spec.id).inc()
+            self.head_tokens.labels(spec.id, "in").inc(c.tokens_in)
+            self.head_tokens.labels(spec.id, "out").inc(c.tokens_out)
+            self.head_cost.labels(spec.id).inc(c.cost_usd)
+
+    def observe_verdict(self, v: Verdict, cloud: bool = False) -> None:
         self.vote_latency.labels(v.strategy).observe(v.latency_ms / 1000)
         self.vote_results.labels(outcome(v)).inc()
         self.agreement.observe(v.confidence)
         self.agreement_last.set(v.confidence)
-        for vote in v.votes:
-            self.head_latency.labels(vote.head).observe(vote.latency_ms / 1000)
-            if vote.error:
-                self.head_errors.labels(vote.head).inc()
-            self.head_tokens.labels(vote.head, "in").inc(vote.tokens_in)
-            self.head_tokens.labels(vote.head, "out").inc(vote.tokens_out)
-            self.head_cost.labels(vote.head).inc(vote.cost_usd)
+        self.routes.labels(v.strategy, v.chosen_model or "council").inc()
+        self.head_calls.observe(v.head_calls)
+        source = "cloud" if cloud else "local"
+        self.answers.labels(source).inc()
+        self._answers[source] += 1
+        self.cloud_share.set(self._answers["cloud"] / sum(self._answers.values()))
 
     def observe_failure(self, strategy: str, latency_s: float) -> None:
         self.vote_latency.labels(strategy).observe(latency_s)

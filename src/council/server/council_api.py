@@ -30,6 +30,7 @@ async def vote(body: VoteRequest, request: Request) -> dict[str, Any]:
         strategy=body.strategy,
         num_models=body.num_models,
         task_type=body.task_type,
+        hints=body.route_hints(),
         **body.memory_options(),
     )
     return reply(verdict)

@@ -57,6 +57,7 @@ async def _decide(
             task_type=body.task_type,
             params=params,
             on_event=on_event,
+            hints=body.route_hints(),
             **body.memory_options(),
         )
     council.head(body.model)  # 404 for an unknown model before any work

@@ -7,14 +7,31 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from council.ballot.selector import Hints
 from council.types import Message
 
 
-class VoteRequest(BaseModel):
+class RouteHints(BaseModel):
+    """Per-request hints for strategy "auto" (the selector); mixed into both request kinds."""
+
+    tier: Literal["small", "large"] | None = Field(
+        None, description='strategy "auto": small (courier) or large (master) heads'
+    )
+    max_cost_usd: float | None = Field(
+        None, ge=0.0, description='strategy "auto": keep this request\'s predicted cost under'
+    )
+
+    def route_hints(self) -> Hints:
+        return Hints(tier=self.tier, max_cost_usd=self.max_cost_usd)
+
+
+class VoteRequest(RouteHints):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(min_length=1, description="The user's message.")
-    strategy: str | None = Field(None, description="vote, weighted, consensus, best_of_n, ...")
+    strategy: str | None = Field(
+        None, description="vote, weighted, consensus, best_of_n, rank, moa, debate, auto, ..."
+    )
     num_models: int | None = Field(None, ge=1, description="How many heads sit on the ballot.")
     task_type: str | None = Field(None, description="code, math, creative, reasoning, general")
     user: str | None = Field(None, description="Who is asking (memory is per user).")
@@ -64,7 +81,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RouteHints):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1)

@@ -1,0 +1,330 @@
+"""Strategies on reasoning-gym, measured in one run on the default models.
+
+Fixed-seed items (basic_arithmetic, two 1-2 digit operands, + - *) go to the packaged
+catalogue's heads (five SmolLM2-135M personas). Per strategy it prints accuracy with a 95 %
+Wilson interval, head calls and tokens per item, cost, and p50/p95 latency, next to the best
+single head; then the selector (`auto`) against the full council (`vote`).
+
+How it stays affordable on 2 CPU cores, and what that means for the figures:
+- identical head calls (same head, messages, params) are answered once and shared between
+  strategies: they all start from the same first ballot. Head calls and tokens are counted
+  per strategy as if nothing were shared. `auto` runs smaller batches (2 heads, then 3) than
+  the shared ballot, so its latency comes from the first --latency-items items, where it
+  shares nothing and runs for real;
+- the heavy strategies (best_of_n, rank, moa, debate, clone_dispatch) make 6-15 calls per item:
+  `--heavy-items` runs them on the first N items only, compared with the rest on those items;
+- latency is the critical path of each strategy's head calls (calls issued together run
+  together, a later stage waits for the one before), each call at the latency measured when
+  it really ran (inside whatever batch it ran in); counting/clustering time is left out;
+- a single head's answer is its own vote on the full-council ballot (same prompt, params and
+  seed as asking it alone); its latency is that ballot's batch (an upper bound);
+- answers are right when the number extracted from them equals the gold answer exactly.
+
+    python benchmarks/strategies.py [--items 200] [--heavy-items 30] [--strategies vote,auto]
+                                    [--max-tokens 32] [--seed 1234] [--quick] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from council.ballot.normalize import canonical_number, extract_answer
+from council.config import Settings, packaged_catalogue
+from council.council import Council
+from council.heads import Head, build_heads, make_context
+from council.types import Completion, GenParams, Message
+
+CHEAP = ["vote", "weighted", "consensus", "auto"]
+HEAVY = ["best_of_n", "rank", "moa", "debate", "clone_dispatch"]
+FAMILY = "basic_arithmetic"
+FAMILY_CONFIG = dict(
+    min_terms=2,
+    max_terms=2,
+    min_digits=1,
+    max_digits=2,
+    operators=["+", "-", "*"],
+    allow_parentheses=False,
+    allow_negation=False,
+)
+
+
+# sharing identical calls, and the critical path of each run --------------------------------
+class Trace:
+    """Virtual time of one strategy run: a call starts when every call that had returned
+    before it was issued is done (the stage before it), and lasts its measured latency."""
+
+    def __init__(self) -> None:
+        self.frontier = 0.0
+
+    def start(self) -> float:
+        return self.frontier
+
+    def finish(self, started: float, ms: float) -> None:
+        self.frontier = max(self.frontier, started + ms)
+
+
+TRACE: contextvars.ContextVar[Trace] = contextvars.ContextVar("trace")
+# `auto` asks 2 heads, then 3: shared with the 5-head ballot its latency would be counted at
+# 5-row batch times, so on the first --latency-items items it keeps its calls to itself and
+# is timed on what it really runs; after them it shares calls and is not timed.
+SPACE: contextvars.ContextVar[str] = contextvars.ContextVar("space", default="shared")
+
+
+class Shared(Head):
+    """A head whose identical calls are answered once (see the module docstring)."""
+
+    def __init__(self, inner: Head, cache: dict[Any, list[Completion]]):
+        super().__init__(inner.spec, inner.ctx)
+        self.inner = inner
+        self.cache = cache
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def complete(
+        self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
+    ) -> list[Completion]:
+        trace = TRACE.get()
+        started = trace.start()  # at entry: before any call of the same gather has returned
+        await asyncio.sleep(0)  # ... which this yield guarantees even for cache hits
+        key = (SPACE.get(), self.id, tuple(messages), repr(params), n)
+        if key not in self.cache:
+            self.cache[key] = await self.inner.complete(messages, n=n, params=params)
+        result = [replace(c) for c in self.cache[key]]
+        trace.finish(started, max(c.latency_ms for c in result))
+        return result
+
+
+# scoring -----------------------------------------------------------------------------------
+@dataclass
+class Tally:
+    correct: list[bool] = field(default_factory=list)
+    calls: list[int] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    cost: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)
+    events: dict[str, int] = field(default_factory=dict)  # what the verdicts' notes report
+
+
+EVENTS = {  # note fragment -> what it counts
+    "unreadable": "unreadable reviews",
+    "early stop:": "early stops",
+    "converged after": "debates converged",
+    "did not converge": "debates not converged",
+    "failed (": "synthesis/judge failures",
+}
+
+
+def right(text: str, gold: str) -> bool:
+    got = extract_answer(text)
+    return got.kind == "number" and got.key == canonical_number(gold)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 0.0
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))] if s else float("nan")
+
+
+def mcnemar_p(better: int, worse: int) -> float:
+    """One-sided exact McNemar: the chance of at least `better` wins among the discordant."""
+    n = better + worse
+    return sum(math.comb(n, k) for k in range(better, n + 1)) / 2**n if n else 1.0
+
+
+# the run -----------------------------------------------------------------------------------
+async def run(args: argparse.Namespace) -> None:
+    import reasoning_gym
+
+    items = list(
+        reasoning_gym.create_dataset(FAMILY, size=args.items, seed=args.seed, **FAMILY_CONFIG)
+    )
+    specs = [h for h in packaged_catalogue() if h.enabled]
+    settings = Settings(
+        heads=specs, data_dir=args.data_dir, memory=False, rank_max_tokens=args.review_tokens
+    )
+    ctx = make_context(settings)
+    cache: dict[Any, list[Completion]] = {}
+    heads: list[Head] = [Shared(h, cache) for h in build_heads(settings, ctx)]
+    council = Council(settings, heads=heads)
+    loaded = time.perf_counter()
+    await council.start()
+    print(
+        f"{len(specs)} heads loaded in {time.perf_counter() - loaded:.0f}s: "
+        f"{', '.join(s.id for s in specs)}",
+        flush=True,
+    )
+    params = GenParams(max_tokens=args.max_tokens)
+    names = ["vote", *[s for s in args.strategies if s != "vote"]]
+    results = {n: Tally() for n in names} | {f"single:{s.id}": Tally() for s in specs}
+    began = time.perf_counter()
+    # Pass 1: the cheap strategies on every item; pass 2: the heavy ones on the first items
+    # (their first ballot comes from pass 1). A cut-short pass 2 leaves pass 1 reported.
+    passes = [
+        ([n for n in names if n not in HEAVY], items),
+        ([n for n in names if n in HEAVY], items[: args.heavy_items]),
+    ]
+    for p, (group, part) in enumerate(passes, 1):
+        for k, item in enumerate(part):
+            for name in group:
+                alone = name == "auto" and k < args.latency_items
+                await one(council, name, item, params, results, alone)
+            if (k + 1) % 10 == 0 or k + 1 == len(part):
+                done = time.perf_counter() - began
+                print(
+                    f"  pass {p}: {k + 1}/{len(part)} items, {done:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        if p == 1 and passes[1][0] and part:
+            report(results, args, time.perf_counter() - began)
+    await council.close()
+    ctx.pool.close()
+    report(results, args, time.perf_counter() - began)
+
+
+async def one(
+    council: Council,
+    name: str,
+    item: dict[str, Any],
+    params: GenParams,
+    results: dict[str, Tally],
+    alone: bool,
+) -> None:
+    trace = Trace()
+    tokens = TRACE.set(trace), SPACE.set("auto" if alone else "shared")
+    try:
+        v = await council.ask(
+            item["question"], strategy=name, params=params, record=False, recall=False, rag=False
+        )
+    finally:
+        TRACE.reset(tokens[0])
+        SPACE.reset(tokens[1])
+    t = results[name]
+    t.correct.append(right(v.answer, item["answer"]))
+    t.calls.append(v.head_calls)
+    t.tokens.append(v.tokens_in + v.tokens_out)
+    t.cost += v.cost_usd
+    for note in v.notes:
+        for fragment, label in EVENTS.items():
+            if fragment in note:
+                t.events[label] = t.events.get(label, 0) + 1
+    if name != "auto" or alone:
+        t.latency_ms.append(trace.frontier)
+    if name == "vote":  # every head's own answer is a single-head result
+        for x in v.votes:
+            s = results[f"single:{x.head}"]
+            s.correct.append(x.error is None and right(x.answer, item["answer"]))
+            s.calls.append(1)
+            s.tokens.append(x.tokens_in + x.tokens_out)
+            s.cost += x.cost_usd
+            s.latency_ms.append(x.latency_ms)
+
+
+def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> None:
+    print(
+        f"\n{FAMILY} ({FAMILY_CONFIG['min_digits']}-{FAMILY_CONFIG['max_digits']} digits, "
+        f"{'/'.join(FAMILY_CONFIG['operators'])}), seed {args.seed}, max_tokens "
+        f"{args.max_tokens}, {wall:.0f}s wall"
+    )
+    header = f"{'strategy':<22}{'n':>4}  {'accuracy':>8}  {'95% CI':<15}{'calls':>6}"
+    print(header + f"{'tokens':>8}{'cost $':>9}{'p50 s':>7}{'p95 s':>7}  best single, same items")
+    singles = {k: t for k, t in results.items() if k.startswith("single:")}
+    for name, t in results.items():
+        n = len(t.correct)
+        if n == 0:
+            continue
+        k = sum(t.correct)
+        lo, hi = wilson(k, n)
+        best_same = max(sum(s.correct[:n]) / n for s in singles.values())
+        print(
+            f"{name:<22}{n:>4}  {k / n:>8.3f}  [{lo:.3f}, {hi:.3f}] "
+            f"{statistics.mean(t.calls):>6.2f}{statistics.mean(t.tokens):>8.0f}"
+            f"{t.cost:>9.4f}{pct(t.latency_ms, 0.5) / 1000:>7.2f}"
+            f"{pct(t.latency_ms, 0.95) / 1000:>7.2f}  {best_same:.3f}"
+        )
+    for name, t in results.items():
+        if t.events:
+            told = ", ".join(f"{v} {k}" for k, v in t.events.items())
+            print(f"  {name}: {told} (over {len(t.correct)} items)")
+    best_single = max(singles, key=lambda s: sum(singles[s].correct))
+    councils = {k: t for k, t in results.items() if not k.startswith("single:") and t.correct}
+    best = max(councils, key=lambda s: sum(councils[s].correct) / len(councils[s].correct))
+    b, s = councils[best].correct, singles[best_single].correct[: len(councils[best].correct)]
+    pairs = list(zip(b, s, strict=True))
+    wins, losses = sum(x and not y for x, y in pairs), sum(y and not x for x, y in pairs)
+    print(
+        f"\nbest council strategy {best} {sum(b) / len(b):.3f} vs best single head "
+        f"{best_single} {sum(s) / len(s):.3f} on the same {len(b)} items: {wins} wins, "
+        f"{losses} losses, one-sided McNemar p={mcnemar_p(wins, losses):.3g} -> target "
+        f"{'met' if sum(b) > sum(s) else 'NOT met'}"
+    )
+    if "auto" in results and results["auto"].correct:
+        a, v = results["auto"], results["vote"]
+        print(f"(auto is timed on its first {len(a.latency_ms)} items, run on its own calls)")
+        acc = sum(a.correct) / max(1, sum(v.correct))
+        calls = statistics.mean(a.calls) / statistics.mean(v.calls)
+        ok = acc >= 0.95 and calls <= 0.5
+        print(
+            f"selector (auto) vs full council (vote): accuracy {sum(a.correct)}/{len(a.correct)}"
+            f" vs {sum(v.correct)}/{len(v.correct)} = {acc:.1%} of it, head calls "
+            f"{statistics.mean(a.calls):.2f} vs {statistics.mean(v.calls):.2f} = {calls:.1%};"
+            f" target >= 95 % with <= 50 %: {'met' if ok else 'NOT met'}"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--items", type=int, default=200)
+    ap.add_argument(
+        "--heavy-items",
+        type=int,
+        default=None,
+        help=f"run {', '.join(HEAVY)} on only the first N items (default: all)",
+    )
+    ap.add_argument("--strategies", default=",".join(CHEAP + HEAVY))
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--latency-items", type=int, default=30, help="items auto is timed on")
+    ap.add_argument("--review-tokens", type=int, default=40, help="rank_max_tokens")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where the converted model lives (default: a temp dir)",
+    )
+    args = ap.parse_args()
+    if args.quick:
+        args.items, args.strategies = 10, "vote,auto,rank,debate"
+    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    args.heavy_items = args.items if args.heavy_items is None else args.heavy_items
+    args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-bench-"))
+    try:
+        import reasoning_gym  # noqa: F401
+    except ImportError:
+        sys.exit("This benchmark needs reasoning-gym: pip install reasoning-gym")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""The cognitive map: how confident the council may be, per domain (task type), from
+three kinds of evidence, written to data_dir/cognitive_map.json and read by the selector.
+
+Evidence, each as (successes, trials) per domain:
+- live: exchanges of the last `LIVE_DAYS` days with a success label (verifier, agreement or
+  user feedback), grouped by their stored task_type;
+- gauntlet: the newest data_dir/gauntlet/*.json report (learning/gauntlet.py writes them).
+  Read: `families.<family>.n`, `families.<family>.champion.accuracy`,
+  `families.<family>.challenger.accuracy` and `verdict` ("promote" means the challenger
+  is what now answers). Families map to domains by GAUNTLET_DOMAINS; others are skipped;
+- training: data_dir/datasets/training_metadata.jsonl (learning/arbiter.py): a line whose
+  `provenance.oracle.agrees` is true/false is a success/failure for the domain its
+  `question` classifies as; every line counts as a training example of that domain.
+
+confidence = (sum_s w_s * successes_s + PRIOR * STRENGTH) / (sum_s w_s * trials_s + STRENGTH):
+a Beta prior worth STRENGTH trials at PRIOR keeps two lucky answers from reading as 100 %,
+and the gauntlet (blind, gold answers) weighs double.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from council.ballot.tasks import TASK_TYPES, classify_task
+
+log = logging.getLogger(__name__)
+FILE = "cognitive_map.json"
+LIVE_DAYS = 30
+PRIOR, STRENGTH = 0.5, 2.0
+WEIGHTS = {"live": 1.0, "gauntlet": 2.0, "training": 1.0}
+GAUNTLET_DOMAINS = {
+    "basic_arithmetic": "math",
+    "chain_sum": "math",
+    "products": "math",
+    "gsm_symbolic": "math",
+    "letter_counting": "reasoning",
+    "mtbench": "general",
+}
+
+
+@dataclass
+class Evidence:
+    successes: float = 0.0
+    trials: float = 0.0
+
+    def add(self, successes: float, trials: float) -> None:
+        self.successes += successes
+        self.trials += trials
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.successes / self.trials if self.trials else None
+        return {"rate": None if rate is None else round(rate, 4), "n": round(self.trials, 2)}
+
+
+def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[str, Any]:
+    """The map as a dict (see the module docstring for what it reads)."""
+    now = now or time.time()
+    evidence: dict[str, dict[str, Evidence]] = {}
+
+    def ev(domain: str, source: str) -> Evidence:
+        return evidence.setdefault(domain, {}).setdefault(source, Evidence())
+
+    if store is not None:
+        rows = store.query(
+            "SELECT task_type, COUNT(*), SUM(success) FROM exchanges "
+            "WHERE success IS NOT NULL AND role IN ('council', 'single') AND created_at >= ? "
+            "GROUP BY task_type",
+            (now - LIVE_DAYS * 86400,),
+        )
+        for task, n, ok in rows:
+            ev(task or "general", "live").add(float(ok or 0), float(n))
+    report = _latest_gauntlet(data_dir / "gauntlet")
+    if report is not None:
+        data = report[1]
+        promoted = data.get("verdict") == "promote"
+        for family, r in (data.get("families") or {}).items():
+            domain = GAUNTLET_DOMAINS.get(family)
+            side = r.get("challenger" if promoted else "champion") or {}
+            if domain is None or side.get("accuracy") is None or not r.get("n"):
+                continue
+            ev(domain, "gauntlet").add(float(side["accuracy"]) * r["n"], float(r["n"]))
+    examples: dict[str, int] = {}
+    for line in _lines(data_dir / "datasets" / "training_metadata.jsonl"):
+        domain = classify_task(str(line.get("question", "")))
+        examples[domain] = examples.get(domain, 0) + 1
+        agrees = ((line.get("provenance") or {}).get("oracle") or {}).get("agrees")
+        if isinstance(agrees, bool):
+            ev(domain, "training").add(float(agrees), 1.0)
+    domains = {}
+    for domain in sorted(set(TASK_TYPES) | set(evidence) | set(examples)):
+        sources = evidence.get(domain, {})
+        k = sum(WEIGHTS[s] * e.successes for s, e in sources.items())
+        n = sum(WEIGHTS[s] * e.trials for s, e in sources.items())
+        domains[domain] = {
+            "confidence": round((k + PRIOR * STRENGTH) / (n + STRENGTH), 4),
+            "samples": round(sum(e.trials for e in sources.values()), 2),
+            "training_examples": examples.get(domain, 0),
+            "sources": {s: e.to_dict() for s, e in sources.items()},
+        }
+    return {
+        "generated_at": now,
+        "gauntlet_report": str(report[0]) if report else None,
+        "method": f"Beta({PRIOR:g}x{STRENGTH:g}) over live, gauntlet (x2) and training evidence",
+        "domains": domains,
+    }
+
+
+def write(data_dir: Path, store: Any | None) -> dict[str, Any]:
+    """Build the map and write it atomically; call after each learning cycle (and `council
+    map`)."""
+    data = build(data_dir, store)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / (FILE + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, data_dir / FILE)
+    return data
+
+
+class CognitiveMap:
+    """The selector's view of the map file, re-read when it changes."""
+
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / FILE
+        self._mtime: float | None = None
+        self._domains: dict[str, Any] = {}
+
+    def confidence(self, domain: str) -> float | None:
+        """The domain's confidence, or None when the map has no evidence for it."""
+        self._reload()
+        d = self._domains.get(domain)
+        if not d or not d.get("samples"):
+            return None
+        return float(d["confidence"])
+
+    def _reload(self) -> None:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            self._domains, self._mtime = {}, None
+            return
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            self._domains = json.loads(self.path.read_text()).get("domains") or {}
+        except ValueError as exc:  # a broken map routes like no map, loudly
+            log.error("ignoring %s: %s (run `council map` to rebuild it)", self.path, exc)
+            self._domains = {}
+
+
+def _latest_gauntlet(root: Path) -> tuple[Path, dict[str, Any]] | None:
+    for path in sorted(root.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            return path, json.loads(path.read_text())
+        except ValueError as exc:
+            log.warning("skipping unreadable gauntlet report %s: %s", path, exc)
+    return None
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for raw in text.splitlines():
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            log.warning("skipping a malformed line in %s: %r", path, raw[:80])
+    return out

@@ -1,0 +1,80 @@
+"""The Router: which heads may sit (governor), in which provider order (PROVIDER_PRIORITY),
+with which plan (the StrategySelector fed the budget and the cognitive map), and when an
+answer is weak enough for CloudRetry to take it to the next provider."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from council.ballot.escalation import Tier, escalation_reason, provider_tiers
+from council.ballot.selector import Hints, Plan, Policy, StrategySelector
+from council.config import HeadSpec, Settings
+from council.routing.cognitive_map import CognitiveMap
+from council.routing.governor import Governor
+from council.strategies import AUTO, select_members
+from council.types import Verdict
+from council.verify import verify_answer
+
+
+def policy_of(settings: Settings) -> Policy:
+    return Policy(
+        early_stop_k=settings.early_stop_k,
+        early_stop_confidence=settings.early_stop_confidence,
+        debate_rounds=settings.debate_rounds,
+        moa_layers=settings.moa_layers,
+        clone_samples=settings.clone_samples,
+    )
+
+
+class Router:
+    def __init__(self, settings: Settings, governor: Governor | None = None):
+        self.settings = settings
+        self.governor = governor or Governor(settings)
+        self.map = CognitiveMap(settings.data_dir)
+        self.selector = StrategySelector(policy_of(settings))
+
+    def tiers(self, specs: list[HeadSpec]) -> tuple[list[Tier], list[str]]:
+        """The providers' ballots in priority order, and which heads the governor kept off."""
+        allowed, refused = self.governor.allowed(specs)
+        return provider_tiers(allowed, self.settings.provider_priority), refused
+
+    def plan(
+        self,
+        strategy: str,
+        question: str,
+        task: str,
+        specs: list[HeadSpec],
+        hints: Hints | None,
+        num_models: int | None,
+        max_tokens: int | None,
+    ) -> Plan:
+        if strategy == AUTO:
+            h = replace(hints or Hints(), num_models=num_models)
+            return self.selector.choose(
+                question,
+                task,
+                specs,
+                hints=h,
+                budget_usd=self.governor.remaining(),
+                confidence=self.map.confidence(task),
+                max_tokens=max_tokens,
+            )
+        members = select_members(strategy, specs, task, num_models)
+        return self.selector.explicit(strategy, task, members, question)
+
+    def weakness(self, question: str, verdict: Verdict) -> str | None:
+        """Why CloudRetry should try the next provider, or None to keep this answer."""
+        s = self.settings
+        verified = verify_answer(question, verdict.answer) if s.escalate_on_verifier else None
+        return escalation_reason(
+            verdict.confidence, verified, below=s.escalate_below, on_verifier=s.escalate_on_verifier
+        )
+
+
+def reason_kind(reason: str) -> str:
+    """A low-cardinality label for swarm_cloud_retry_total."""
+    if reason.startswith("verifier"):
+        return "verifier"
+    if reason.startswith("confidence"):
+        return "low_confidence"
+    return "failed"

@@ -1,0 +1,268 @@
+"""What every strategy works with: the Ballot (what heads said), the Decision (what it made of
+it) and the Context (how it may ask heads: through the council, so timeouts, the governor,
+metrics and cost apply to every call); and the two stages around a strategy, counting a
+ballot and turning a Decision into a Verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from council.ballot.normalize import Extracted, extract_answer
+from council.ballot.selector import cheapest_first
+from council.ballot.vote import Tally, cluster_answers, tally
+from council.config import HeadSpec, Settings
+from council.errors import NoAnswerError
+from council.types import Completion, GenParams, Message, Verdict, Vote
+
+if TYPE_CHECKING:
+    from council.ballot.selector import Plan
+    from council.embeddings import Embedder
+    from council.heads.base import Head
+
+OnEvent = Callable[[dict[str, Any]], None]
+REFUSED = "refused"  # finish_reason of a call the governor did not let through
+CallHead = Callable[["Head", list[Message], GenParams | None, int], Awaitable[list[Completion]]]
+CountFn = Callable[[str, str, list[HeadSpec], list[Completion]], Awaitable["Ballot"]]
+
+
+@dataclass
+class Ballot:
+    """Everything the heads said, aligned by index."""
+
+    question: str
+    task_type: str
+    specs: list[HeadSpec]
+    completions: list[Completion]
+    extracted: list[Extracted | None]
+    clusters: list[int | None]
+    vectors: np.ndarray | None = None
+
+    def weights(self, by_quality: bool) -> list[float]:
+        return [
+            (s.quality if by_quality else 1.0) if c.ok else 0.0
+            for s, c in zip(self.specs, self.completions, strict=True)
+        ]
+
+    def tally(self, by_quality: bool = False) -> Tally:
+        return tally(self.clusters, self.weights(by_quality), self.vectors)
+
+    def shown(self, i: int) -> str:
+        """An answer as short as a human would quote it."""
+        ex = self.extracted[i]
+        return ex.display if ex is not None and ex.key else self.completions[i].text[:80]
+
+
+@dataclass
+class Decision:
+    """A strategy's outcome. `ballot` is the final round's: its answers become meta.votes."""
+
+    ballot: Ballot
+    tally: Tally
+    weights: list[float]
+    answer_index: int | None
+    answer_text: str | None = None  # set when the answer is not one head's text
+    notes: list[str] = field(default_factory=list)
+    no_winner: bool = False  # e.g. no consensus: nobody's vote "won"
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # per-round detail
+
+
+def count_decision(b: Ballot, by_quality: bool) -> Decision:
+    w = b.weights(by_quality)
+    t = tally(b.clusters, w, b.vectors)
+    return Decision(b, t, w, t.winner_index)
+
+
+def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
+    """One round as meta.rounds shows it: who answered what, and how they grouped."""
+    t = b.tally()
+    return {
+        "round": name,
+        "answers": [
+            {
+                "head": c.head,
+                "answer": b.shown(i) if c.ok else None,
+                "cluster": b.clusters[i],
+                "error": c.error,
+            }
+            for i, c in enumerate(b.completions)
+        ],
+        "confidence": round(t.confidence, 4),
+        **extra,
+    }
+
+
+@dataclass
+class Context:
+    """One question's worth of access to heads, for a strategy. Every completion obtained
+    through it is kept in `calls`, so cost, tokens and head calls add up in the verdict."""
+
+    question: str
+    task_type: str
+    messages: list[Message]  # the conversation as heads see it (memory context included)
+    members: list[Head]
+    settings: Settings
+    params: GenParams | None
+    call_head: CallHead
+    count_fn: CountFn
+    head_of: Callable[[str], Head] | None = None  # a head by id (settings name them)
+    judge: Head | None = None
+    plan: Plan | None = None
+    on_event: OnEvent | None = None
+    calls: list[Completion] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # members early stop did not ask
+
+    @property
+    def rng(self) -> random.Random:
+        """Seeded by the question: the same question shuffles the same way (reproducible)."""
+        digest = hashlib.sha256(self.question.encode()).digest()
+        return random.Random(int.from_bytes(digest[:8], "big"))
+
+    async def call(
+        self, head: Head, msgs: list[Message], params: GenParams | None = None, n: int = 1
+    ) -> list[Completion]:
+        result = await self.call_head(head, msgs, params, n)
+        self.calls.extend(c for c in result if c.finish_reason != REFUSED)  # never sent: free
+        return result
+
+    async def collect(
+        self,
+        heads: list[Head],
+        msgs: list[Message] | None = None,
+        params: GenParams | None = None,
+        *,
+        require: bool = True,
+    ) -> list[Completion]:
+        """Every head answers in parallel (local heads batch); one completion per head."""
+
+        async def answer(head: Head) -> Completion:
+            [c, *_] = await self.call(head, msgs or self.messages, params or self.params)
+            if self.on_event is not None:  # a stream shows heads finishing as they do
+                self.on_event({"event": "head_done", "head": head.id,
+                               "latency_ms": c.latency_ms, "error": c.error})  # fmt: skip
+            return c
+
+        completions = list(await asyncio.gather(*(answer(h) for h in heads)))
+        if require:
+            require_answer(completions)
+        return completions
+
+    async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
+        return await self.count_fn(self.question, self.task_type, specs, completions)
+
+    async def ballot(self) -> Ballot:
+        """Stages 1-2 over the members; with an early-stop plan the cheapest k go first and
+        the rest are asked only when those k do not agree with the plan's confidence."""
+        heads = self.members
+        k = self.plan.early_stop if self.plan is not None else None
+        if not k or len(heads) <= k:
+            return await self.count([h.spec for h in heads], await self.collect(heads))
+        cheap = {s.id for s in cheapest_first([h.spec for h in heads])[:k]}
+        # Ballots keep the members' order: ties then break as they would without early stop.
+        early = [h for h in heads if h.id in cheap]
+        rest = [h for h in heads if h.id not in cheap]
+        first = await self.collect(early, require=False)
+        b = await self.count([h.spec for h in early], first)
+        t = b.tally()
+        assert self.plan is not None
+        if all(c.ok for c in first) and t.confidence >= self.plan.stop_confidence:
+            self.skipped = [h.id for h in rest]
+            self.notes.append(
+                f"early stop: the {k} cheapest of {len(heads)} heads agreed "
+                f"(confidence {t.confidence:.2f}); {', '.join(self.skipped)} not asked"
+            )
+            return b
+        answers = dict(zip([h.id for h in early], first, strict=True))
+        answers |= zip([h.id for h in rest], await self.collect(rest, require=False), strict=True)
+        every = [answers[h.id] for h in heads]
+        require_answer(every)
+        return await self.count([h.spec for h in heads], every)
+
+    def best(self, head_id: str | None, among: list[Head] | None = None) -> Head:
+        """The head a setting names, else the highest-quality one among `among` (members)."""
+        if head_id is not None and self.head_of is not None:
+            return self.head_of(head_id)
+        return max(among or self.members, key=lambda h: h.spec.quality)
+
+
+async def count_ballot(
+    embedder: Embedder | None,
+    threshold: float,
+    question: str,
+    task: str,
+    specs: list[HeadSpec],
+    completions: list[Completion],
+) -> Ballot:
+    """Extract each answer and cluster equal ones (embeddings for free text)."""
+    extracted: list[Extracted | None] = [
+        extract_answer(c.text) if c.ok else None for c in completions
+    ]
+    vectors = None
+    free = [i for i, e in enumerate(extracted) if e is not None and e.key is None]
+    if embedder is not None and len(free) > 1:
+        enc = await asyncio.to_thread(embedder.encode, [completions[i].text for i in free])
+        vectors = np.zeros((len(completions), enc.shape[1]), dtype=np.float32)
+        vectors[free] = enc
+    clusters = cluster_answers(extracted, vectors, threshold)
+    return Ballot(question, task, specs, completions, extracted, clusters, vectors)
+
+
+def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verdict:
+    """The decision as a Verdict: the final round's votes, every call's cost and tokens."""
+    b, winner = d.ballot, d.tally.winner
+    votes = [
+        Vote(
+            head=c.head,
+            answer=c.text,
+            extracted=e.display if e is not None else None,
+            cluster=b.clusters[i],
+            weight=d.weights[i],
+            latency_ms=round(c.latency_ms, 1),
+            tokens_in=c.tokens_in,
+            tokens_out=c.tokens_out,
+            cost_usd=c.cost_usd,
+            error=c.error,
+            won=winner is not None and b.clusters[i] == winner and not d.no_winner,
+        )
+        for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
+    ]
+    if d.answer_text is not None:
+        answer = d.answer_text
+    else:
+        assert d.answer_index is not None
+        answer = b.completions[d.answer_index].text
+    return Verdict(
+        answer=answer,
+        votes=votes,
+        confidence=d.tally.confidence,
+        strategy=strategy,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        cost_usd=sum(c.cost_usd for c in ctx.calls),
+        models_used=list(dict.fromkeys(c.head for c in b.completions)),
+        task_type=b.task_type,
+        tokens_in=sum(c.tokens_in for c in ctx.calls),
+        tokens_out=sum(c.tokens_out for c in ctx.calls),
+        notes=[*ctx.notes, *d.notes],
+        head_calls=len(ctx.calls),
+        rounds=d.rounds,
+    )
+
+
+def require_answer(completions: list[Completion]) -> None:
+    if not any(c.ok for c in completions):
+        details = "; ".join(f"{c.head}: {c.error}" for c in completions)
+        raise NoAnswerError(
+            f"All {len(completions)} heads failed ({details}). "
+            "Check `council heads` or GET /health for each head's state."
+        )
+
+
+Strategy = Callable[[Context], Awaitable[Decision]]
