@@ -72,7 +72,7 @@ async def remote_overhead(trials: int) -> None:
         HeadSpec(id=f"remote{i}", kind="openai", model="m", base_url=f"http://127.0.0.1:{p}/v1")
         for i, p in enumerate(ports)
     ]
-    council = Council(Settings(heads=heads, embedder="none"))
+    council = Council(Settings(heads=heads, embedder="none", memory=False))
     await council.ask("warm up")
     ratios, walls, slowest = [], [], []
     for _ in range(trials):
@@ -97,7 +97,7 @@ async def remote_overhead(trials: int) -> None:
 
 async def local_batching(trials: int, max_tokens: int, data_dir: Path) -> None:
     specs = [h for h in packaged_catalogue() if h.enabled and h.kind == "local"]
-    council = Council(Settings(heads=specs, data_dir=data_dir, embedder="none"))
+    council = Council(Settings(heads=specs, data_dir=data_dir, embedder="none", memory=False))
     await council.start()
     heads = [council.heads[s.id] for s in specs]
     q = [Message("user", "Explain in two sentences why the sky is blue.")]
