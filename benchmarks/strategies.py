@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import json
 import math
 import statistics
 import sys
@@ -74,6 +75,7 @@ class Trace:
 
 
 TRACE: contextvars.ContextVar[Trace] = contextvars.ContextVar("trace")
+OUT: Path | None = None
 # `auto` asks 2 heads, then 3: shared with the 5-head ballot its latency would be counted at
 # 5-row batch times, so on the first --latency-items items it keeps its calls to itself and
 # is timed on what it really runs; after them it shares calls and is not timed.
@@ -221,6 +223,23 @@ async def one(
         SPACE.reset(tokens[1])
     t = results[name]
     t.correct.append(right(v.answer, item["answer"]))
+    if OUT is not None:
+        with OUT.open("a") as f:
+            f.write(
+                json.dumps(
+                    {
+                        "strategy": name,
+                        "question": item["question"],
+                        "gold": item["answer"],
+                        "answer": v.answer,
+                        "correct": t.correct[-1],
+                        "head_calls": v.head_calls,
+                        "latency_ms": trace.frontier,
+                        "notes": v.notes,
+                    }
+                )
+                + "\n"
+            )
     t.calls.append(v.head_calls)
     t.tokens.append(v.tokens_in + v.tokens_out)
     t.cost += v.cost_usd
@@ -247,7 +266,10 @@ def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> 
         f"{args.max_tokens}, {wall:.0f}s wall"
     )
     header = f"{'strategy':<22}{'n':>4}  {'accuracy':>8}  {'95% CI':<15}{'calls':>6}"
-    print(header + f"{'tokens':>8}{'cost $':>9}{'p50 s':>7}{'p95 s':>7}  best single, same items")
+    print(
+        header
+        + f"{'tokens':>8}{'cost $':>9}{'p50 s':>7}{'p95 s':>7}  same items: best single, vote"
+    )
     singles = {k: t for k, t in results.items() if k.startswith("single:")}
     for name, t in results.items():
         n = len(t.correct)
@@ -256,11 +278,12 @@ def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> 
         k = sum(t.correct)
         lo, hi = wilson(k, n)
         best_same = max(sum(s.correct[:n]) / n for s in singles.values())
+        vote_same = sum(results["vote"].correct[:n]) / n
         print(
             f"{name:<22}{n:>4}  {k / n:>8.3f}  [{lo:.3f}, {hi:.3f}] "
             f"{statistics.mean(t.calls):>6.2f}{statistics.mean(t.tokens):>8.0f}"
             f"{t.cost:>9.4f}{pct(t.latency_ms, 0.5) / 1000:>7.2f}"
-            f"{pct(t.latency_ms, 0.95) / 1000:>7.2f}  {best_same:.3f}"
+            f"{pct(t.latency_ms, 0.95) / 1000:>7.2f}  {best_same:.3f}, {vote_same:.3f}"
         )
     for name, t in results.items():
         if t.events:
@@ -268,7 +291,10 @@ def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> 
             print(f"  {name}: {told} (over {len(t.correct)} items)")
     best_single = max(singles, key=lambda s: sum(singles[s].correct))
     councils = {k: t for k, t in results.items() if not k.startswith("single:") and t.correct}
-    best = max(councils, key=lambda s: sum(councils[s].correct) / len(councils[s].correct))
+    # Compared on every item: a heavy strategy's rate on a few items is no fair rival.
+    most = max(len(t.correct) for t in councils.values())
+    full = {k: t for k, t in councils.items() if len(t.correct) == most}
+    best = max(full, key=lambda s: sum(full[s].correct))
     b, s = councils[best].correct, singles[best_single].correct[: len(councils[best].correct)]
     pairs = list(zip(b, s, strict=True))
     wins, losses = sum(x and not y for x, y in pairs), sum(y and not x for x, y in pairs)
@@ -306,6 +332,7 @@ def main() -> None:
     ap.add_argument("--latency-items", type=int, default=30, help="items auto is timed on")
     ap.add_argument("--review-tokens", type=int, default=40, help="rank_max_tokens")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(
         "--data-dir",
@@ -319,6 +346,8 @@ def main() -> None:
     args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     args.heavy_items = args.items if args.heavy_items is None else args.heavy_items
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-bench-"))
+    global OUT
+    OUT = args.out
     try:
         import reasoning_gym  # noqa: F401
     except ImportError:

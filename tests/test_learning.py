@@ -247,3 +247,15 @@ async def test_arbiter_decides_when_the_oracle_disagrees(
     assert meta["final_platinum_answer"] == "Canberra" and meta["decided_by"] == "arbiter"
     assert meta["provenance"]["oracle"]["head"] == "oracle"
     assert meta["provenance"]["arbiter"]["choice"] == "B"
+
+
+async def test_agent0_as_one_head_samples_it_through_the_council(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    from council.learning.agent0 import Agent0
+
+    a = Rules("a", {"QUERY:": "REASONING: it is Canberra.\nANSWER: Canberra"})
+    c = council_of(tmp_path, embedder, a, Rules("b", {}))
+    rw = await Agent0(c, agent="a", samples=3).rewrite("Capital of Australia?", "Sydney")
+    assert rw.error is None and rw.answer == "Canberra" and rw.agreement == 1.0
+    assert rw.samples == ["Canberra"] * 3 and a.state.calls == 3  # counted by Council.call

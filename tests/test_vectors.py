@@ -31,23 +31,52 @@ def brute_top(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int) -
 
 
 def sparse_ids(n: int) -> np.ndarray:
-    """Store-like ids: increasing with gaps and large, so row numbers can't pass for ids."""
-    return (np.arange(n, dtype=np.int64) * 7 + 2**40).astype(np.int64)
+    """Increasing ids with gaps, too large to pass for row numbers (or for a bitmap selector)."""
+    return np.arange(n, dtype=np.int64) * 7 + 2**40
 
 
-def built(tmp_path: Path, n: int, kind: str) -> tuple[VectorIndex, np.ndarray]:
+def dense_ids(n: int) -> np.ndarray:
+    """SQLite-like rowids from 1 (so still not row numbers): filters on them use a bitmap."""
+    return np.arange(n, dtype=np.int64) + 1
+
+
+def built(
+    tmp_path: Path, n: int, kind: str, ids: np.ndarray | None = None
+) -> tuple[VectorIndex, np.ndarray]:
     vectors = clustered(n)
     threshold = 1 if kind == "hnsw" else n + 1
     index = VectorIndex(tmp_path / "v.faiss", DIM, approx_threshold=threshold)
-    index.rebuild(sparse_ids(n), vectors)
+    index.rebuild(sparse_ids(n) if ids is None else ids, vectors)
     assert index.info.kind == kind
     return index, vectors
 
 
+# How a filtered search runs: exactly over the allowed rows (small sets), or through a FAISS
+# selector (IDSelectorBatch for sparse ids, IDSelectorBitmap for dense ones) on the index.
+FILTER_PATHS = {"exact": (sparse_ids, None), "batch": (sparse_ids, 0), "bitmap": (dense_ids, 0)}
+
+
 @pytest.fixture(scope="module")
-def hnsw_5k(tmp_path_factory: pytest.TempPathFactory) -> tuple[VectorIndex, np.ndarray]:
-    """Built once: HNSW over 5,000 vectors is the slow part of the filter tests."""
-    return built(tmp_path_factory.mktemp("hnsw"), 5000, "hnsw")
+def hnsw_5k(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[VectorIndex, np.ndarray]]:
+    """Built once per id style: HNSW over 5,000 vectors is the slow part of the filter tests."""
+    return {
+        make.__name__: built(tmp_path_factory.mktemp(make.__name__), 5000, "hnsw", make(5000))
+        for make in (sparse_ids, dense_ids)
+    }
+
+
+def filtered(
+    request_path: str, kind: str, tmp_path: Path, prebuilt: dict, monkeypatch: pytest.MonkeyPatch
+) -> tuple[VectorIndex, np.ndarray, np.ndarray]:
+    make_ids, exact_max = FILTER_PATHS[request_path]
+    ids = make_ids(5000)
+    if kind == "hnsw":
+        index, vectors = prebuilt[make_ids.__name__]
+    else:
+        index, vectors = built(tmp_path, 5000, kind, ids)
+    if exact_max is not None:
+        monkeypatch.setattr(index, "_exact_max", exact_max)
+    return index, vectors, ids
 
 
 def test_flat_top_k_equals_numpy_brute_force(tmp_path: Path) -> None:
@@ -130,20 +159,12 @@ def test_index_of_another_dim_is_corrupt(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
-@pytest.mark.parametrize("through_faiss", [False, True])
+@pytest.mark.parametrize("path", FILTER_PATHS)
 def test_allowed_ids_gives_true_top_k_among_them(
-    tmp_path: Path,
-    kind: str,
-    through_faiss: bool,
-    hnsw_5k: tuple[VectorIndex, np.ndarray],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, kind: str, path: str, hnsw_5k: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index, vectors = hnsw_5k if kind == "hnsw" else built(tmp_path, 5000, kind)
-    if through_faiss:  # force FAISS's IDSelectorBatch (+ HNSW fallback) path
-        monkeypatch.setattr(index, "_exact_max", 0)
-    ids = sparse_ids(5000)
-    rng = np.random.default_rng(3)
-    mask = rng.random(5000) < 0.3
+    index, vectors, ids = filtered(path, kind, tmp_path, hnsw_5k, monkeypatch)
+    mask = np.random.default_rng(3).random(5000) < 0.3
     matched = total = 0
     for query in clustered(20, seed=4):
         hits = [i for i, _ in index.search(query, 5, allowed_ids=ids[mask])]
@@ -155,22 +176,19 @@ def test_allowed_ids_gives_true_top_k_among_them(
     assert matched / total >= 0.95
 
 
-@pytest.mark.parametrize("through_faiss", [False, True])
+@pytest.mark.parametrize("path", FILTER_PATHS)
 def test_very_selective_filter_on_hnsw_loses_nothing(
-    through_faiss: bool,
-    hnsw_5k: tuple[VectorIndex, np.ndarray],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, path: str, hnsw_5k: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index, vectors = hnsw_5k
-    if through_faiss:  # filtered graph walk first; it dead-ends, then the exact fallback
-        monkeypatch.setattr(index, "_exact_max", 0)
-    ids = sparse_ids(5000)
+    # Through FAISS, the filtered graph walk dead-ends and the exact fallback must step in.
+    index, vectors, ids = filtered(path, "hnsw", tmp_path, hnsw_5k, monkeypatch)
     rng = np.random.default_rng(5)
     for query in clustered(30, seed=6):
         rows = rng.choice(5000, 3, replace=False)
-        hits = index.search(query, 5, allowed_ids=ids[rows])
+        allowed = np.concatenate([ids[rows], [-5, ids[-1] + 2]])  # plus ids never stored
+        hits = index.search(query, 5, allowed_ids=allowed)
         assert [i for i, _ in hits] == brute_top(ids[rows], vectors[rows], query, 5)
-    assert index.search(vectors[0], 5, allowed_ids=np.array([1, 2, 3])) == []  # none stored
+    assert index.search(vectors[0], 5, allowed_ids=np.array([0, ids[-1] + 1])) == []
 
 
 def test_add_past_threshold_upgrades_in_background(tmp_path: Path) -> None:

@@ -132,7 +132,11 @@ def serve(
 def ask(
     question: Annotated[str, typer.Argument(help="What to ask the council.")],
     strategy: Annotated[
-        str | None, typer.Option(help="vote, weighted, consensus, best_of_n, specialization")
+        str | None,
+        typer.Option(
+            help="vote, weighted, consensus, best_of_n, specialization, rank, moa, debate, "
+            "clone_dispatch, auto",
+        ),
     ] = None,
     models: Annotated[int | None, typer.Option(help="How many heads sit on the ballot.")] = None,
     task_type: Annotated[

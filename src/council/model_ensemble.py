@@ -21,6 +21,11 @@ class EnsembleStrategy(StrEnum):
     WEIGHTED = "weighted"
     CONSENSUS = "consensus"
     SPECIALIZATION = "specialization"
+    RANK = "rank"
+    MOA = "moa"
+    DEBATE = "debate"
+    CLONE_DISPATCH = "clone_dispatch"
+    AUTO = "auto"
 
 
 class ModelEnsemble:

@@ -39,6 +39,7 @@ class Review:
     ranks: dict[int, float] | None  # ballot index -> rank (1 = best); None when unreadable
     problem: str | None = None  # unreadable: why; readable: what was ignored or assumed
     shown: tuple[int, ...] = ()
+    text: str = ""  # what the reviewer wrote (kept for the audit trail)
 
     @property
     def ok(self) -> bool:
@@ -62,14 +63,14 @@ def parse_ranking(text: str, shown: Layout, reviewer: str) -> Review:
     labels = shown.labels()
     found, problem = _labels_in(text, set(labels))
     if found is None:
-        return Review(reviewer, None, problem, shown.order)
+        return Review(reviewer, None, problem, shown.order, text)
     ignored = [x for x in found if x not in labels]
     order = [labels[x] for x in dict.fromkeys(found) if x in labels]
     if not order:
         why = f"ranked none of the {len(labels)} responses shown"
         if ignored:
             why += f" (labels {', '.join(sorted(set(ignored)))} were not shown to it)"
-        return Review(reviewer, None, why, shown.order)
+        return Review(reviewer, None, why, shown.order, text)
     ranks = {i: float(pos + 1) for pos, i in enumerate(order)}
     rest = [i for i in shown.order if i not in ranks]
     if rest:  # the unranked share the places left: positions len(order)+1 .. len(shown)
@@ -80,7 +81,7 @@ def parse_ranking(text: str, shown: Layout, reviewer: str) -> Review:
         notes.append(f"ignored labels not shown to it: {', '.join(sorted(set(ignored)))}")
     if rest:
         notes.append(f"left {len(rest)} response(s) unranked (they share the last places)")
-    return Review(reviewer, ranks, "; ".join(notes) or None, shown.order)
+    return Review(reviewer, ranks, "; ".join(notes) or None, shown.order, text)
 
 
 def _labels_in(text: str, shown: set[str]) -> tuple[list[str] | None, str | None]:

@@ -150,12 +150,8 @@ class Agent0:
             max_tokens=self.council.settings.agent0_max_tokens,
             temperature=max(head.spec.temperature, 0.5),
         )
-        try:
-            got = await asyncio.wait_for(
-                head.complete(prompt, n=self.samples, params=params), head.spec.timeout_s
-            )
-        except TimeoutError:
-            return [], None, 0.0, f"Agent-0 head {head.id} timed out"
+        # Through the council: timeouts, the governor's budget and metrics apply here too.
+        got = await self.council.call(head, prompt, params, n=self.samples)
         ok = [c for c in got if c.ok and c.text.strip()]
         cost = sum(c.cost_usd for c in got)
         if not ok:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 FLAT, HNSW = "flat", "hnsw"
 _FORMAT = 1
 # Allowed sets this small are scored exactly from their stored vectors: a gather plus a matvec
-# (~1 ms at 4k) beats walking a graph where almost every node is filtered out.
+# (0.4 ms for 1k of 1M) beats walking a graph where almost every node is filtered out.
 _EXACT_MAX = 4096
 # Filtered HNSW: efSearch is scaled so the walk meets as many allowed nodes as an unfiltered one
 # with a 10% filter (recall@5 0.99 at 100k; 5%: 0.91 and 2%: 0.80 unscaled), at most 8x.
@@ -130,6 +130,20 @@ def _vectors_of(index: Any) -> np.ndarray:
     return faiss.rev_swig_ptr(flat.get_xb(), n * index.d).reshape(n, index.d)
 
 
+def _selector(allowed: np.ndarray, ntotal: int) -> Any:
+    """FAISS selector over external ids (IndexIDMap translates rows to ids before asking)."""
+    top = int(allowed[-1])
+    if top < max(8 * ntotal, 1 << 20):
+        # Store ids are dense rowids: a bitmap over them builds in ~0.3 ms at 1M where the
+        # hash set of IDSelectorBatch takes ~2 ms for 10k allowed ids and ~20 ms for 100k.
+        bits = np.zeros(top + 1, dtype=bool)
+        bits[allowed] = True
+        packed = np.packbits(bits, bitorder="little")
+        # The one-array form (missing from faiss's stub) keeps `packed` alive with the selector.
+        return faiss.IDSelectorBitmap(packed)  # type: ignore[call-arg, arg-type]
+    return faiss.IDSelectorBatch(allowed)
+
+
 def _kind_of(index: Any) -> str | None:
     inner = faiss.downcast_index(index.index)
     if inner.metric_type != faiss.METRIC_INNER_PRODUCT:
@@ -214,17 +228,19 @@ class VectorIndex:
             allowed = np.asarray(allowed_ids, dtype=np.int64).reshape(-1)
             if np.any(allowed[1:] <= allowed[:-1]):  # SQLite's ORDER BY id skips the sort
                 allowed = np.unique(allowed)
-            rows = self._rows(index, allowed)
-            if len(rows) <= self._exact_max:
-                return self._exact(index, q, k, rows)
-            # The selector holds external ids: IndexIDMap wraps it in an IDSelectorTranslated.
-            sel = faiss.IDSelectorBatch(allowed)
+            allowed = allowed[np.searchsorted(allowed, 0) :]  # stored ids are >= 0
+            if len(allowed) <= self._exact_max:
+                return self._exact(index, q, k, self._rows(index, allowed))
             # A graph walk meets allowed nodes at the filter's rate; widen the beam to match.
-            boost = min(_MAX_EF_BOOST, max(1.0, _FILTER_RATE * n / len(rows)))
-            hits = self._search(index, q, min(k, len(rows)), sel, boost)
-            if len(hits) < min(k, len(rows)):
-                # A graph walk through a selective filter can dead-end; never return short.
-                return self._exact(index, q, k, rows)
+            boost = min(_MAX_EF_BOOST, max(1.0, _FILTER_RATE * n / len(allowed)))
+            want = min(k, len(allowed))
+            hits = self._search(index, q, want, _selector(allowed, n), boost)
+            if len(hits) < want:
+                # Some allowed ids may not be indexed; if more are, the walk dead-ended in
+                # the filter: score them all exactly (slow for huge sets, but never short).
+                rows = self._rows(index, allowed)
+                if len(hits) < min(k, len(rows)):
+                    return self._exact(index, q, k, rows)
             return hits
 
     def _search(

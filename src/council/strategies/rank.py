@@ -116,6 +116,7 @@ def _reviews_round(b: Ballot, reviews: list[Review], standings: list[Standing]) 
                 else [head[i] for i in sorted(r.ranks, key=lambda i: r.ranks[i])],  # type: ignore[index]
                 "readable": r.ok,
                 "problem": r.problem,
+                "text": r.text[:300],
             }
             for r in reviews
         ],
