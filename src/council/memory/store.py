@@ -272,13 +272,14 @@ class Store:
                 created_at or time.time(),
             )  # fmt: skip
 
+    def _rows_in(self, sql: str, ids: list[int]) -> list[sqlite3.Row]:
+        """`sql` with `{ids}` standing for a placeholder list of `ids`."""
+        return self.query(sql.format(ids=",".join("?" * len(ids))), ids) if ids else []
+
     def memory_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.query(
-            f"SELECT id, text, role, user_id, session_id, exchange_id, success, meta_json, "
-            f"created_at FROM memories WHERE id IN ({marks})",
+        rows = self._rows_in(
+            "SELECT id, text, role, user_id, session_id, exchange_id, success, meta_json, "
+            "created_at FROM memories WHERE id IN ({ids})",
             ids,
         )
         out = {}
@@ -366,12 +367,9 @@ class Store:
         return doc_id
 
     def chunk_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.query(
-            f"SELECT c.id, c.position, c.start, c.end, c.text, d.path AS source "
-            f"FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+        rows = self._rows_in(
+            "SELECT c.id, c.position, c.start, c.end, c.text, d.path AS source "
+            "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({ids})",
             ids,
         )
         return {int(r["id"]): dict(r) for r in rows}

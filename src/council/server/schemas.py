@@ -25,15 +25,9 @@ class RouteHints(BaseModel):
         return Hints(tier=self.tier, max_cost_usd=self.max_cost_usd)
 
 
-class VoteRequest(RouteHints):
-    model_config = ConfigDict(extra="forbid")
+class MemoryOptions(BaseModel):
+    """Who is asking and how memory is used; mixed into both request kinds."""
 
-    prompt: str = Field(min_length=1, description="The user's message.")
-    strategy: str | None = Field(
-        None, description="vote, weighted, consensus, best_of_n, rank, moa, debate, auto, ..."
-    )
-    num_models: int | None = Field(None, ge=1, description="How many heads sit on the ballot.")
-    task_type: str | None = Field(None, description="code, math, creative, reasoning, general")
     user: str | None = Field(None, description="Who is asking (memory is per user).")
     conversation_id: str | None = Field(None, max_length=200, description="Groups turns.")
     memory: bool | None = Field(None, description="false: do not recall past exchanges.")
@@ -46,6 +40,17 @@ class VoteRequest(RouteHints):
             "recall": self.memory,
             "rag": self.rag,
         }
+
+
+class VoteRequest(RouteHints, MemoryOptions):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, description="The user's message.")
+    strategy: str | None = Field(
+        None, description="vote, weighted, consensus, best_of_n, rank, moa, debate, auto, ..."
+    )
+    num_models: int | None = Field(None, ge=1, description="How many heads sit on the ballot.")
+    task_type: str | None = Field(None, description="code, math, creative, reasoning, general")
 
     @field_validator("prompt")
     @classmethod
@@ -81,7 +86,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(RouteHints):
+class ChatCompletionRequest(RouteHints, MemoryOptions):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field(min_length=1)
@@ -95,22 +100,10 @@ class ChatCompletionRequest(RouteHints):
     n: int = Field(1, ge=1, le=1, description="Council returns one answer per request.")
     stop: str | list[str] | None = None
     seed: int | None = None
-    user: str | None = None
     # Council extensions (OpenAI clients pass them via extra_body)
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
     task_type: str | None = None
-    conversation_id: str | None = Field(None, max_length=200)
-    memory: bool | None = None
-    rag: bool | None = None
-
-    def memory_options(self) -> dict[str, Any]:
-        return {
-            "user": self.user,
-            "conversation_id": self.conversation_id,
-            "recall": self.memory,
-            "rag": self.rag,
-        }
 
     def stops(self) -> list[str] | None:
         if self.stop is None:
