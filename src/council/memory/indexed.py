@@ -23,6 +23,7 @@ class IndexedTable:
         self.index = index
         self._unsaved = 0
         self._lock = threading.Lock()
+        self._saver: threading.Thread | None = None
         self.opened_as = self.open()
 
     def open(self) -> str:
@@ -67,7 +68,16 @@ class IndexedTable:
             if due:
                 self._unsaved = 0
         if due:
-            self.index.save()
+            self._save_in_background()
+
+    def _save_in_background(self) -> None:
+        """A save takes seconds at 1M vectors: keep it off the request path, one at a time.
+        Losing it costs nothing but a catch-up from SQLite at the next start."""
+        with self._lock:
+            if self._saver is not None and self._saver.is_alive():
+                return
+            self._saver = threading.Thread(target=self.index.save, name="index-save", daemon=True)
+            self._saver.start()
 
     def search(
         self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -77,4 +87,7 @@ class IndexedTable:
         return self.index.search(vector, k, allowed)
 
     def save(self) -> None:
+        saver = self._saver
+        if saver is not None:
+            saver.join()
         self.index.save()
