@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
+from tests.helpers import ThreadServer
 
 from council.config import HeadSpec, Settings, packaged_catalogue
 from council.council import Council
@@ -55,22 +55,11 @@ def remote_stub(latency_ms: int) -> FastAPI:
     return app
 
 
-def serve_in_thread(app: FastAPI) -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.01)
-    return int(port)
-
-
 async def remote_overhead(trials: int) -> None:
-    ports = [serve_in_thread(remote_stub(ms)) for ms in LATENCIES_MS]
+    servers = [ThreadServer(remote_stub(ms)).__enter__() for ms in LATENCIES_MS]
     heads = [
-        HeadSpec(id=f"remote{i}", kind="openai", model="m", base_url=f"http://127.0.0.1:{p}/v1")
-        for i, p in enumerate(ports)
+        HeadSpec(id=f"remote{i}", kind="openai", model="m", base_url=f"{s.url}/v1")
+        for i, s in enumerate(servers)
     ]
     council = Council(Settings(heads=heads, embedder="none", memory=False))
     await council.ask("warm up")
@@ -84,6 +73,8 @@ async def remote_overhead(trials: int) -> None:
         walls.append(wall)
         slowest.append(slow)
     await council.close()
+    for s in servers:
+        s.__exit__()
     print(f"[remote] 5 heads, latencies {LATENCIES_MS} ms, {trials} trials")
     print(
         f"  council wall p50 {statistics.median(walls):.1f} ms · slowest head p50 "

@@ -4,13 +4,11 @@ HTTP server on a loopback port (marked `cloud = true`), reached by the real open
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -19,7 +17,7 @@ from council.council import Council
 from council.heads import OpenAICompatHead
 from council.heads.base import Head
 from council.server import create_app
-from tests.helpers import free_port, scripted, settings_with
+from tests.helpers import ThreadServer, scripted, settings_with
 
 
 class CloudStub:
@@ -48,23 +46,15 @@ class CloudStub:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             }
 
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = ThreadServer(app)
+        self.url = self.server.url
 
     def __enter__(self) -> CloudStub:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "stub did not start"
-            time.sleep(0.02)
+        self.server.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.server.__exit__(*exc)
 
 
 @pytest.fixture

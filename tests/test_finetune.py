@@ -4,18 +4,15 @@ OpenAI files + fine_tuning.jobs API on a loopback port (the real API is not reac
 from __future__ import annotations
 
 import json
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
 from council.learning.bootstrap import BootstrapError, normalise, records
 from council.learning.finetune import FinetuneError, submit_openai
-from tests.helpers import free_port
+from tests.helpers import ThreadServer
 
 
 @pytest.mark.parametrize(
@@ -88,18 +85,9 @@ class FakeOpenAI:
 @pytest.fixture
 def fake_openai() -> Any:
     fake = FakeOpenAI()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    fake.url = f"http://127.0.0.1:{port}/v1"  # type: ignore[attr-defined]
-    yield fake
-    server.should_exit = True
-    thread.join(5)
+    with ThreadServer(fake.app) as server:
+        fake.url = f"{server.url}/v1"  # type: ignore[attr-defined]
+        yield fake
 
 
 def test_finetune_uploads_then_creates_the_job(

@@ -14,11 +14,10 @@ from council.config import Settings
 from council.council import Council
 from council.server.app import create_app
 from council.strategies import STRATEGIES
-from tests.helpers import ServerProcess, scripted, settings_with, write_config
+from tests.helpers import ServerProcess, ThreadServer, scripted, settings_with, write_config
 from tests.web_fixtures import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    ThreadServer,
     canned_stream_app,
     echo_app,
     web_heads,
