@@ -12,8 +12,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,19 @@ import faiss
 import numpy as np
 
 from council.errors import CouncilError
+from council.memory.faiss_views import (
+    FLAT,
+    HNSW,
+    ids_of,
+    kind_of,
+    omp_threads,
+    selector,
+    vectors_of,
+)
+from council.memory.rwlock import RWLock
 
 log = logging.getLogger(__name__)
 
-FLAT, HNSW = "flat", "hnsw"
 _FORMAT = 1
 # Allowed sets this small are scored exactly from their stored vectors: a gather plus a matvec
 # (0.4 ms for 1k of 1M) beats walking a graph where almost every node is filtered out.
@@ -59,98 +66,6 @@ class IndexInfo:
     dim: int
     kind: str
     fingerprint: str
-
-
-class _RWLock:
-    """Many searches at once (FAISS releases the GIL); adds and swaps one at a time, alone.
-
-    Writers are preferred so a stream of searches cannot starve an add. Not re-entrant.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            while self._writing or self._readers:
-                self._cond.wait()
-            self._writers_waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
-@contextmanager
-def _omp_threads(n: int) -> Iterator[None]:
-    # libgomp keeps this setting per calling thread, so a background build on 2 threads does
-    # not leak into searches on other threads (oversubscribing 2 cores collapses throughput).
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(n)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(before)
-
-
-def _ids_of(index: Any) -> np.ndarray:
-    """Zero-copy view of the external ids, in row order; valid only while the lock is held."""
-    n = index.ntotal
-    return faiss.rev_swig_ptr(index.id_map.data(), n) if n else np.empty(0, np.int64)
-
-
-def _vectors_of(index: Any) -> np.ndarray:
-    """Zero-copy (ntotal, d) view of the stored vectors; valid only while the lock is held."""
-    n, inner = index.ntotal, faiss.downcast_index(index.index)
-    flat: Any = faiss.downcast_index(inner.storage) if isinstance(inner, faiss.IndexHNSW) else inner
-    if not n:
-        return np.empty((0, index.d), np.float32)
-    return faiss.rev_swig_ptr(flat.get_xb(), n * index.d).reshape(n, index.d)
-
-
-def _selector(allowed: np.ndarray, ntotal: int) -> Any:
-    """FAISS selector over external ids (IndexIDMap translates rows to ids before asking)."""
-    top = int(allowed[-1])
-    if top < max(8 * ntotal, 1 << 20):
-        # Store ids are dense rowids: a bitmap over them builds in ~0.3 ms at 1M where the
-        # hash set of IDSelectorBatch takes ~2 ms for 10k allowed ids and ~20 ms for 100k.
-        bits = np.zeros(top + 1, dtype=bool)
-        bits[allowed] = True
-        packed = np.packbits(bits, bitorder="little")
-        # The one-array form (missing from faiss's stub) keeps `packed` alive with the selector.
-        return faiss.IDSelectorBitmap(packed)  # type: ignore[call-arg, arg-type]
-    return faiss.IDSelectorBatch(allowed)
-
-
-def _kind_of(index: Any) -> str | None:
-    inner = faiss.downcast_index(index.index)
-    if inner.metric_type != faiss.METRIC_INNER_PRODUCT:
-        return None
-    if isinstance(inner, faiss.IndexHNSWFlat):
-        return HNSW
-    return FLAT if isinstance(inner, faiss.IndexFlat) else None
 
 
 def _top(scores: np.ndarray, ids: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -194,7 +109,7 @@ class VectorIndex:
         self.search_threads = search_threads
         self.build_threads = build_threads
         self._exact_max = _EXACT_MAX
-        self._lock = _RWLock()  # guards _index/_kind/_fingerprint and every FAISS call on them
+        self._lock = RWLock()  # guards _index/_kind/_fingerprint and every FAISS call on them
         self._maint = threading.Lock()  # one replacement at a time: rebuild, load, upgrade
         self._index: Any = self._new(FLAT)
         self._kind = FLAT
@@ -221,7 +136,7 @@ class VectorIndex:
         q = q.reshape(1, self.dim)
         if k <= 0:
             return []
-        with _omp_threads(self.search_threads), self._lock.read():
+        with omp_threads(self.search_threads), self._lock.read():
             index, n = self._index, self._index.ntotal
             if allowed_ids is None:
                 return self._search(index, q, min(k, n)) if n else []
@@ -234,7 +149,7 @@ class VectorIndex:
             # A graph walk meets allowed nodes at the filter's rate; widen the beam to match.
             boost = min(_MAX_EF_BOOST, max(1.0, _FILTER_RATE * n / len(allowed)))
             want = min(k, len(allowed))
-            hits = self._search(index, q, want, _selector(allowed, n), boost)
+            hits = self._search(index, q, want, selector(allowed, n), boost)
             if len(hits) < want:
                 # Some allowed ids may not be indexed; if more are, the walk dead-ended in
                 # the filter: score them all exactly (slow for huge sets, but never short).
@@ -262,13 +177,13 @@ class VectorIndex:
     def _exact(
         self, index: Any, q: np.ndarray, k: int, rows: np.ndarray
     ) -> list[tuple[int, float]]:
-        scores = _vectors_of(index)[rows] @ q[0]
-        return _top(scores, _ids_of(index)[rows], k)
+        scores = vectors_of(index)[rows] @ q[0]
+        return _top(scores, ids_of(index)[rows], k)
 
     @staticmethod
     def _rows(index: Any, allowed: np.ndarray) -> np.ndarray:
         """Rows holding `allowed` (sorted, unique) ids; ids are kept increasing, so bisect."""
-        ids = _ids_of(index)
+        ids = ids_of(index)
         rows = np.searchsorted(ids, allowed)
         found = rows < len(ids)
         rows, allowed = rows[found], allowed[found]
@@ -276,7 +191,7 @@ class VectorIndex:
 
     def _info(self) -> IndexInfo:
         n = self._index.ntotal
-        max_id = int(_ids_of(self._index)[-1]) if n else -1
+        max_id = int(ids_of(self._index)[-1]) if n else -1
         return IndexInfo(n, max_id, self.dim, self._kind, self._fingerprint)
 
     # -- writing ----------------------------------------------------------------------------
@@ -285,11 +200,11 @@ class VectorIndex:
         """Append vectors whose ids are increasing and past `info.max_id`."""
         ids, vectors = self._checked(ids, vectors)
         threads = self.build_threads if len(ids) >= _BULK_ADD else self.search_threads
-        with self._adding, _omp_threads(threads):
+        with self._adding, omp_threads(threads):
             done = 0
             while done < len(ids):
                 with self._lock.write():
-                    last = int(_ids_of(self._index)[-1]) if self._index.ntotal else -1
+                    last = int(ids_of(self._index)[-1]) if self._index.ntotal else -1
                     if ids[done] <= last:
                         raise ValueError(
                             f"add() needs ids past the index's max_id {last} (got {ids[done]}); "
@@ -312,7 +227,7 @@ class VectorIndex:
                 source, start = self._index, self._index.ntotal
             target = self._new(kind)
             started = time.perf_counter()
-            with _omp_threads(self.build_threads):
+            with omp_threads(self.build_threads):
                 target.add_with_ids(vectors, ids)
             log.info("Built %s index of %d vectors in %.1f s", kind, len(ids), _since(started))
             # Adds that raced this rebuild went to the old index; keep those past our ids.
@@ -358,20 +273,20 @@ class VectorIndex:
         Copying out of the flat index costs one transient copy of the snapshot; keeping our
         own copy of every vector instead would cost a permanent second one (1.5 GB at 1M).
         """
-        with _omp_threads(self.build_threads):
+        with omp_threads(self.build_threads):
             for _ in range(_CATCH_UP_ROUNDS):
                 with self._lock.read():
                     n = source.ntotal
                     if n - done < _CATCH_UP:
                         break
-                    ids, vecs = _ids_of(source)[done:n].copy(), _vectors_of(source)[done:n].copy()
+                    ids, vecs = ids_of(source)[done:n].copy(), vectors_of(source)[done:n].copy()
                 self._add_after(target, ids, vecs, after_id)
                 del ids, vecs
                 done = n
             with self._lock.write():
                 n = source.ntotal
                 self._add_after(
-                    target, _ids_of(source)[done:n], _vectors_of(source)[done:n], after_id
+                    target, ids_of(source)[done:n], vectors_of(source)[done:n], after_id
                 )
                 self._index, self._kind = target, kind
                 if fp is not None:
@@ -464,10 +379,10 @@ class VectorIndex:
             index = faiss.read_index(str(self.path))
         except RuntimeError as exc:
             raise self._corrupt(f"FAISS cannot read it ({str(exc).splitlines()[-1]})") from exc
-        if not isinstance(index, faiss.IndexIDMap2) or _kind_of(index) is None:
+        if not isinstance(index, faiss.IndexIDMap2) or kind_of(index) is None:
             raise self._corrupt(f"it holds a {type(index).__name__}, not an IDMap2 over IP")
-        kind = _kind_of(index)
-        ids = _ids_of(index)
+        kind = kind_of(index)
+        ids = ids_of(index)
         found = {
             "count": index.ntotal,
             "max_id": int(ids[-1]) if len(ids) else -1,
