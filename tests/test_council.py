@@ -91,12 +91,18 @@ async def test_all_heads_failing_is_a_clear_error() -> None:
 
 
 async def test_heads_run_in_parallel() -> None:
-    heads = [
-        ScriptedHead(HeadSpec(id=f"p{i}", kind="scripted"), ["1"], delay=0.3) for i in range(5)
-    ]
-    started = asyncio.get_running_loop().time()
-    await make(*heads).ask("1?")
-    assert asyncio.get_running_loop().time() - started < 0.3 * 2.5  # not 5 x 0.3 s
+    # Each head waits at a barrier that opens only when all five are inside complete() at
+    # once: run one after another, every head would time out instead of answering.
+    barrier = asyncio.Barrier(5)
+
+    class Meeting(ScriptedHead):
+        async def complete(self, messages, *, n=1, params=None):
+            await asyncio.wait_for(barrier.wait(), timeout=10)
+            return await super().complete(messages, n=n, params=params)
+
+    heads = [Meeting(HeadSpec(id=f"p{i}", kind="scripted"), ["1"]) for i in range(5)]
+    v = await make(*heads).ask("1?")
+    assert v.answer == "1" and len([x for x in v.votes if x.won]) == 5
 
 
 async def test_best_of_n_uses_the_judge_and_falls_back_when_unreadable() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -197,9 +196,7 @@ def test_add_past_threshold_upgrades_in_background(tmp_path: Path) -> None:
     ids = sparse_ids(pool)
     index = VectorIndex(tmp_path / "v.faiss", DIM, approx_threshold=threshold)
     index.add(ids[: threshold - 1], vectors[: threshold - 1])
-    started = time.perf_counter()
     index.add(ids[threshold - 1 : threshold], vectors[threshold - 1 : threshold])  # crosses it
-    assert time.perf_counter() - started < 0.05, "add() must not build HNSW itself"
     assert index.info.kind == "flat"
 
     errors: list[str] = []
