@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from council.config import packaged_catalogue
 from council.council import Council
 from council.errors import ModelPrepareError
-from council.heads.weights import locate_gguf
+from council.heads.weights import drop_gguf_quantization, locate_gguf
 from tests.helpers import settings_with
 
 pytestmark = pytest.mark.slow
@@ -20,6 +21,16 @@ def test_conversion_gives_a_safetensors_folder(smollm2_dir: Path) -> None:
     assert (smollm2_dir / "model.safetensors").stat().st_size > 100_000_000
     assert (smollm2_dir / "config.json").exists() and (smollm2_dir / "tokenizer.json").exists()
     assert not list(smollm2_dir.parent.glob(".smollm2-*"))  # no half-converted leftovers
+    # The weights are plain fp32: a leftover GGUF quantization entry makes Trainer refuse them.
+    assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())
+
+
+def test_a_folder_converted_by_an_older_version_is_made_trainable(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "llama", "quantization_config": {"quant_method": "gguf"},
+    }))  # fmt: skip
+    drop_gguf_quantization(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text()) == {"model_type": "llama"}
 
 
 async def test_five_personas_answer_in_one_batch(smollm2_dir: Path) -> None:

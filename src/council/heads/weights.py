@@ -8,7 +8,9 @@ a safetensors folder under the data dir, so served weights are exactly trainable
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,12 +35,28 @@ def resolve_model_dir(model: str, models_dir: Path) -> Path:
         target = models_dir / model
         if not (target / _DONE).exists():
             convert_gguf(locate_gguf(model), target)
+        drop_gguf_quantization(target)
         return target
     raise ModelPrepareError(
         f"Model {model!r} is neither a transformers folder (with config.json) nor a built-in "
         f"({', '.join(BUILTIN)}). Set the head's `model` to a local folder, or use "
         f"kind = 'openai' to reach a model served elsewhere."
     )
+
+
+def drop_gguf_quantization(folder: Path) -> None:
+    """Remove a stale GGUF `quantization_config` (folders converted before it was dropped).
+
+    The weights in the folder are plain fp32; the leftover entry makes transformers treat
+    the model as GGUF-quantised and refuse to fine-tune it.
+    """
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    if config.pop("quantization_config", None) is None:
+        return
+    tmp = config_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp, config_path)
 
 
 def locate_gguf(model: str) -> Path:
@@ -73,6 +91,7 @@ def convert_gguf(gguf: Path, target: Path) -> None:
         tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # transformers refuses save_pretrained on a GGUF-loaded model: rebuild it plainly.
+        loaded.config.__dict__.pop("quantization_config", None)  # the weights are plain now
         fresh = AutoModelForCausalLM.from_config(loaded.config)
         fresh.load_state_dict(loaded.state_dict())
         fresh.generation_config = loaded.generation_config
