@@ -28,13 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import ServerProcess
 
 from council.ballot.normalize import extract_answer
+from council.learning.gauntlet import FAMILIES
 
 
 def family(n: int, seed: int):  # type: ignore[no-untyped-def]
+    # The gauntlet's difficulty, so traffic and hold-out are the same task.
     return reasoning_gym.create_dataset(
-        "basic_arithmetic", size=n, seed=seed, min_terms=2, max_terms=3, min_digits=1,
-        max_digits=2,
-    )  # fmt: skip
+        "basic_arithmetic", size=n, seed=seed, **FAMILIES["basic_arithmetic"]
+    )
 
 
 def _asked(data: Path) -> int:

@@ -177,6 +177,30 @@ class Settings(BaseSettings):
     governor_enabled: bool = True  # enforce daily_budget_usd (the governor's `enabled`)
     daily_budget_usd: float | None = Field(None, ge=0.0)  # None: no cap on priced heads
     admin_token: SecretStr | None = None  # COUNCIL_ADMIN_TOKEN; unset: admin API answers 403
+    # adapters in production: deploy, canary, rollback, the nightly cycle (learning/cycle.py)
+    canary_share: float = Field(0.5, gt=0.0, le=1.0)  # share of a role's calls on the new one
+    canary_window_s: float = Field(60.0, gt=0.0)  # the monitor window ...
+    canary_requests: int = Field(40, ge=1)  # ... or this many observed calls, whichever first
+    canary_min_samples: int = Field(10, ge=1)  # judged calls before a verdict may roll back
+    canary_probes: int = Field(24, ge=0)  # gold items the old champion gets right, re-asked
+    rollback_threshold_success: float = Field(
+        0.85, ge=0.0, le=1.0,
+        validation_alias=AliasChoices("rollback_threshold_success", "ROLLBACK_THRESHOLD_SUCCESS"),
+    )  # fmt: skip
+    rollback_threshold_latency: float = Field(
+        1000.0, gt=0.0,
+        validation_alias=AliasChoices("rollback_threshold_latency", "ROLLBACK_THRESHOLD_LATENCY"),
+    )  # fmt: skip  # ms a canary's p95 may exceed the old champion's p95 measured alongside
+    notification_webhook: str | None = Field(
+        None,
+        validation_alias=AliasChoices("notification_webhook", "NOTIFICATION_WEBHOOK",
+                                      "COUNCIL_NOTIFICATION_WEBHOOK"),
+    )  # fmt: skip  # Slack/Discord-compatible incoming webhook URL
+    redis_url: str | None = None  # COUNCIL_REDIS_URL: the cycle's leader lock lives in Redis
+    min_free_disk_gb: float = Field(2.0, ge=0.0)  # the cycle's preflight
+    keep_datasets: int = Field(10, ge=1)  # retention after each cycle (newest kept) ...
+    keep_adapters: int = Field(5, ge=1)  # ... per role; aliased versions are always kept
+    keep_runs: int = Field(50, ge=1)  # run logs
 
     @field_validator("heads")
     @classmethod

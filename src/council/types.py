@@ -57,6 +57,7 @@ class Completion:
     cost_usd: float = 0.0
     finish_reason: str = "stop"
     error: str | None = None
+    adapter: str | None = None  # the adapter version (or served model variant) that answered
 
     @property
     def ok(self) -> bool:

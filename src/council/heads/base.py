@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -30,10 +31,18 @@ class HeadState:
 class Head(ABC):
     """A model that answers. Failures come back as Completions with `error`, never raise."""
 
+    adapter: str | None = None  # the adapter version this head answers with (None: base)
+    # Set by the deployer: picks the adapter per call (a canary splits traffic). It is read
+    # once when a call starts, so a call that started on one adapter finishes on it.
+    route: Callable[[], str | None] | None = None
+
     def __init__(self, spec: HeadSpec, ctx: HeadContext | None = None):
         self.spec = spec
         self.ctx = ctx
         self.state = HeadState()
+
+    def pick_adapter(self) -> str | None:
+        return self.route() if self.route is not None else self.adapter
 
     @property
     def id(self) -> str:

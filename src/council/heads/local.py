@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from council.heads.base import Head
@@ -44,8 +45,6 @@ class ModelPool:
 class LocalHead(Head):
     """In-process transformers head; adapters attach to the shared base (PEFT)."""
 
-    adapter: str | None = None  # the attached adapter this head answers with, if any
-
     def _engine(self) -> LocalModel:
         assert self.ctx is not None, "local heads are built through council.heads.build_heads"
         return self.ctx.pool.get(self.spec.model)
@@ -64,6 +63,7 @@ class LocalHead(Head):
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
     ) -> list[Completion]:
         started = time.perf_counter()
+        adapter = self.pick_adapter()
         try:
             engine = self._engine()
             await engine.ensure_loaded()
@@ -77,13 +77,16 @@ class LocalHead(Head):
                     max_new_tokens=p.max_tokens or 256,
                     seed=None if p.seed is None else p.seed + k,
                     stop=p.stop or [],
-                    adapter=self.adapter,
+                    adapter=adapter,
                 )
                 for k in range(n)
             ]
             results = await engine.generate(rows)
         except Exception as exc:
-            return self.failed(f"{type(exc).__name__}: {exc}", started, n)
+            return [
+                replace(c, adapter=adapter)
+                for c in self.failed(f"{type(exc).__name__}: {exc}", started, n)
+            ]
         ms = (time.perf_counter() - started) * 1000
         return [
             Completion(
@@ -94,6 +97,7 @@ class LocalHead(Head):
                 tokens_out=r.tokens_out,
                 cost_usd=self.spec.cost(r.tokens_in, r.tokens_out),
                 finish_reason=r.finish_reason,
+                adapter=adapter,
             )
             for r in results
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -43,11 +44,17 @@ class OpenAICompatHead(Head):
     ) -> list[Completion]:
         p = self.resolve(params)
         chat = [{"role": m.role, "content": m.content} for m in self.with_persona(messages)]
+        # A deployed LoRA is served by vLLM under its version's name: that is the model id.
+        model = self.pick_adapter() or self.spec.model
         # n parallel requests rather than the `n` parameter: Ollama and llama.cpp ignore it.
-        calls = [self._one(chat, p, None if p.seed is None else p.seed + k) for k in range(n)]
-        return list(await asyncio.gather(*calls))
+        calls = [self._one(chat, p, model, None if p.seed is None else p.seed + k)
+                 for k in range(n)]  # fmt: skip
+        variant = None if model == self.spec.model else model
+        return [replace(c, adapter=variant) for c in await asyncio.gather(*calls)]
 
-    async def _one(self, chat: list[dict[str, str]], p: GenParams, seed: int | None) -> Completion:
+    async def _one(
+        self, chat: list[dict[str, str]], p: GenParams, model: str, seed: int | None
+    ) -> Completion:
         started = time.perf_counter()
         extra: dict[str, Any] = {}
         if seed is not None:
@@ -56,7 +63,7 @@ class OpenAICompatHead(Head):
             extra["stop"] = p.stop[:4]  # OpenAI accepts at most four
         try:
             resp = await self.client().chat.completions.create(
-                model=self.spec.model,
+                model=model,
                 messages=chat,  # type: ignore[arg-type]
                 temperature=p.temperature,
                 top_p=p.top_p,

@@ -184,6 +184,81 @@ def m002_learning(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_adapters(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE adapters (                        -- immutable trained versions
+            version TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            path TEXT NOT NULL,
+            base_model TEXT NOT NULL,
+            dataset_version TEXT,
+            meta_json TEXT NOT NULL,
+            retired INTEGER NOT NULL DEFAULT 0,        -- files removed by retention
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX adapters_role ON adapters(role, created_at);
+
+        CREATE TABLE adapter_aliases (                 -- champion | challenger | previous
+            role TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            version TEXT REFERENCES adapters(version), -- NULL: the base model, no adapter
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (role, alias)
+        );
+
+        CREATE TABLE deployments (                     -- every champion change, with its canary
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            role TEXT NOT NULL,
+            version TEXT,                              -- NULL: back to the base model
+            previous TEXT,
+            action TEXT NOT NULL,                      -- deploy | promote | rollback
+            state TEXT NOT NULL,                       -- canary | confirmed | rolled_back
+            share REAL NOT NULL DEFAULT 1.0,
+            window_s REAL NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            reason TEXT NOT NULL DEFAULT '',
+            summary_json TEXT NOT NULL DEFAULT '{}',
+            started_at REAL NOT NULL,
+            ended_at REAL
+        );
+        CREATE INDEX deployments_state ON deployments(state, role);
+
+        CREATE TABLE gauntlet_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            role TEXT NOT NULL,
+            champion TEXT,
+            challenger TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            ratio REAL,
+            path TEXT,
+            report_json TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE runs (                            -- background training / improve runs
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,                        -- train | improve
+            status TEXT NOT NULL,                      -- queued | running | succeeded | failed
+            step TEXT NOT NULL DEFAULT '',
+            progress REAL NOT NULL DEFAULT 0,
+            params_json TEXT NOT NULL DEFAULT '{}',
+            steps_json TEXT NOT NULL DEFAULT '[]',     -- [{name, status, seconds, detail}]
+            result_json TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            log_path TEXT,
+            host TEXT,
+            pid INTEGER,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        );
+        """,
+    )
+
+
 def run_script(db: sqlite3.Connection, sql: str) -> None:
     """Execute statements one by one (executescript would COMMIT the open transaction)."""
     pending = ""

@@ -1,0 +1,308 @@
+"""The adapter registry: immutable versions, per-role aliases, and every champion change.
+
+A version is a trained PEFT folder (learning/train.py) recorded once and never rewritten.
+Per role three aliases point at versions (NULL: the base model, no adapter):
+
+  champion    what the role's heads answer with
+  challenger  the newest version waiting for its gauntlet / deploy (preloaded by servers)
+  previous    the champion before the current one: what a rollback returns to
+
+Every change of champion is a row in `deployments` (deploy | promote | rollback) with its
+state (canary → confirmed | rolled_back), reason and summary. The store is the one truth:
+the CLI, the nightly cycle and every server process read and write it, and servers apply
+it (learning/deployer.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from council.errors import CouncilError
+from council.memory.store import Store
+
+ALIASES = ("champion", "challenger", "previous")
+BASE = "base"  # how users name "no adapter" on the command line and in the API
+
+
+class AdapterError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "adapter_error"
+
+
+class AdapterNotFoundError(AdapterError):
+    status_code = 404
+    code = "adapter_not_found"
+
+
+class Registry:
+    def __init__(self, store: Store, data_dir: Path):
+        self.store = store
+        self.data_dir = data_dir
+
+    # versions --------------------------------------------------------------------------
+    def register(self, meta: dict[str, Any]) -> None:
+        """Record a finished adapter (its meta.json); registering twice changes nothing."""
+        with self.store.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO adapters (version, role, path, base_model, "
+                "dataset_version, meta_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (meta["version"], meta["role"], meta["path"], meta.get("base_model_name", ""),
+                 meta.get("dataset_version"), json.dumps(meta), meta["created_at"]),
+            )  # fmt: skip
+
+    def discover(self) -> int:
+        """Register finished adapter folders that the store does not know yet."""
+        known = {r["version"] for r in self.store.query("SELECT version FROM adapters")}
+        added = 0
+        for meta_file in sorted((self.data_dir / "adapters").glob("*/*/meta.json")):
+            if meta_file.parent.name.startswith("."):
+                continue  # a training still running (or one that crashed)
+            meta = json.loads(meta_file.read_text())
+            if meta["version"] not in known:
+                self.register({**meta, "path": str(meta_file.parent)})
+                added += 1
+        return added
+
+    def get(self, version: str) -> dict[str, Any]:
+        rows = self.store.query("SELECT * FROM adapters WHERE version = ?", (version,))
+        if not rows:
+            known = [r["version"] for r in self.store.query(
+                "SELECT version FROM adapters WHERE retired = 0 ORDER BY created_at DESC LIMIT 5"
+            )]  # fmt: skip
+            raise AdapterNotFoundError(
+                f"No adapter version {version!r}. Newest known: "
+                f"{', '.join(known) or 'none yet (run council train)'}; see `council adapters list`."
+            )
+        return self._row(rows[0])
+
+    def versions(self, role: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM adapters" + (" WHERE role = ?" if role else "")
+        rows = self.store.query(sql + " ORDER BY created_at", (role,) if role else ())
+        aliases = self.all_aliases()
+        out = []
+        for r in rows:
+            d = self._row(r)
+            d["aliases"] = [a for a, v in aliases.get(d["role"], {}).items() if v == d["version"]]
+            out.append(d)
+        return out
+
+    @staticmethod
+    def _row(r: Any) -> dict[str, Any]:
+        meta = json.loads(r["meta_json"])
+        return {
+            "version": r["version"], "role": r["role"], "path": r["path"],
+            "base_model": r["base_model"], "dataset_version": r["dataset_version"],
+            "retired": bool(r["retired"]), "created_at": r["created_at"],
+            "examples": meta.get("examples"), "final_loss": meta.get("final_loss"),
+            "duration_s": meta.get("duration_s"),
+        }  # fmt: skip
+
+    # aliases ---------------------------------------------------------------------------
+    def all_aliases(self) -> dict[str, dict[str, str | None]]:
+        out: dict[str, dict[str, str | None]] = {}
+        for r in self.store.query("SELECT role, alias, version FROM adapter_aliases"):
+            out.setdefault(r["role"], {})[r["alias"]] = r["version"]
+        return out
+
+    def aliases(self, role: str) -> dict[str, str | None]:
+        found = self.all_aliases().get(role, {})
+        return {a: found.get(a) for a in ALIASES}
+
+    def champion(self, role: str) -> str | None:
+        return self.aliases(role)["champion"]
+
+    def set_challenger(self, role: str, version: str | None) -> None:
+        if version is not None:
+            self._check_role(self.get(version), role)
+        with self.store.tx() as db:
+            self._set(db, role, "challenger", version)
+
+    @staticmethod
+    def _set(db: Any, role: str, alias: str, version: str | None) -> None:
+        db.execute(
+            "INSERT INTO adapter_aliases (role, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (role, alias) DO UPDATE SET version = excluded.version, "
+            "updated_at = excluded.updated_at",
+            (role, alias, version, time.time()),
+        )
+
+    @staticmethod
+    def _check_role(adapter: dict[str, Any], role: str) -> None:
+        if adapter["role"] != role:
+            raise AdapterError(
+                f"Adapter {adapter['version']} was trained for role {adapter['role']!r}, not "
+                f"{role!r}; deploy it to its own role."
+            )
+        if adapter["retired"]:
+            raise AdapterError(
+                f"Adapter {adapter['version']} was retired (its files were removed by retention); "
+                "train a new one."
+            )
+
+    # champion changes --------------------------------------------------------------------
+    def deploy(
+        self,
+        role: str,
+        version: str | None,
+        *,
+        canary: bool = True,
+        share: float = 1.0,
+        window_s: float = 60.0,
+        requests: int = 40,
+        action: str = "deploy",
+        reason: str = "",
+    ) -> dict[str, Any]:
+        """Make `version` (None: the base model) the role's champion, under a canary or not."""
+        if version is not None:
+            self._check_role(self.get(version), role)
+        with self.store.tx() as db:
+            running = db.execute(
+                "SELECT version, started_at FROM deployments WHERE role = ? AND state = 'canary'",
+                (role,),
+            ).fetchone()
+            if running is not None:
+                raise AdapterError(
+                    f"A canary of {running['version'] or BASE} is still being watched for role "
+                    f"{role!r}; wait for its verdict (council adapters list) or roll it back."
+                )
+            current = self._alias(db, role, "champion")
+            if version == current:
+                raise AdapterError(f"{version or BASE} is already the champion of {role!r}.")
+            self._set(db, role, "previous", current)
+            self._set(db, role, "champion", version)
+            if self._alias(db, role, "challenger") == version:
+                self._set(db, role, "challenger", None)
+            cur = db.execute(
+                "INSERT INTO deployments (role, version, previous, action, state, share, "
+                "window_s, requests, reason, started_at, ended_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (role, version, current, action, "canary" if canary else "confirmed", share,
+                 window_s if canary else 0, requests if canary else 0, reason, time.time(),
+                 None if canary else time.time()),
+            )  # fmt: skip
+            dep_id = cur.lastrowid
+        assert dep_id is not None
+        return self.deployment(dep_id)
+
+    def rollback(
+        self, role: str, reason: str, *, summary: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Return the role to its previous champion; a watched canary ends `rolled_back`."""
+        with self.store.tx() as db:
+            current = self._alias(db, role, "champion")
+            target = self._alias(db, role, "previous")
+            canary = db.execute(
+                "SELECT id FROM deployments WHERE role = ? AND state = 'canary'", (role,)
+            ).fetchone()
+            if current is None and target is None and canary is None:
+                raise AdapterError(
+                    f"Role {role!r} already answers with the base model and has no previous "
+                    "champion: there is nothing to roll back."
+                )
+            now = time.time()
+            if canary is not None:
+                db.execute(
+                    "UPDATE deployments SET state = 'rolled_back', ended_at = ?, reason = ?, "
+                    "summary_json = ? WHERE id = ?",
+                    (now, reason, json.dumps(summary or {}), canary["id"]),
+                )
+            else:  # a confirmed champion rolled back by hand: its deployment says so too
+                db.execute(
+                    "UPDATE deployments SET state = 'rolled_back', ended_at = COALESCE(ended_at, ?)"
+                    " WHERE id = (SELECT MAX(id) FROM deployments WHERE role = ? "
+                    "AND action != 'rollback' AND version IS ?)",
+                    (now, role, current),
+                )
+            # What the restored champion had replaced becomes `previous` again.
+            before = db.execute(
+                "SELECT previous FROM deployments WHERE role = ? AND action != 'rollback' "
+                "AND version IS ? ORDER BY id DESC LIMIT 1",
+                (role, target),
+            ).fetchone()
+            self._set(db, role, "champion", target)
+            self._set(db, role, "previous", before["previous"] if before else None)
+            cur = db.execute(
+                "INSERT INTO deployments (role, version, previous, action, state, reason, "
+                "summary_json, started_at, ended_at) VALUES (?, ?, ?, 'rollback', 'confirmed', "
+                "?, ?, ?, ?)",
+                (role, target, current, reason, json.dumps(summary or {}), now, now),
+            )
+            dep_id = cur.lastrowid
+        assert dep_id is not None
+        return self.deployment(dep_id)
+
+    def confirm(self, dep_id: int, summary: dict[str, Any]) -> dict[str, Any]:
+        """A canary passed its window: the deployment is confirmed."""
+        with self.store.tx() as db:
+            db.execute(
+                "UPDATE deployments SET state = 'confirmed', ended_at = ?, summary_json = ? "
+                "WHERE id = ? AND state = 'canary'",
+                (time.time(), json.dumps(summary), dep_id),
+            )
+        return self.deployment(dep_id)
+
+    @staticmethod
+    def _alias(db: Any, role: str, alias: str) -> str | None:
+        row = db.execute(
+            "SELECT version FROM adapter_aliases WHERE role = ? AND alias = ?", (role, alias)
+        ).fetchone()
+        return row["version"] if row else None
+
+    # reading -----------------------------------------------------------------------------
+    def deployment(self, dep_id: int) -> dict[str, Any]:
+        rows = self.store.query("SELECT * FROM deployments WHERE id = ?", (dep_id,))
+        if not rows:
+            raise AdapterNotFoundError(f"No deployment {dep_id}.")
+        return self._deployment(rows[0])
+
+    @staticmethod
+    def _deployment(r: Any) -> dict[str, Any]:
+        d = dict(r)
+        d["summary"] = json.loads(d.pop("summary_json"))
+        return d
+
+    def canaries(self) -> list[dict[str, Any]]:
+        rows = self.store.query("SELECT * FROM deployments WHERE state = 'canary' ORDER BY id")
+        return [self._deployment(r) for r in rows]
+
+    def history(self, role: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM deployments" + (" WHERE role = ?" if role else "")
+        args: tuple[Any, ...] = (role, limit) if role else (limit,)
+        rows = self.store.query(sql + " ORDER BY id DESC LIMIT ?", args)
+        return [self._deployment(r) for r in rows]
+
+    def roles(self) -> list[str]:
+        rows = self.store.query(
+            "SELECT role FROM adapters UNION SELECT role FROM adapter_aliases ORDER BY role"
+        )
+        return [r["role"] for r in rows]
+
+    def state(self) -> dict[str, Any]:
+        """Per role: the aliases, a canary being watched, and the latest changes."""
+        out: dict[str, Any] = {}
+        canaries = {c["role"]: c for c in self.canaries()}
+        for role in self.roles():
+            out[role] = {
+                **self.aliases(role),
+                "canary": canaries.get(role),
+                "history": self.history(role, limit=10),
+            }
+        return out
+
+    def signature(self) -> tuple[Any, ...]:
+        """Changes whenever an alias or a deployment changes (servers poll this)."""
+        row = self.store.query(
+            "SELECT (SELECT MAX(updated_at) FROM adapter_aliases) AS a, "
+            "(SELECT MAX(id) FROM deployments) AS d, "
+            "(SELECT COUNT(*) FROM deployments WHERE state = 'canary') AS c"
+        )[0]
+        return (row["a"], row["d"], row["c"])
+
+
+def parse_version(text: str | None) -> str | None:
+    """`base` (or nothing) means the base model."""
+    return None if text in (None, "", BASE) else text
