@@ -33,11 +33,14 @@ ConfigOpt = Annotated[
 ]
 
 
-def registrar(target: typer.Typer) -> Callable[[F], F]:
+def registrar(target: typer.Typer) -> Any:
     """A decorator registering commands on `target`; the one place CouncilErrors become a
     message and exit code 1."""
 
-    def command(fn: F) -> F:
+    def command(fn: F | None = None, *, name: str | None = None) -> Any:
+        if fn is None:  # @command(name="rollback")
+            return functools.partial(command, name=name)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -46,7 +49,7 @@ def registrar(target: typer.Typer) -> Callable[[F], F]:
                 err.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
 
-        target.command()(wrapper)
+        target.command(name=name)(wrapper)
         return fn
 
     return command
@@ -299,4 +302,10 @@ def main() -> None:
     app()
 
 
-from council import cli_learning, cli_memory, cli_routing, cli_training  # noqa: E402,F401
+from council import (  # noqa: E402,F401
+    cli_adapters,
+    cli_learning,
+    cli_memory,
+    cli_routing,
+    cli_training,
+)

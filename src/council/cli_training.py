@@ -17,7 +17,9 @@ command = registrar(app)
 
 @command
 def train(
-    dataset: Annotated[str, typer.Option(help="Frozen dataset version (council dataset list).")],
+    dataset: Annotated[
+        str | None, typer.Option(help="Frozen dataset version (default: the newest).")
+    ] = None,
     role: Annotated[str, typer.Option(help="Which heads' adapter to train.")] = "core",
     epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 3.0,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine).")] = 2e-4,
@@ -25,16 +27,27 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Per-step batch.")] = 4,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 8,
     max_steps: Annotated[int, typer.Option(help="Cap on optimizer steps (-1: none).")] = -1,
+    run_id: Annotated[
+        str | None, typer.Option(help="Report into this run record (POST /api/train sets it).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train a LoRA adapter for a role on a frozen dataset (PEFT + TRL, loss on answers).
 
+    The new version becomes the role's challenger; `council gauntlet` then tests it and
+    `council deploy VERSION` puts it in service.
+
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
+    from council.learning.datasets import latest_version
+    from council.learning.notify import notify
+    from council.learning.runs import Runs
     from council.learning.train import Progress, TrainConfig, train_adapter
     from council.memory.episodic import open_store
 
     settings = settings_from(config)
+    store = open_store(settings)
+    runs = Runs(store, settings.data_dir) if run_id else None
     cfg = TrainConfig(
         rank=rank,
         alpha=2 * rank,
@@ -48,20 +61,40 @@ def train(
     def show(p: Progress) -> None:
         eta = "-" if p.eta_s is None else f"{p.eta_s:.0f}s"
         out.print(f"step {p.step}/{p.total}  loss {p.loss:.4f}  eta {eta}", highlight=False)
+        if runs is not None and run_id is not None:
+            runs.update(run_id, step="train", progress=p.step / max(1, p.total))
 
-    meta = train_adapter(settings, open_store(settings), dataset, role=role, config=cfg,
-                         on_progress=show)  # fmt: skip
-    out.print(
+    try:
+        dataset = dataset or latest_version(store)
+        if runs is not None and run_id is not None:
+            params = {"dataset": dataset, "role": role, "epochs": epochs, "lr": learning_rate}
+            runs.update(run_id, status="running", step="train", params=params)
+        meta = train_adapter(settings, store, dataset, role=role, config=cfg, on_progress=show)
+    except BaseException as exc:
+        if runs is not None and run_id is not None:
+            runs.update(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            notify(settings, "pipeline_error", f"Training run {run_id} failed: {exc}")
+        raise
+    line = (
         f"adapter {meta['version']} ({meta['examples']} examples, {meta['steps']} steps, "
-        f"final loss {meta['final_loss']:.4f}, {meta['duration_s']:.0f}s) at {meta['path']}",
-        highlight=False,
+        f"final loss {meta['final_loss']:.4f}, {meta['duration_s']:.0f}s) at {meta['path']}"
     )
+    out.print(line, highlight=False)
+    if runs is not None and run_id is not None:
+        runs.update(run_id, status="succeeded", step="done", progress=1.0,
+                    result={k: meta[k] for k in ("version", "path", "final_loss", "steps",
+                                                 "duration_s", "dataset_version")})  # fmt: skip
+    notify(settings, "train_done", f"Trained {line}", {"role": role, "dataset": dataset})
 
 
 @command
 def gauntlet(
-    adapter: Annotated[str, typer.Option(help="The challenger adapter version.")],
-    against: Annotated[str, typer.Option(help="'base' or a champion adapter version.")] = "base",
+    adapter: Annotated[
+        str | None, typer.Option(help="The challenger version (default: the role's challenger).")
+    ] = None,
+    against: Annotated[
+        str, typer.Option(help="'champion' (the role's, or base), 'base', or a version.")
+    ] = "champion",
     blind: Annotated[int, typer.Option(help="Hold-out items of the target family.")] = 100,
     target: Annotated[str, typer.Option(help="reasoning-gym family to improve.")] = (
         "basic_arithmetic"
@@ -83,7 +116,7 @@ def gauntlet(
         settings, open_store(settings), Embedder(settings.embedder), adapter=adapter,
         against=against, target=target, blind=blind, control=control, role=role,
     ))  # fmt: skip
-    table = Table(title=f"Gauntlet: {against} vs {adapter}")
+    table = Table(title=f"Gauntlet: {report['champion']} vs {report['challenger']}")
     for col in ("family", "n", "champion", "challenger", "Δ pp", "p"):
         table.add_column(col)
     for fam, r in report["families"].items():

@@ -65,6 +65,8 @@ class Council(Head):
         self.metrics.budget.set_function(lambda: self.settings.daily_budget_usd or -1.0)
         self.memory = memory
         self.knowledge = knowledge
+        # Called with every head call's result (the deployer's canary watches these).
+        self.observers: list[Callable[[Head, list[Message], list[Completion]], None]] = []
         if settings.memory and memory is None and self.embedder is not None:
             store = open_store(settings)
             self.memory = Memory(settings, self.embedder, store)
@@ -301,6 +303,11 @@ class Council(Head):
         head.record(result)
         self.governor.record(head.spec, msgs, result)
         self.metrics.observe_call(head.spec, result)
+        for observe in self.observers:
+            try:
+                observe(head, msgs, result)
+            except Exception:  # an observer never fails a call
+                log.exception("call observer failed")
         return result
 
     async def count(

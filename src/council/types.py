@@ -79,6 +79,7 @@ class Vote:
     cost_usd: float = 0.0
     error: str | None = None
     won: bool = False
+    adapter: str | None = None  # the adapter version that answered (None: the base model)
 
 
 @dataclass

@@ -75,7 +75,8 @@ class Registry:
             )]  # fmt: skip
             raise AdapterNotFoundError(
                 f"No adapter version {version!r}. Newest known: "
-                f"{', '.join(known) or 'none yet (run council train)'}; see `council adapters list`."
+                f"{', '.join(known) or 'none yet (run council train)'}; "
+                "see `council adapters list`."
             )
         return self._row(rows[0])
 
@@ -306,3 +307,54 @@ class Registry:
 def parse_version(text: str | None) -> str | None:
     """`base` (or nothing) means the base model."""
     return None if text in (None, "", BASE) else text
+
+
+def write_summary(data_dir: Path, deployment: dict[str, Any], extra: dict[str, Any]) -> Path:
+    """One JSON per deploy / rollback: reason, metrics before/after, versions."""
+    root = data_dir / "deployments"
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{deployment['id']:05d}-{deployment['action']}-{deployment['state']}.json"
+    path.write_text(json.dumps({**deployment, **extra}, indent=2, default=str))
+    return path
+
+
+def deploy(
+    settings: Any, registry: Registry, role: str, version: str | None, *, canary: bool = True,
+    share: float | None = None, window_s: float | None = None, requests: int | None = None,
+    action: str = "deploy", reason: str = "", announce: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Deploy with the settings' canary defaults, write the summary, notify (unless told
+    not to: the API applies the change first and announces it after)."""
+    dep = registry.deploy(
+        role, version, canary=canary,
+        share=settings.canary_share if share is None else share,
+        window_s=settings.canary_window_s if window_s is None else window_s,
+        requests=settings.canary_requests if requests is None else requests,
+        action=action, reason=reason,
+    )  # fmt: skip
+    dep["summary_path"] = str(write_summary(registry.data_dir, dep, {"reason": reason}))
+    if announce:
+        announce_deploy(settings, dep)
+    return dep
+
+
+def announce_deploy(settings: Any, dep: dict[str, Any]) -> bool:
+    from council.learning.notify import notify
+
+    how = (
+        f"canary on {100 * dep['share']:.0f} % of calls for {dep['window_s']:.0f} s"
+        if dep["state"] == "canary" else "no canary"
+    )  # fmt: skip
+    text = f"{dep['role']}: {dep['previous'] or BASE} → {dep['version'] or BASE} ({how})"
+    return notify(settings, "deploy", text, {"role": dep["role"], "summary": dep["summary_path"]})
+
+
+def rollback(settings: Any, registry: Registry, role: str, reason: str) -> dict[str, Any]:
+    """Roll back by hand: summary and notification as for an automatic one."""
+    from council.learning.notify import notify
+
+    dep = registry.rollback(role, reason)
+    path = write_summary(registry.data_dir, dep, {"reason": reason})
+    text = f"{role}: rolled back {dep['previous'] or BASE} → {dep['version'] or BASE} ({reason})"
+    notify(settings, "rollback", text, {"role": role, "summary": str(path)})
+    return dep

@@ -136,6 +136,15 @@ def list_datasets(store: Store) -> list[dict[str, Any]]:
     return [dict(r) for r in store.query("SELECT * FROM datasets ORDER BY created_at")]
 
 
+def latest_version(store: Store) -> str:
+    rows = store.query("SELECT version FROM datasets ORDER BY created_at DESC LIMIT 1")
+    if not rows:
+        raise DatasetError(
+            "No frozen dataset yet: run `council harvest` and `council dataset freeze` first."
+        )
+    return str(rows[0]["version"])
+
+
 def load_dataset(store: Store, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(manifest, rows) of a frozen version, checking the file against the manifest hash."""
     row = store.query("SELECT path FROM datasets WHERE version = ?", (version,))

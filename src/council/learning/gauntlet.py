@@ -28,8 +28,14 @@ HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks dra
 FAMILIES: dict[str, dict[str, Any]] = {
     # Two terms of 1-2 digits, + and - only: the default SmolLM2 gets ~19 % of these right
     # (9/48 measured), inside the 10-40 % band where one cycle can show a gain.
-    "basic_arithmetic": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2,
-                         "operators": ("+", "-"), "allow_parentheses": False},
+    "basic_arithmetic": {
+        "min_terms": 2,
+        "max_terms": 2,
+        "min_digits": 1,
+        "max_digits": 2,
+        "operators": ("+", "-"),
+        "allow_parentheses": False,
+    },
     "chain_sum": {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2},
     "letter_counting": {"min_words": 3, "max_words": 6},
 }
@@ -111,12 +117,12 @@ class Outcome:
 
 
 async def run_items(head: Any, items: list[Item], adapter: str | None, embedder: Any,
-                    chunk: int = 16) -> Outcome:  # fmt: skip
+                    chunk: int = 16, max_tokens: int = 96) -> Outcome:  # fmt: skip
     """Answer every item greedily with `adapter` (None: the base model) and score it."""
     from council.types import GenParams, Message
 
     head.adapter = adapter
-    params = GenParams(temperature=0.0, max_tokens=96)
+    params = GenParams(temperature=0.0, max_tokens=max_tokens)
     out = Outcome([], [], [])
     for i in range(0, len(items), chunk):
         part = items[i : i + chunk]
@@ -134,6 +140,8 @@ def score(item: Item, text: str, embedder: Any) -> bool:
         ds, entry = item.entry
         final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
         return bool(ds.score_answer(extract_answer(final).display, entry) >= 1.0)
+    if embedder is None:
+        return False
     vecs = embedder.encode([text, item.gold])
     return bool(float(vecs[0] @ vecs[1]) >= 0.5)
 
@@ -214,15 +222,27 @@ def check_leaks(store: Any, items: list[Item], dataset_version: str) -> None:
 
 
 async def run_gauntlet(
-    settings: Any, store: Any, embedder: Any, *, adapter: str, against: str = "base",
+    settings: Any, store: Any, embedder: Any, *, adapter: str | None = None,
+    against: str = "champion",
     target: str = "basic_arithmetic", blind: int = 100, control: int = 40,
     seed: int = HOLDOUT_SEED, role: str = "core",
 ) -> dict[str, Any]:  # fmt: skip
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
     from council.heads import build_head, make_context
+    from council.learning.adapters import Registry
     from council.learning.ledger import register_holdout
     from council.learning.train import role_heads
 
+    registry = Registry(store, settings.data_dir)
+    await asyncio.to_thread(registry.discover)
+    if against == "champion":
+        against = registry.champion(role) or "base"
+    if adapter is None:
+        adapter = registry.aliases(role)["challenger"]
+        if adapter is None:
+            raise GauntletError(
+                f"Role {role!r} has no challenger: train one (council train) or pass --adapter."
+            )
     challenger = find_adapter(settings, adapter)
     champion = None if against == "base" else find_adapter(settings, against)
     items = reasoning_items(target, blind, seed, "target")
@@ -250,7 +270,20 @@ async def run_gauntlet(
     report = compare(items, base, new, target, (against, adapter))
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id}
     report["path"] = str(write_report(report, settings.data_dir / "gauntlet"))
+    record_report(store, role, report)
     return report
+
+
+def record_report(store: Any, role: str, report: dict[str, Any]) -> None:
+    """Keep the verdict in the store: metrics and the cognitive map read it from there."""
+    with store.tx() as db:
+        db.execute(
+            "INSERT INTO gauntlet_reports (role, champion, challenger, verdict, ratio, path, "
+            "report_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (role, report["champion"], report["challenger"], report["verdict"],
+             report["quality_improvement_ratio"], report.get("path"),
+             json.dumps(report, default=str), time.time()),
+        )  # fmt: skip
 
 
 __all__ = ["Item", "Outcome", "asdict", "compare", "mcnemar_p", "run_items", "wilson"]

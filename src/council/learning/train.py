@@ -25,6 +25,7 @@ from typing import Any
 from council.config import Settings
 from council.errors import CouncilError
 from council.heads.weights import resolve_model_dir
+from council.learning.adapters import Registry
 from council.learning.datasets import load_dataset
 from council.memory.store import Store
 
@@ -159,6 +160,9 @@ def train_adapter(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     meta["path"] = str(final)
+    registry = Registry(store, settings.data_dir)
+    registry.register(meta)  # (a crash before this line: Registry.discover() finds it)
+    registry.set_challenger(role, version)
     return meta
 
 

@@ -13,7 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from council import __version__
 from council.config import Settings
 from council.council import Council
-from council.server import admin_api, council_api, memory_api, openai_api
+from council.learning.adapters import Registry
+from council.learning.deployer import Deployer
+from council.learning.store_metrics import StoreMetrics
+from council.memory.episodic import open_store
+from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers
 from council.server.web_api import install_web
 
@@ -28,12 +32,21 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         await council.start()
+        deployer = None
+        if settings.memory:  # the registry lives in the store
+            deployer = Deployer(council, Registry(open_store(settings), settings.data_dir),
+                                settings)  # fmt: skip
+            council.metrics.registry.register(StoreMetrics(deployer.registry.store))
+            await deployer.start()  # each role's champion is loaded before the port opens
+        app.state.deployer = deployer
         log.info(
             "council ready in %.1fs with %d heads",
             time.perf_counter() - started,
             len(council.enabled),
         )
         yield
+        if deployer is not None:
+            await deployer.close()
         await council.close()
 
     app = FastAPI(
@@ -50,6 +63,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(openai_api.router)
     app.include_router(memory_api.router)
     app.include_router(admin_api.router)
+    app.include_router(adapters_api.router)
     install_web(app)
 
     @app.middleware("http")

@@ -230,6 +230,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             tokens_out=c.tokens_out,
             cost_usd=c.cost_usd,
             error=c.error,
+            adapter=c.adapter,
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))

@@ -1,0 +1,282 @@
+"""The nightly improvement cycle (`council improve`): one leader, steps timed, champion safe.
+
+  preflight → harvest → freeze → train → gauntlet → canary deploy → validate → cleanup
+
+Preflight checks the server is up (it runs the canary), the disk has room, and there is
+enough to learn from. A failing step ends the run `failed` with the champion untouched (only
+the deploy step changes it, and only through the registry, which the canary can undo).
+Training runs as its own process with its own thread budget. Only one cycle runs at a time
+across processes and hosts (learning/lock.py). Every step lands in the run record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from council.config import Settings
+from council.errors import CouncilError
+from council.learning import adapters
+from council.learning.lock import leader_lock
+from council.learning.notify import notify
+from council.learning.runs import Runs, training_threads
+from council.memory.store import Store
+
+
+class StepFailed(CouncilError):
+    code = "cycle_step_failed"
+
+
+class NothingToDo(Exception):
+    """Preflight found too little to learn from: the run ends `skipped`."""
+
+
+class Cycle:
+    def __init__(
+        self, settings: Settings, store: Store, *, server: str | None = None, role: str = "core",
+        since: str = "7d", blind: int = 100, control: int = 20, epochs: float = 3.0,
+        learning_rate: float = 1e-3, canary: bool = True,
+        on_line: Callable[[str], None] = print,
+    ):  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.server = server or f"http://{settings.host}:{settings.port}"
+        self.role, self.since, self.blind, self.control = role, since, blind, control
+        self.epochs, self.learning_rate, self.canary = epochs, learning_rate, canary
+        self.runs = Runs(store, settings.data_dir)
+        self.registry = adapters.Registry(store, settings.data_dir)
+        self.on_line = on_line
+        self.steps: list[dict[str, Any]] = []
+        self.result: dict[str, Any] = {}
+        self.run_id = ""
+
+    # driver ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        with leader_lock(self.settings, "improve") as lease:
+            self.run_id = self.runs.create("improve", {"role": self.role, "since": self.since,
+                                                       "holder": lease.describe()})  # fmt: skip
+            self.say(f"run {self.run_id} ({lease.describe()})")
+            self.runs.update(self.run_id, status="running")
+            try:
+                for name, step in self.plan():
+                    self.step(name, step)
+                status = "succeeded"
+            except NothingToDo as why:
+                status, self.result["skipped"] = "skipped", str(why)
+                self.say(f"nothing to do: {why}")
+            except Exception as exc:
+                status = "failed"
+                self.runs.update(self.run_id, status=status, steps=self.steps, result=self.result,
+                                 error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                self.say(f"FAILED: {exc} (the champion is untouched)")
+                notify(self.settings, "pipeline_error",
+                       f"Improvement cycle {self.run_id} failed at {self.steps[-1]['name']}: "
+                       f"{exc}", {"run": self.run_id})  # fmt: skip
+                raise
+            self.runs.update(self.run_id, status=status, step="done", progress=1.0,
+                             steps=self.steps, result=self.result)  # fmt: skip
+            return {"run_id": self.run_id, "status": status, **self.result}
+
+    def plan(self) -> list[tuple[str, Callable[[], Any]]]:
+        return [
+            ("preflight", self.preflight), ("harvest", self.harvest), ("freeze", self.freeze),
+            ("train", self.train), ("gauntlet", self.gauntlet), ("deploy", self.deploy),
+            ("validate", self.validate), ("cleanup", self.cleanup),
+        ]  # fmt: skip
+
+    def step(self, name: str, fn: Callable[[], Any]) -> None:
+        if self.result.get("stop"):
+            self.steps.append({"name": name, "status": "skipped", "seconds": 0.0,
+                               "detail": self.result["stop"]})  # fmt: skip
+            return
+        started = time.perf_counter()
+        entry: dict[str, Any] = {"name": name, "status": "running"}
+        self.steps.append(entry)
+        self.runs.update(self.run_id, step=name, steps=self.steps,
+                         progress=len(self.steps) / len(self.plan()))  # fmt: skip
+        try:
+            detail = fn()
+        except BaseException as exc:
+            entry.update(status="failed", seconds=round(time.perf_counter() - started, 2),
+                         detail=str(exc))  # fmt: skip
+            raise
+        entry.update(status="ok", seconds=round(time.perf_counter() - started, 2),
+                     detail=detail)  # fmt: skip
+        self.say(f"{name:<10} {entry['seconds']:8.1f}s  {detail}")
+
+    def say(self, line: str) -> None:
+        self.on_line(line)
+        if self.run_id:
+            self.runs.log(self.run_id, line)
+
+    # steps -----------------------------------------------------------------------------
+    def preflight(self) -> str:
+        try:
+            health = httpx.get(f"{self.server}/health", timeout=10).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise StepFailed(
+                f"The server at {self.server} is not answering ({exc}); it runs the canary. "
+                "Start it (make run), or pass --server URL."
+            ) from exc
+        free_gb = shutil.disk_usage(self.settings.data_dir).free / 1e9
+        if free_gb < self.settings.min_free_disk_gb:
+            raise StepFailed(
+                f"Only {free_gb:.1f} GB free under {self.settings.data_dir}; the cycle needs "
+                f"{self.settings.min_free_disk_gb:g} GB (COUNCIL_MIN_FREE_DISK_GB). Free some "
+                "space (old datasets and adapters go with retention)."
+            )
+        from council.learning.harvest import failures, parse_since
+
+        pending = len(failures(self.store, parse_since(self.since)))
+        fresh = self._unfrozen_examples()
+        need = self.settings.min_failures_to_train
+        if pending + fresh < need:
+            raise NothingToDo(
+                f"{pending} new failures and {fresh} new examples since the last dataset; "
+                f"training needs {need} (MIN_FAILURES_TO_TRAIN)"
+            )
+        return (f"server {health.get('status', 'ok')}, {free_gb:.0f} GB free, "
+                f"{pending} failures + {fresh} examples to learn from")  # fmt: skip
+
+    def _unfrozen_examples(self) -> int:
+        last = self.store.query("SELECT MAX(created_at) FROM datasets")[0][0] or 0.0
+        return int(self.store.query(
+            "SELECT COUNT(*) FROM examples WHERE created_at > ? AND quality >= ?",
+            (last, self.settings.quality_threshold),
+        )[0][0])  # fmt: skip
+
+    def harvest(self) -> str:
+        from council.council import Council
+        from council.learning.harvest import harvest
+
+        async def go() -> Any:
+            council = Council(self.settings)
+            try:
+                return await harvest(council, since=self.since)
+            finally:
+                await council.close()
+
+        report = asyncio.run(go())
+        counts = {s: report.count(s) for s in ("accepted", "rejected", "failed")}
+        self.result["harvest"] = counts
+        return f"{report.considered} failures: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+
+    def freeze(self) -> str:
+        from council.learning.datasets import freeze
+
+        fresh = self._unfrozen_examples()
+        if fresh < self.settings.min_failures_to_train:
+            self.result["stop"] = (
+                f"{fresh} new examples < MIN_FAILURES_TO_TRAIN "
+                f"({self.settings.min_failures_to_train}): no training tonight"
+            )
+            return self.result["stop"]
+        manifest = freeze(self.store, self.settings.data_dir / "datasets",
+                          min_quality=self.settings.quality_threshold)  # fmt: skip
+        self.result["dataset"] = manifest["version"]
+        return f"{manifest['version']}: {manifest['examples']} examples"
+
+    def train(self) -> str:
+        argv = [sys.executable, "-m", "council", "train", "--dataset", self.result["dataset"],
+                "--role", self.role, "--epochs", str(self.epochs),
+                "--learning-rate", str(self.learning_rate)]  # fmt: skip
+        env = {"COUNCIL_DATA_DIR": str(self.settings.data_dir),
+               "COUNCIL_THREADS": str(training_threads())}  # fmt: skip
+        log = self.runs.log_path(self.run_id)
+        with log.open("a") as sink:
+            code = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT,
+                                  env={**os.environ, **env}).returncode  # fmt: skip
+        if code != 0:
+            raise StepFailed(f"training exited with {code}; see {log}")
+        version = self.registry.aliases(self.role)["challenger"]
+        meta = self.registry.get(version) if version else None
+        if meta is None or meta["dataset_version"] != self.result["dataset"]:
+            raise StepFailed(f"training finished but registered no adapter; see {log}")
+        self.result["adapter"] = version
+        return f"{version} (final loss {meta['final_loss']:.4f}, {meta['duration_s']:.0f}s)"
+
+    def gauntlet(self) -> str:
+        from council.embeddings import Embedder
+        from council.learning.gauntlet import run_gauntlet
+
+        report = asyncio.run(run_gauntlet(
+            self.settings, self.store, Embedder(self.settings.embedder),
+            adapter=self.result["adapter"], against="champion", blind=self.blind,
+            control=self.control, role=self.role,
+        ))  # fmt: skip
+        self.result["gauntlet"] = {"verdict": report["verdict"], "reasons": report["reasons"],
+                                   "report": report["path"]}  # fmt: skip
+        if report["verdict"] != "promote":
+            self.result["stop"] = "gauntlet rejected the challenger: " + "; ".join(
+                report["reasons"]
+            )
+        return f"{report['verdict']}: " + "; ".join(report["reasons"])
+
+    def deploy(self) -> str:
+        reason = f"cycle {self.run_id}: gauntlet passed"
+        adapter = self.result["adapter"]
+        dep = adapters.deploy(
+            self.settings, self.registry, self.role, adapter, canary=self.canary, reason=reason
+        )
+        self.result["deployment"] = dep["id"]
+        return f"deployment {dep['id']}: {dep['previous'] or 'base'} → {adapter} ({dep['state']})"
+
+    def validate(self, poll_s: float = 1.0) -> str:
+        dep = self.registry.deployment(self.result["deployment"])
+        deadline = time.time() + dep["window_s"] + 300  # the window, probes and some slack
+        while dep["state"] == "canary" and time.time() < deadline:
+            time.sleep(poll_s)
+            dep = self.registry.deployment(dep["id"])
+        self.result["deployed"] = dep["state"] == "confirmed"
+        if dep["state"] == "canary":
+            raise StepFailed(
+                f"the canary of {dep['version']} got no verdict in time: is the server at "
+                f"{self.server} running with this data dir? The canary stays; roll it back "
+                "with `council rollback` if needed."
+            )
+        return f"{dep['state']}: {dep['reason']}"
+
+    def cleanup(self) -> str:
+        s = self.settings
+        removed = retain(self.store, self.registry, s.data_dir, s.keep_datasets, s.keep_adapters)
+        logs = self.runs.prune(s.keep_runs)
+        from council.routing import cognitive_map
+
+        cognitive_map.write(s.data_dir, self.store)
+        return (
+            f"removed {removed['datasets']} datasets, {removed['adapters']} adapters, {logs} logs"
+        )
+
+
+def retain(store: Store, registry: adapters.Registry, data_dir: Path, keep_datasets: int,
+           keep_adapters: int) -> dict[str, int]:  # fmt: skip
+    """Delete old dataset folders and adapter files; aliased adapters and their datasets stay."""
+    aliased = {v for a in registry.all_aliases().values() for v in a.values() if v}
+    gone_adapters = 0
+    for role in registry.roles():
+        live = [a for a in registry.versions(role) if not a["retired"]]
+        for a in live[: max(0, len(live) - keep_adapters)]:
+            if a["version"] in aliased:
+                continue
+            shutil.rmtree(a["path"], ignore_errors=True)
+            with store.tx() as db:
+                db.execute("UPDATE adapters SET retired = 1 WHERE version = ?", (a["version"],))
+            gone_adapters += 1
+    needed = {a["dataset_version"] for a in registry.versions() if a["version"] in aliased}
+    rows = store.query("SELECT version, path FROM datasets ORDER BY created_at DESC")
+    gone_datasets = 0
+    for r in rows[keep_datasets:]:
+        if r["version"] in needed or not Path(r["path"]).exists():
+            continue
+        shutil.rmtree(r["path"], ignore_errors=True)
+        gone_datasets += 1
+    return {"datasets": gone_datasets, "adapters": gone_adapters}

@@ -1,0 +1,141 @@
+"""Run records for background work (a training, an improvement cycle): status, steps, logs.
+
+A run lives in the store's `runs` table, so any process can follow it: the server that
+started it, the CLI, or another host. Its log is a file beside the data; `tail()` serves the
+end of it. Training runs start as a separate process with their own thread budget, so
+training never starves serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from council.config import Settings
+from council.errors import CouncilError
+from council.memory.store import Store
+
+
+class RunNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "run_not_found"
+
+
+class Runs:
+    def __init__(self, store: Store, data_dir: Path):
+        self.store = store
+        self.root = data_dir / "runs"
+
+    def create(self, kind: str, params: dict[str, Any] | None = None) -> str:
+        run_id = f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        self.root.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        with self.store.tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, status, params_json, log_path, host, pid, "
+                "created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (run_id, kind, json.dumps(params or {}), str(self.log_path(run_id)),
+                 socket.gethostname(), os.getpid(), now, now),
+            )  # fmt: skip
+        return run_id
+
+    def log_path(self, run_id: str) -> Path:
+        return self.root / f"{run_id}.log"
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        """Set status / step / progress / pid / error (and `result` or `steps` as JSON)."""
+        cols = {k: v for k, v in fields.items() if k in ("status", "step", "progress", "pid",
+                                                         "error")}  # fmt: skip
+        for name in ("result", "steps", "params"):
+            if name in fields:
+                cols[f"{name}_json"] = json.dumps(fields[name], default=str)
+        if fields.get("status") in ("succeeded", "failed", "skipped"):
+            cols["finished_at"] = time.time()
+        cols["updated_at"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with self.store.tx() as db:
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*cols.values(), run_id))
+
+    def log(self, run_id: str, line: str) -> None:
+        with self.log_path(run_id).open("a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    def get(self, run_id: str, tail: int = 40) -> dict[str, Any]:
+        rows = self.store.query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise RunNotFoundError(
+                f"No run {run_id!r}; POST /api/train (or council improve) starts one."
+            )
+        run = dict(rows[0])
+        for name in ("params", "steps", "result"):
+            run[name] = json.loads(run.pop(f"{name}_json"))
+        run["logs_tail"] = self.tail(run_id, tail)
+        return run
+
+    def tail(self, run_id: str, lines: int = 40) -> list[str]:
+        path = self.log_path(run_id)
+        if not path.exists():
+            return []
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            text = f.read().decode(errors="replace")
+        return text.splitlines()[-lines:]
+
+    def recent(self, kind: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        sql = "SELECT id, kind, status, step, progress, created_at, finished_at, error FROM runs"
+        args: tuple[Any, ...] = (kind, limit) if kind else (limit,)
+        sql += (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
+        return [dict(r) for r in self.store.query(sql, args)]
+
+    def prune(self, keep: int) -> int:
+        """Delete the logs of all but the newest `keep` runs (their rows stay: metrics)."""
+        old = self.store.query(
+            "SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY created_at DESC "
+            "LIMIT -1 OFFSET ?",
+            (keep,),
+        )
+        removed = 0
+        for r in old:
+            path = self.log_path(r["id"])
+            if path.exists():
+                path.unlink()
+                removed += 1
+        return removed
+
+
+def spawn_training(
+    settings: Settings, runs: Runs, *, dataset: str | None, role: str, epochs: float | None,
+    learning_rate: float | None, threads: int | None = None,
+) -> str:  # fmt: skip
+    """Start `council train` as its own process (own thread budget); returns the run id."""
+    params = {"dataset": dataset or "latest", "role": role, "epochs": epochs,
+              "learning_rate": learning_rate}  # fmt: skip
+    run_id = runs.create("train", params)
+    argv = [sys.executable, "-m", "council", "train", "--role", role, "--run-id", run_id]
+    if dataset:
+        argv += ["--dataset", dataset]
+    if epochs is not None:
+        argv += ["--epochs", str(epochs)]
+    if learning_rate is not None:
+        argv += ["--learning-rate", str(learning_rate)]
+    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.data_dir)}
+    env["COUNCIL_THREADS"] = str(threads or training_threads())
+    log = runs.log_path(run_id).open("a")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)  # fmt: skip
+    runs.update(run_id, status="running", pid=proc.pid, step="starting")
+    return run_id
+
+
+def training_threads() -> int:
+    """Leave one core to serving; training takes the rest."""
+    return max(1, (os.cpu_count() or 2) - 1)
