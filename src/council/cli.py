@@ -108,11 +108,15 @@ def _vote_table(verdict: Any) -> Table:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    nightly: Annotated[
+        str | None,
+        typer.Option(help="Run `council improve` every day at this local time (HH:MM)."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Start the HTTP server (OpenAI-compatible /v1, /vote, /chat, /hybrid, /metrics).
 
-    Example: council serve --port 8000
+    Example: council serve --port 8000 --nightly 02:00
     """
     import logging
 
@@ -124,6 +128,10 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if nightly is not None:
+        from council.learning.schedule import start_nightly
+
+        start_nightly(settings, nightly)
     url = f"http://{settings.host}:{settings.port}"
     out.print(f"Council on {url}  (heads load first) · chat page: {url}/ · API: {url}/v1")
     uvicorn.run(

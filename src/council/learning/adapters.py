@@ -211,13 +211,6 @@ class Registry:
                     "summary_json = ? WHERE id = ?",
                     (now, reason, json.dumps(summary or {}), canary["id"]),
                 )
-            else:  # a confirmed champion rolled back by hand: its deployment says so too
-                db.execute(
-                    "UPDATE deployments SET state = 'rolled_back', ended_at = COALESCE(ended_at, ?)"
-                    " WHERE id = (SELECT MAX(id) FROM deployments WHERE role = ? "
-                    "AND action != 'rollback' AND version IS ?)",
-                    (now, role, current),
-                )
             # What the restored champion had replaced becomes `previous` again.
             before = db.execute(
                 "SELECT previous FROM deployments WHERE role = ? AND action != 'rollback' "

@@ -1,0 +1,129 @@
+"""The adapter registry (aliases, deployments, rollback chain) and the canary's verdicts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from council.learning.adapters import AdapterError, AdapterNotFoundError, Registry
+from council.learning.canary import CanaryWatch
+from council.memory.store import Store
+
+
+def registry(tmp_path: Path, *versions: str, role: str = "core") -> Registry:
+    reg = Registry(Store(tmp_path / "council.db"), tmp_path)
+    for i, v in enumerate(versions):
+        folder = tmp_path / "adapters" / role / v
+        folder.mkdir(parents=True)
+        meta = {"version": v, "role": role, "base_model_name": "m", "dataset_version": f"ds{i}",
+                "created_at": 1000.0 + i, "final_loss": 0.5, "examples": 8}  # fmt: skip
+        (folder / "meta.json").write_text(json.dumps(meta))
+    reg.discover()
+    return reg
+
+
+def test_deploys_and_rollbacks_keep_the_previous_champion_known(tmp_path: Path) -> None:
+    reg = registry(tmp_path, "v1", "v2", "v3")
+    assert reg.aliases("core") == {"champion": None, "challenger": None, "previous": None}
+    reg.deploy("core", "v1", canary=False)
+    reg.deploy("core", "v2", canary=False)
+    reg.set_challenger("core", "v3")
+    reg.deploy("core", "v3", canary=False)
+    assert reg.aliases("core") == {"champion": "v3", "challenger": None, "previous": "v2"}
+    back = reg.rollback("core", "worse answers")
+    assert (back["version"], back["previous"], back["action"]) == ("v2", "v3", "rollback")
+    # The restored champion's own predecessor becomes `previous` again: a second rollback works.
+    assert reg.aliases("core") == {"champion": "v2", "challenger": None, "previous": "v1"}
+    reg.rollback("core", "still worse")
+    reg.rollback("core", "back to base")
+    assert reg.aliases("core") == {"champion": None, "challenger": None, "previous": None}
+    with pytest.raises(AdapterError, match="nothing to roll back"):
+        reg.rollback("core", "again")
+    actions = [(d["action"], d["version"], d["state"]) for d in reg.history("core")]
+    assert actions[:3] == [("rollback", None, "confirmed"), ("rollback", "v1", "confirmed"),
+                           ("rollback", "v2", "confirmed")]  # fmt: skip
+    # A confirmed deployment stays confirmed (it served); the rollback row records the change.
+    assert ("deploy", "v3", "confirmed") in actions
+
+
+def test_a_canary_blocks_a_second_deploy_until_its_verdict(tmp_path: Path) -> None:
+    reg = registry(tmp_path, "v1", "v2")
+    dep = reg.deploy("core", "v1", canary=True, share=0.5, window_s=30, requests=10)
+    assert dep["state"] == "canary" and reg.champion("core") == "v1"
+    assert [c["id"] for c in reg.canaries()] == [dep["id"]]
+    with pytest.raises(AdapterError, match="still being watched"):
+        reg.deploy("core", "v2")
+    reg.confirm(dep["id"], {"probes": {"ok": 5, "total": 5}})
+    assert reg.deployment(dep["id"])["state"] == "confirmed"
+    dep2 = reg.deploy("core", "v2", canary=True)
+    reg.rollback("core", "probes failed", summary={"probes": {"ok": 0, "total": 5}})
+    assert reg.deployment(dep2["id"])["state"] == "rolled_back"
+    assert reg.deployment(dep2["id"])["summary"]["probes"]["ok"] == 0
+    assert reg.aliases("core")["champion"] == "v1" and not reg.canaries()
+
+
+def test_bad_requests_say_what_to_do(tmp_path: Path) -> None:
+    reg = registry(tmp_path, "v1")
+    with pytest.raises(AdapterNotFoundError, match=r"No adapter version 'nope'.*v1"):
+        reg.deploy("core", "nope")
+    with pytest.raises(AdapterError, match="trained for role 'core', not 'coder'"):
+        reg.deploy("coder", "v1")
+    reg.deploy("core", "v1", canary=False)
+    with pytest.raises(AdapterError, match="already the champion"):
+        reg.deploy("core", "v1", canary=False)
+
+
+def test_discover_skips_unfinished_trainings(tmp_path: Path) -> None:
+    reg = registry(tmp_path, "v1")
+    half = tmp_path / "adapters" / "core" / ".train-v2-x"
+    half.mkdir(parents=True)
+    (half / "meta.json").write_text(json.dumps({"version": "v2"}))
+    assert reg.discover() == 0 and [v["version"] for v in reg.versions()] == ["v1"]
+
+
+def watch(**kw) -> CanaryWatch:  # type: ignore[no-untyped-def]
+    dep = {"id": 1, "version": "new", "previous": "old", "window_s": 60.0, "requests": 40}
+    dep.update(kw.pop("dep", {}))
+    return CanaryWatch(dep, min_samples=5, success_threshold=0.85, latency_threshold_ms=1000, **kw)
+
+
+def test_canary_rolls_back_on_failed_probes_before_the_window_ends() -> None:
+    w = watch(probes_planned=10)
+    for ok in [True, False, False, False, True]:
+        w.observe_probe(ok)
+    outcome, reason = w.verdict()  # type: ignore[misc]
+    assert outcome == "rollback" and reason == "probes success rate 0.40 < 0.85 (2/5 probes)"
+
+
+def test_canary_rolls_back_on_live_errors_and_on_latency() -> None:
+    w = watch(probes_planned=0)
+    for ok in [True, True, False, False, True]:
+        w.observe_candidate(ok, 100.0)
+    assert w.verdict()[0] == "rollback"  # type: ignore[index]
+    slow = watch(probes_planned=0, baseline_ms=[900.0] * 20)
+    for _ in range(5):
+        slow.observe_candidate(True, 2500.0)
+    outcome, reason = slow.verdict()  # type: ignore[misc]
+    assert outcome == "rollback" and "p95 latency 2500 ms > baseline 900 ms + 1000 ms" in reason
+    fine = watch(probes_planned=0, baseline_ms=[900.0] * 20)
+    for _ in range(5):
+        fine.observe_candidate(True, 1500.0)  # slower, but within the allowed increase
+    assert fine.verdict() is None
+
+
+def test_canary_confirms_after_its_window_or_its_requests() -> None:
+    w = watch(probes_planned=3)
+    for _ in range(3):
+        w.observe_probe(True)
+    assert w.verdict() is None  # window still open
+    assert w.verdict(now=time.time() + 61) == (
+        "confirm", "canary passed: probes 3/3 probes")  # fmt: skip
+    busy = watch(probes_planned=0, dep={"requests": 6})
+    for _ in range(6):
+        busy.observe_candidate(True, 10.0)
+    assert busy.verdict() == ("confirm", "canary passed: live 6/6 live calls")
+    waiting = watch()  # probes still being prepared: no verdict even after the window
+    assert waiting.verdict(now=time.time() + 61) is None

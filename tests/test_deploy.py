@@ -1,0 +1,197 @@
+"""Adapters in a running server (tiny model): hot-swap under load, boot with the champion,
+the admin API, background training runs, the canary's automatic rollback, webhooks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from council.config import Settings
+from council.embeddings import Embedder
+from council.learning.adapters import Registry
+from council.learning.collector import Learner
+from council.learning.datasets import freeze
+from council.learning.train import TrainConfig, train_adapter
+from council.memory.store import Store
+from council.server import create_app
+from tests.helpers import ThreadServer, local_specs
+
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ONE_STEP = TrainConfig(rank=4, alpha=8, epochs=1, batch_size=4, grad_accum=1,
+                       learning_rate=5e-3, max_steps=1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder("minilm")
+
+
+def settings_for(tmp: Path, model: Path, **kw: Any) -> Settings:
+    kw = {"canary_probes": 0, "admin_token": TOKEN, "recall_k": 0, **kw}
+    return Settings(heads=local_specs(model, 2, max_tokens=4), data_dir=tmp, memory=True, **kw)
+
+
+def train_versions(s: Settings, embedder: Embedder, n: int) -> list[str]:
+    learner = Learner(s, embedder=embedder)
+    for i in range(8):
+        learner.collect_example(f"What is {i} plus {i + 7}?", f"ANSWER: {2 * i + 7}", 0.95, "math")
+    version = freeze(learner.store, s.data_dir / "datasets")["version"]
+    out = []
+    for seed in range(n):
+        cfg = TrainConfig(**{**ONE_STEP.__dict__, "seed": seed})
+        out.append(train_adapter(s, learner.store, version, config=cfg)["version"])
+        time.sleep(1.1)  # versions carry a second-resolution stamp
+    return out
+
+
+def adapters_used(http: httpx.Client) -> set[str | None]:
+    r = http.post("/vote", json={"prompt": "Say hi."})
+    assert r.status_code == 200, r.text
+    votes = r.json()["meta"]["votes"]
+    assert all(v["error"] is None for v in votes)
+    return {v["adapter"] for v in votes}
+
+
+def test_promotion_during_a_stream_of_requests_fails_none(
+    tmp_path: Path, tiny_model_dir: Path, embedder: Embedder
+) -> None:
+    s = settings_for(tmp_path, tiny_model_dir)
+    first, second = train_versions(s, embedder, 2)
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            while not stop.is_set():
+                statuses.append(http.post("/vote", json={"prompt": "Name a colour."}).status_code)
+
+    with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                           timeout=60) as http:  # fmt: skip
+        assert adapters_used(http) == {None}  # no champion yet: the base model answers
+        workers = [threading.Thread(target=client) for _ in range(3)]
+        for w in workers:
+            w.start()
+        applied = []
+        for version in (first, second, first):  # back and forth while requests keep coming
+            time.sleep(0.5)
+            r = http.post("/api/adapters/promote/core", headers=AUTH,
+                          json={"version": version, "canary": False})  # fmt: skip
+            assert r.status_code == 200, r.text
+            applied.append(r.json()["applied_ms"])
+            # The very next request after the promotion returns is served by the new version.
+            assert adapters_used(http) == {version}
+        stop.set()
+        for w in workers:
+            w.join()
+        state = http.get("/api/adapters/state", headers=AUTH).json()
+    assert statuses and set(statuses) == {200}, statuses
+    assert state["roles"]["core"]["champion"] == first
+    assert state["roles"]["core"]["previous"] == second
+    assert state["serving"]["core"]["serving"] == [first]
+    assert all(ms > 0 for ms in applied)
+
+
+def test_boot_serves_the_champion_and_the_admin_api_needs_the_token(
+    tmp_path: Path, tiny_model_dir: Path, embedder: Embedder
+) -> None:
+    s = settings_for(tmp_path, tiny_model_dir)
+    (version,) = train_versions(s, embedder, 1)
+    Registry(Store(tmp_path / "council.db"), tmp_path).deploy("core", version, canary=False)
+    with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                           timeout=60) as http:  # fmt: skip
+        assert adapters_used(http) == {version}  # loaded at boot, before the port opened
+        assert http.get("/api/adapters").status_code == 401
+        wrong = http.get("/api/adapters", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "COUNCIL_ADMIN_TOKEN" in wrong.text
+        listed = http.get("/api/adapters", headers=AUTH).json()["adapters"]
+        assert [(a["version"], a["aliases"]) for a in listed] == [(version, ["champion"])]
+        r = http.post("/api/adapters/rollback/core", headers=AUTH, json={"reason": "test"})
+        assert r.json()["deployment"]["version"] is None
+        assert adapters_used(http) == {None}
+        missing = http.post("/api/adapters/promote/core", headers=AUTH,
+                            json={"version": "core-nope"})  # fmt: skip
+        assert missing.status_code == 404 and "council adapters list" in missing.text
+        metrics = http.get("/metrics").text
+    assert "autogen_deployment_success_total 1.0" in metrics
+    assert "autogen_rollback_triggered_total 1.0" in metrics
+    assert "swarm_lora_train_total 1.0" in metrics and "autogen_training_loss " in metrics
+    no_token = settings_for(tmp_path, tiny_model_dir, admin_token=None)
+    with ThreadServer(create_app(no_token)) as server:
+        r = httpx.get(f"{server.url}/api/adapters/state")
+    assert r.status_code == 403 and "set COUNCIL_ADMIN_TOKEN" in r.text
+
+
+def test_train_runs_in_the_background_and_reports_progress(
+    tmp_path: Path, tiny_model_dir: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = settings_for(tmp_path, tiny_model_dir)
+    train_versions(s, embedder, 0)  # examples and a frozen dataset, no adapter yet
+    config = tmp_path / "council.toml"
+    from tests.helpers import write_config
+
+    write_config(config, s.heads, data_dir=str(tmp_path), admin_token=TOKEN, memory=True)
+    monkeypatch.setenv("COUNCIL_CONFIG", str(config))  # the training process reads it
+    with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                           timeout=60) as http:  # fmt: skip
+        r = http.post("/api/train", headers=AUTH, json={"epochs": 1, "learning_rate": 0.005})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+        deadline = time.time() + 240
+        run = http.get(f"/api/runs/{run_id}", headers=AUTH).json()
+        while run["status"] in ("queued", "running") and time.time() < deadline:
+            time.sleep(1)
+            run = http.get(f"/api/runs/{run_id}", headers=AUTH).json()
+        assert run["status"] == "succeeded", run
+        assert run["progress"] == 1.0 and any("adapter core-" in ln for ln in run["logs_tail"])
+        version = run["result"]["version"]
+        state = http.get("/api/adapters/state", headers=AUTH).json()["roles"]["core"]
+        assert state["challenger"] == version and state["champion"] is None
+        assert http.get("/api/runs/nope", headers=AUTH).status_code == 404
+
+
+def test_a_failing_canary_is_rolled_back_while_serving_and_the_webhook_hears_it(
+    tmp_path: Path, tiny_model_dir: Path, embedder: Embedder
+) -> None:
+    """A canary whose calls fail (its adapter files vanished after it was loaded: the
+    deployer cannot load it) is rolled back, the base keeps answering, the webhook hears."""
+    events: list[dict[str, Any]] = []
+    hook = FastAPI()
+
+    @hook.post("/hook")
+    async def receive(request: Request) -> dict[str, str]:
+        events.append(await request.json())
+        return {"ok": "yes"}
+
+    with ThreadServer(hook) as receiver:
+        s = settings_for(tmp_path, tiny_model_dir, notification_webhook=f"{receiver.url}/hook",
+                         canary_window_s=30)  # fmt: skip
+        (version,) = train_versions(s, embedder, 1)
+        import shutil
+
+        with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                               timeout=60) as http:  # fmt: skip
+            shutil.rmtree(Registry(Store(tmp_path / "council.db"), tmp_path).get(version)["path"])
+            r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": version})
+            assert r.json()["deployment"]["state"] == "canary"
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                state = http.get("/api/adapters/state", headers=AUTH).json()["roles"]["core"]
+                if state["canary"] is None:
+                    break
+                time.sleep(0.3)
+            assert state["champion"] is None and state["history"][1]["state"] == "rolled_back"
+            assert "could not load" in state["history"][0]["reason"]
+            assert adapters_used(http) == {None}
+        deadline = time.time() + 10
+        while len(events) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+    assert [e["event"] for e in events][:2] == ["deploy", "rollback"]
+    assert "rolled back" in events[1]["text"].lower()
+    assert list((tmp_path / "deployments").glob("*-rollback-*.json"))
