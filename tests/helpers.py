@@ -58,11 +58,18 @@ def build_tiny_model(tokenizer_dir: Path, out: Path) -> Path:
 def local_specs(model: Path | str, n: int = 5, **overrides: Any) -> list[HeadSpec]:
     temps = [0.0, 0.5, 0.6, 0.7, 0.8]
     return [
-        HeadSpec(**{
-            "id": f"h{i}", "kind": "local", "model": str(model),
-            "temperature": temps[i % len(temps)], "seed": 100 + i,
-            "system_prompt": f"Persona {i}.", "max_tokens": 12, **overrides,
-        })  # fmt: skip
+        HeadSpec(
+            **{
+                "id": f"h{i}",
+                "kind": "local",
+                "model": str(model),
+                "temperature": temps[i % len(temps)],
+                "seed": 100 + i,
+                "system_prompt": f"Persona {i}.",
+                "max_tokens": 12,
+                **overrides,
+            }
+        )
         for i in range(n)
     ]
 
