@@ -187,8 +187,12 @@ def improve(
     from council.memory.episodic import open_store
 
     settings = settings_from(config)
+
+    def say(line: str) -> None:
+        out.print(line, highlight=False, soft_wrap=True)
+
     cycle = Cycle(settings, open_store(settings), server=server, role=role, since=since,
                   blind=blind, control=control, epochs=epochs, learning_rate=learning_rate,
-                  canary=canary, on_line=lambda s: out.print(s, highlight=False))  # fmt: skip
+                  canary=canary, on_line=say)  # fmt: skip
     result = cycle.run()
     out.print(f"cycle {result['run_id']}: {result['status']}", highlight=False)

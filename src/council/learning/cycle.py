@@ -65,7 +65,10 @@ class Cycle:
             self.run_id = self.runs.create("improve", {"role": self.role, "since": self.since,
                                                        "holder": lease.describe()})  # fmt: skip
             self.say(f"run {self.run_id} ({lease.describe()})")
+            for stale in self.runs.abandon_dead("improve", keep=self.run_id):
+                self.say(f"run {stale} had died mid-cycle (marked failed; champion untouched)")
             self.runs.update(self.run_id, status="running")
+            self.registry.discover()
             try:
                 for name, step in self.plan():
                     self.step(name, step)
@@ -97,6 +100,7 @@ class Cycle:
         if self.result.get("stop"):
             self.steps.append({"name": name, "status": "skipped", "seconds": 0.0,
                                "detail": self.result["stop"]})  # fmt: skip
+            self.say(f"{name:<10} skipped: {self.result['stop']}")
             return
         started = time.perf_counter()
         entry: dict[str, Any] = {"name": name, "status": "running"}
@@ -139,6 +143,9 @@ class Cycle:
         pending = len(failures(self.store, parse_since(self.since)))
         fresh = self._unfrozen_examples()
         need = self.settings.min_failures_to_train
+        untrained = self._untrained_dataset()
+        if untrained:
+            return f"dataset {untrained} was never trained on (an earlier cycle died): resuming"
         if pending + fresh < need:
             raise NothingToDo(
                 f"{pending} new failures and {fresh} new examples since the last dataset; "
@@ -146,6 +153,15 @@ class Cycle:
             )
         return (f"server {health.get('status', 'ok')}, {free_gb:.0f} GB free, "
                 f"{pending} failures + {fresh} examples to learn from")  # fmt: skip
+
+    def _untrained_dataset(self) -> str | None:
+        """The newest dataset, when no adapter was trained on it (a cycle died first)."""
+        rows = self.store.query(
+            "SELECT d.version FROM datasets d LEFT JOIN adapters a ON a.dataset_version = "
+            "d.version WHERE a.version IS NULL AND d.created_at = (SELECT MAX(created_at) "
+            "FROM datasets)"
+        )
+        return str(rows[0][0]) if rows else None
 
     def _unfrozen_examples(self) -> int:
         last = self.store.query("SELECT MAX(created_at) FROM datasets")[0][0] or 0.0
@@ -174,6 +190,10 @@ class Cycle:
         from council.learning.datasets import freeze
 
         fresh = self._unfrozen_examples()
+        untrained = self._untrained_dataset()
+        if untrained and fresh < self.settings.min_failures_to_train:
+            self.result["dataset"] = untrained
+            return f"{untrained}: frozen by an earlier cycle that died before training"
         if fresh < self.settings.min_failures_to_train:
             self.result["stop"] = (
                 f"{fresh} new examples < MIN_FAILURES_TO_TRAIN "

@@ -96,6 +96,20 @@ class Runs:
         sql += (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
         return [dict(r) for r in self.store.query(sql, args)]
 
+    def abandon_dead(self, kind: str, keep: str) -> list[str]:
+        """Mark `running` runs of this host whose process is gone as failed (a crash or
+        kill -9 mid-run); the caller holds the leader lock, so none of them is alive."""
+        host = socket.gethostname()
+        rows = self.store.query(
+            "SELECT id, pid FROM runs WHERE kind = ? AND status IN ('queued', 'running') "
+            "AND host = ? AND id != ?",
+            (kind, host, keep),
+        )
+        dead = [r["id"] for r in rows if not _alive(r["pid"])]
+        for run_id in dead:
+            self.update(run_id, status="failed", error="the process died mid-run")
+        return dead
+
     def prune(self, keep: int) -> int:
         """Delete the logs of all but the newest `keep` runs (their rows stay: metrics)."""
         old = self.store.query(
@@ -134,6 +148,18 @@ def spawn_training(
                             start_new_session=True)  # fmt: skip
     runs.update(run_id, status="running", pid=proc.pid, step="starting")
     return run_id
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def training_threads() -> int:
