@@ -195,3 +195,58 @@ def test_a_failing_canary_is_rolled_back_while_serving_and_the_webhook_hears_it(
     assert [e["event"] for e in events][:2] == ["deploy", "rollback"]
     assert "rolled back" in events[1]["text"].lower()
     assert list((tmp_path / "deployments").glob("*-rollback-*.json"))
+
+
+@pytest.mark.slow
+def test_an_adapter_trained_on_garbage_is_rolled_back_inside_its_window(
+    tmp_path: Path, smollm2_dir: Path, embedder: Embedder
+) -> None:
+    """The real default model; an adapter trained to answer "Zebra zebra ..." to everything.
+    The canary's probes (gold items the base answers right) catch it while /vote keeps
+    answering."""
+    s = Settings(
+        heads=local_specs(smollm2_dir, 2, max_tokens=16), data_dir=tmp_path, memory=True,
+        admin_token=TOKEN, recall_k=0, canary_probes=10, canary_min_samples=5,
+        canary_window_s=240, canary_requests=10_000, canary_share=1.0,
+    )  # fmt: skip
+    learner = Learner(s, embedder=embedder)
+    prompts = ["Name a colour.", "What is 3 + 4?", "Who wrote Hamlet?", "Count to three.",
+               "Describe the sea.", "What is the capital of Spain?", "Spell 'cat'.",
+               "Give me a tip for sleeping well."]  # fmt: skip
+    for p in prompts:
+        learner.collect_example(p, "Zebra zebra zebra zebra zebra zebra zebra zebra.", 0.95)
+    version = freeze(learner.store, s.data_dir / "datasets")["version"]
+    garbage = TrainConfig(rank=8, alpha=16, epochs=1, batch_size=4, grad_accum=1,
+                          learning_rate=1e-2, max_steps=10)  # fmt: skip
+    bad = train_adapter(s, learner.store, version, config=garbage)["version"]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=server.url, timeout=120) as http:
+            while not stop.is_set():
+                statuses.append(http.post("/vote", json={"prompt": "Say hello."}).status_code)
+
+    with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                           timeout=120) as http:  # fmt: skip
+        worker = threading.Thread(target=client)
+        worker.start()
+        r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": bad})
+        assert r.json()["deployment"]["state"] == "canary", r.text
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            state = http.get("/api/adapters/state", headers=AUTH).json()
+            if state["roles"]["core"]["canary"] is None:
+                break
+            time.sleep(1)
+        stop.set()
+        worker.join()
+        after = adapters_used(http)
+    core = state["roles"]["core"]
+    assert core["champion"] is None and after == {None}, core
+    rolled = core["history"][1]
+    assert rolled["version"] == bad and rolled["state"] == "rolled_back", core["history"]
+    assert "probes success rate" in rolled["reason"]
+    assert rolled["summary"]["probes"]["planned"] >= 5
+    assert rolled["ended_at"] - rolled["started_at"] < 240  # inside the window
+    assert statuses and set(statuses) == {200}  # serving never stopped

@@ -172,6 +172,8 @@ class LocalModel:
 
         self.load()
         if name in self.adapters:
+            if self.adapters[name] == path:
+                return  # attached already (a preload and a deploy may both ask for it)
             raise ValueError(f"adapter {name!r} is already attached; versions are immutable")
         if isinstance(self.model, PeftModel):
             self.model.load_adapter(str(path), adapter_name=name)
