@@ -250,3 +250,60 @@ def test_an_adapter_trained_on_garbage_is_rolled_back_inside_its_window(
     assert rolled["summary"]["probes"]["planned"] >= 5
     assert rolled["ended_at"] - rolled["started_at"] < 240  # inside the window
     assert statuses and set(statuses) == {200}  # serving never stopped
+
+
+def test_a_vllm_head_registers_each_version_once_and_switches_its_model_id(
+    tmp_path: Path,
+) -> None:
+    """vLLM is remote: an edge fake of its API records what deployment asks of it."""
+    import json
+
+    from council.config import HeadSpec
+
+    loaded: list[dict[str, Any]] = []
+    vllm = FastAPI()
+
+    @vllm.post("/v1/load_lora_adapter")
+    async def load(request: Request) -> Any:
+        body = await request.json()
+        if any(x["lora_name"] == body["lora_name"] for x in loaded):
+            from fastapi.responses import PlainTextResponse
+
+            return PlainTextResponse("The lora adapter already loaded", status_code=400)
+        loaded.append(body)
+        return {"ok": True}
+
+    @vllm.post("/v1/chat/completions")
+    async def chat(request: Request) -> dict[str, Any]:
+        model = (await request.json())["model"]
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": f"served by {model}"}}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}  # fmt: skip
+
+    for i, v in enumerate(("core-v1", "core-v2")):
+        folder = tmp_path / "adapters" / "core" / v
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / "meta.json").write_text(json.dumps({
+            "version": v, "role": "core", "base_model_name": "base-model",
+            "dataset_version": "ds", "created_at": 1000.0 + i,
+        }))  # fmt: skip
+    with ThreadServer(vllm) as remote:
+        head = HeadSpec(id="vllm", kind="openai", provider="vllm", base_url=f"{remote.url}/v1",
+                        model="base-model", role="core")  # fmt: skip
+        s = Settings(heads=[head], data_dir=tmp_path, memory=True, admin_token=TOKEN,
+                     recall_k=0)  # fmt: skip
+        with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
+                                                               timeout=60) as http:  # fmt: skip
+            assert http.post("/vote", json={"prompt": "hi"}).json()["answer"] == (
+                "served by base-model")  # fmt: skip
+            for version in ("core-v1", "core-v2", "core-v1"):
+                r = http.post("/api/adapters/promote/core", headers=AUTH,
+                              json={"version": version, "canary": False})  # fmt: skip
+                assert r.status_code == 200, r.text
+                answer = http.post("/vote", json={"prompt": "hi"}).json()
+                assert answer["answer"] == f"served by {version}"
+                assert answer["meta"]["votes"][0]["adapter"] == version
+    assert [x["lora_name"] for x in loaded] == ["core-v1", "core-v2"]  # never reloaded by name
+    assert loaded[0]["lora_path"] == str(tmp_path / "adapters" / "core" / "core-v1")
