@@ -276,9 +276,9 @@ def test_a_vllm_head_registers_each_version_once_and_switches_its_model_id(
     @vllm.post("/v1/chat/completions")
     async def chat(request: Request) -> dict[str, Any]:
         model = (await request.json())["model"]
+        message = {"role": "assistant", "content": f"served by {model}"}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": f"served by {model}"}}],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}  # fmt: skip
 
     for i, v in enumerate(("core-v1", "core-v2")):
