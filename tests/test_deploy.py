@@ -277,9 +277,10 @@ def test_a_vllm_head_registers_each_version_once_and_switches_its_model_id(
     async def chat(request: Request) -> dict[str, Any]:
         model = (await request.json())["model"]
         message = {"role": "assistant", "content": f"served by {model}"}
+        usage = {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}
+        choice = {"index": 0, "finish_reason": "stop", "message": message}
         return {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6}}  # fmt: skip
+                "choices": [choice], "usage": usage}  # fmt: skip
 
     for i, v in enumerate(("core-v1", "core-v2")):
         folder = tmp_path / "adapters" / "core" / v
