@@ -15,6 +15,7 @@ from council.learning.gauntlet import (
     GauntletError,
     Item,
     Outcome,
+    check_leaks,
     compare,
     mcnemar_p,
     run_gauntlet,
@@ -130,7 +131,7 @@ async def test_gauntlet_runs_champion_and_challenger_on_one_base(
     assert held == 6  # the target items are registered: training can never see them
 
 
-def test_the_gauntlet_refuses_a_hold_out_that_overlaps_training(
+def test_the_gauntlet_skips_items_seen_in_training_and_refuses_overlap(
     tmp_path: Path, tiny_model_dir: Path, embedder: Embedder
 ) -> None:
     import asyncio
@@ -147,6 +148,11 @@ def test_the_gauntlet_refuses_a_hold_out_that_overlaps_training(
     version = freeze(learner.store, tmp_path / "datasets")["version"]
     meta = train_adapter(s, learner.store, version, config=TrainConfig(max_steps=1, rank=2,
                                                                        alpha=4))  # fmt: skip
+    # Items the adapter trained on are skipped, so the hold-out stays blind and full ...
+    report = asyncio.run(run_gauntlet(s, learner.store, embedder, adapter=meta["version"],
+                                      blind=6, control=0))  # fmt: skip
+    assert report["items"]["skipped_as_trained"] == 6
+    assert report["families"]["basic_arithmetic"]["n"] == 6
+    # ... and the last guard still refuses any overlap that would reach scoring.
     with pytest.raises(GauntletError, match="would not be blind"):
-        asyncio.run(run_gauntlet(s, learner.store, embedder, adapter=meta["version"], blind=6,
-                                 control=0))  # fmt: skip
+        check_leaks(learner.store, leaked, version)

@@ -206,13 +206,34 @@ def find_adapter(settings: Any, version: str) -> dict[str, Any]:
     raise GauntletError(f"No adapter {version!r}. Known: {known}")
 
 
-def check_leaks(store: Any, items: list[Item], dataset_version: str) -> None:
-    """The hold-out never overlaps the adapter's training data (exact, normalised text)."""
+def trained_hashes(store: Any, dataset_version: str) -> set[str]:
     from council.learning.datasets import load_dataset
     from council.learning.quality import content_hash
 
     _, rows = load_dataset(store, dataset_version)
-    trained = {content_hash(r["instruction"]) for r in rows}
+    return {content_hash(r["instruction"]) for r in rows}
+
+
+def fresh_items(
+    family: str, n: int, seed: int, kind: str, trained: set[str]
+) -> tuple[list[Item], int]:
+    """n items the adapter never trained on, and how many were skipped for it. Small
+    families repeat questions ("Calculate 1 - 8."): items that live traffic happened to ask
+    too are skipped, not scored."""
+    from council.learning.quality import content_hash
+
+    pool = reasoning_items(family, 3 * n + 20, seed, kind)
+    fresh = [it for it in pool if content_hash(it.question) not in trained][:n]
+    seen = sum(content_hash(it.question) in trained for it in pool[: pool.index(fresh[-1]) + 1]
+               ) if fresh else len(pool)  # fmt: skip
+    return fresh, seen
+
+
+def check_leaks(store: Any, items: list[Item], dataset_version: str) -> None:
+    """The hold-out never overlaps the adapter's training data (exact, normalised text)."""
+    from council.learning.quality import content_hash
+
+    trained = trained_hashes(store, dataset_version)
     overlap = [it.question for it in items if content_hash(it.question) in trained]
     if overlap:
         raise GauntletError(
@@ -245,10 +266,11 @@ async def run_gauntlet(
             )
     challenger = find_adapter(settings, adapter)
     champion = None if against == "base" else find_adapter(settings, against)
-    items = reasoning_items(target, blind, seed, "target")
+    trained = trained_hashes(store, challenger["dataset_version"])
+    items, skipped = fresh_items(target, blind, seed, "target", trained)
     if control:
         items += mtbench_items(control)
-        items += reasoning_items("letter_counting", control, seed, "control")
+        items += fresh_items("letter_counting", control, seed, "control", trained)[0]
     check_leaks(store, items, challenger["dataset_version"])
     register_holdout(store, [it.question for it in items if it.kind == "target"], target)
     spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
@@ -268,7 +290,8 @@ async def run_gauntlet(
     finally:
         ctx.pool.close()
     report = compare(items, base, new, target, (against, adapter))
-    report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id}
+    report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
+                       "skipped_as_trained": skipped}  # fmt: skip
     report["path"] = str(write_report(report, settings.data_dir / "gauntlet"))
     record_report(store, role, report)
     return report
