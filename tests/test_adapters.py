@@ -127,3 +127,35 @@ def test_canary_confirms_after_its_window_or_its_requests() -> None:
     assert busy.verdict() == ("confirm", "canary passed: live 6/6 live calls")
     waiting = watch()  # probes still being prepared: no verdict even after the window
     assert waiting.verdict(now=time.time() + 61) is None
+
+
+def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from council.learning.gauntlet import Item, Outcome, compare, record_report
+    from council.learning.runs import Runs
+    from council.learning.store_metrics import StoreMetrics
+
+    reg = registry(tmp_path, "v1")
+    items = [Item("basic_arithmetic", f"q{i}", "1", "target") for i in range(10)]
+    champion = Outcome([i < 2 for i in range(10)], [10.0] * 10, [""] * 10)
+    challenger = Outcome([i < 5 for i in range(10)], [12.0] * 10, [""] * 10)
+    record_report(reg.store, "core", compare(items, champion, challenger, "basic_arithmetic",
+                                             ("base", "v1")))  # fmt: skip
+    reg.deploy("core", "v1", canary=False)
+    runs = Runs(reg.store, tmp_path)
+    runs.update(runs.create("improve"), status="failed", error="boom")
+    registry_ = CollectorRegistry()
+    registry_.register(StoreMetrics(reg.store))
+    text = generate_latest(registry_).decode()
+    for line in [
+        "swarm_lora_train_total 1.0", "autogen_training_completed_total 1.0",
+        "swarm_lora_loss_last 0.5", "autogen_training_loss 0.5",
+        "autogen_quality_improvement_ratio 2.5",
+        'autogen_gauntlet_accuracy{family="basic_arithmetic",side="challenger"} 0.5',
+        "autogen_deployment_success_total 1.0", "autogen_rollback_triggered_total 0.0",
+        'council_adapter_champion{role="core",version="v1"} 1.0',
+        'autogen_cycle_runs_total{outcome="failed"} 1.0',
+        'autogen_cycle_runs_total{outcome="succeeded"} 0.0',
+    ]:  # fmt: skip
+        assert line in text, line
