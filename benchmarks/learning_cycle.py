@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--head", default="smol-precise", help="the head live traffic goes to")
     ap.add_argument("--epochs", type=float, default=3.0)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-4, help="see the closing note of issue 6")
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     ap.add_argument("--data-dir", type=Path, default=None)
     args = ap.parse_args()

@@ -172,7 +172,7 @@ def improve(
     blind: Annotated[int, typer.Option(help="Gauntlet hold-out items.")] = 100,
     control: Annotated[int, typer.Option(help="Gauntlet items per control set.")] = 20,
     epochs: Annotated[float, typer.Option(help="Training passes.")] = 3.0,
-    learning_rate: Annotated[float, typer.Option(help="Training peak learning rate.")] = 1e-3,
+    learning_rate: Annotated[float, typer.Option(help="Training peak learning rate.")] = 2e-4,
     canary: Annotated[bool, typer.Option(help="Deploy under a canary.")] = True,
     config: ConfigOpt = None,
 ) -> None:

@@ -44,7 +44,7 @@ class Cycle:
     def __init__(
         self, settings: Settings, store: Store, *, server: str | None = None, role: str = "core",
         since: str = "7d", blind: int = 100, control: int = 20, epochs: float = 3.0,
-        learning_rate: float = 1e-3, canary: bool = True,
+        learning_rate: float = 2e-4, canary: bool = True,
         on_line: Callable[[str], None] = print,
     ):  # fmt: skip
         self.settings = settings

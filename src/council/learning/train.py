@@ -49,6 +49,9 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 8
     epochs: float = 3.0
+    # Measured on the default model (89 harvested examples, 3 epochs, 200 blind items):
+    # 1e-3 gained +13.0 pp on the target but forgot (letter counting -16.7, MT-Bench -26.7);
+    # 2e-4 gained +11.5 pp with the control set flat (32/60 before and after).
     learning_rate: float = 2e-4
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
