@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	@test -x /usr/bin/chromium || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "note: /usr/bin/chromium is missing and apt-get needs root: the web page tests will skip (install Debian's chromium to run them)"; fi
+	# The leader-lock tests start a real redis-server (Debian's package).
+	@test -x /usr/bin/redis-server || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	else echo "note: /usr/bin/redis-server is missing and apt-get needs root: the Redis lock tests will skip (install Debian's redis-server to run them)"; fi
 	touch $(STAMP)
 
 install: $(STAMP)
