@@ -81,6 +81,7 @@ def test_one_cycle_runs_every_step_and_reports_them(
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     assert "gauntlet rejected" in output  # a random tiny model improves nothing: no deploy
+    assert "deploy     skipped" in output and "cognitive map rebuilt" in output  # cleanup ran
     reg = Registry(store, data)
     assert reg.champion("core") is None and reg.aliases("core")["challenger"] is not None
     assert [e["event"] for e in got] == ["train_done"]

@@ -97,7 +97,7 @@ class Cycle:
         ]  # fmt: skip
 
     def step(self, name: str, fn: Callable[[], Any]) -> None:
-        if self.result.get("stop"):
+        if self.result.get("stop") and name != "cleanup":  # retention and the map always run
             self.steps.append({"name": name, "status": "skipped", "seconds": 0.0,
                                "detail": self.result["stop"]})  # fmt: skip
             self.say(f"{name:<10} skipped: {self.result['stop']}")
@@ -273,7 +273,8 @@ class Cycle:
 
         cognitive_map.write(s.data_dir, self.store)
         return (
-            f"removed {removed['datasets']} datasets, {removed['adapters']} adapters, {logs} logs"
+            f"removed {removed['datasets']} datasets, {removed['adapters']} adapters, "
+            f"{logs} logs; cognitive map rebuilt"
         )
 
 
