@@ -75,11 +75,14 @@ class Deployer:
 
     # lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """At boot: register adapters found on disk, load each role's champion, watch."""
+        """At boot: register adapters found on disk, load each role's champion, watch; with a
+        challenger waiting, prepare the champion's probes in the background."""
         await asyncio.to_thread(self.registry.discover)
         await self.sync()
-        for role in self.roles():
-            self._spawn(self._prepare_probes(role, self.registry.champion(role)))
+        for role in self.roles():  # probes are only needed once a deploy is coming
+            aliases = self.registry.aliases(role)
+            if aliases["challenger"] and self.settings.canary_probes:
+                self._spawn(self._prepare_probes(role, aliases["champion"]))
         self._loop_task = asyncio.create_task(self._poll())
 
     async def close(self) -> None:
