@@ -176,7 +176,8 @@ def improve(
     canary: Annotated[bool, typer.Option(help="Deploy under a canary.")] = True,
     config: ConfigOpt = None,
 ) -> None:
-    """One improvement cycle: harvest → freeze → train → gauntlet → canary deploy → cleanup.
+    """One improvement cycle: preflight → harvest → freeze → train → gauntlet → canary deploy
+    → validate → cleanup (retention, cognitive map). Every step is timed in a run record.
 
     Only one runs at a time (a file lock, or Redis when COUNCIL_REDIS_URL is set). Run it
     nightly from cron or systemd (deploy/), or let `council serve --nightly 02:00` do it.
