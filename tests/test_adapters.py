@@ -159,3 +159,31 @@ def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) 
         'autogen_cycle_runs_total{outcome="succeeded"} 0.0',
     ]:  # fmt: skip
         assert line in text, line
+
+
+def test_retention_keeps_aliased_versions_and_their_datasets(tmp_path: Path) -> None:
+    import os
+
+    from council.learning.cycle import retain
+
+    reg = registry(tmp_path, "v1", "v2", "v3", "v4")
+    for i, v in enumerate(["v1", "v2", "v3", "v4"]):
+        folder = tmp_path / "datasets" / f"ds{i}"
+        folder.mkdir(parents=True)
+        with reg.store.tx() as db:
+            db.execute("INSERT INTO datasets VALUES (?, ?, 1, 'x', ?)", (f"ds{i}", str(folder), i))
+    reg.deploy("core", "v1", canary=False)  # the oldest is the champion: it must stay
+    stale = tmp_path / "adapters" / "core" / ".train-v9-old"
+    fresh = tmp_path / "adapters" / "core" / ".train-v10-now"
+    stale.mkdir()
+    fresh.mkdir()
+    os.utime(stale, (0, 0))
+    assert retain(reg.store, reg, tmp_path, keep_datasets=1, keep_adapters=1) == {
+        "datasets": 2, "adapters": 2}  # fmt: skip
+    kept = {v["version"]: v["retired"] for v in reg.versions()}
+    assert kept == {"v1": False, "v2": True, "v3": True, "v4": False}
+    assert not (tmp_path / "adapters" / "core" / "v2").exists()
+    assert (tmp_path / "datasets" / "ds0").exists()  # the champion's dataset
+    assert (tmp_path / "datasets" / "ds3").exists()  # the newest
+    assert not (tmp_path / "datasets" / "ds1").exists()
+    assert not stale.exists() and fresh.exists()

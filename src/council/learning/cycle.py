@@ -32,6 +32,9 @@ from council.learning.runs import Runs, training_threads
 from council.memory.store import Store
 
 
+STALE_TRAINING_S = 24 * 3600
+
+
 class StepFailed(CouncilError):
     code = "cycle_step_failed"
 
@@ -300,4 +303,9 @@ def retain(store: Store, registry: adapters.Registry, data_dir: Path, keep_datas
             continue
         shutil.rmtree(r["path"], ignore_errors=True)
         gone_datasets += 1
+    # Half-written trainings left by a crash or kill -9 (never registered). A day's margin:
+    # a training started through /api/train may be writing one right now.
+    for tmp in (data_dir / "adapters").glob("*/.train-*"):
+        if time.time() - tmp.stat().st_mtime > STALE_TRAINING_S:
+            shutil.rmtree(tmp, ignore_errors=True)
     return {"datasets": gone_datasets, "adapters": gone_adapters}
