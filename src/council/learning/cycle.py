@@ -31,7 +31,6 @@ from council.learning.notify import notify
 from council.learning.runs import Runs, training_threads
 from council.memory.store import Store
 
-
 STALE_TRAINING_S = 24 * 3600
 
 
