@@ -167,7 +167,7 @@ def test_retention_keeps_aliased_versions_and_their_datasets(tmp_path: Path) -> 
     from council.learning.cycle import retain
 
     reg = registry(tmp_path, "v1", "v2", "v3", "v4")
-    for i, v in enumerate(["v1", "v2", "v3", "v4"]):
+    for i in range(4):
         folder = tmp_path / "datasets" / f"ds{i}"
         folder.mkdir(parents=True)
         with reg.store.tx() as db:
