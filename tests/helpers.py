@@ -10,12 +10,14 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from council.config import HeadSpec, Settings
 from council.heads.base import Head
@@ -204,3 +206,42 @@ class ThreadServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """A real HTTP endpoint recording every JSON posted to it: (posts, url)."""
+    posts: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def receive(request: Request) -> dict[str, str]:
+        posts.append(await request.json())
+        return {"ok": "yes"}
+
+    with ThreadServer(app) as server:
+        yield posts, f"{server.url}/hook"
+
+
+@contextmanager
+def steady_traffic(
+    url: str, prompt: str, clients: int = 1, timeout: float = 60
+) -> Iterator[list[int]]:
+    """`clients` loops posting /vote until the block ends; yields their status codes."""
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=timeout) as http:
+            while not stop.is_set():
+                statuses.append(http.post("/vote", json={"prompt": prompt}).status_code)
+
+    workers = [threading.Thread(target=loop) for _ in range(clients)]
+    for w in workers:
+        w.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()

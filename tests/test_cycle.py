@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
 
 from council.config import Settings
 from council.embeddings import Embedder
@@ -20,21 +19,13 @@ from council.learning.adapters import Registry
 from council.learning.collector import Learner
 from council.learning.lock import leader_lock
 from council.memory.store import Store
-from tests.helpers import ServerProcess, ThreadServer, local_specs, write_config
+from tests.helpers import ServerProcess, local_specs, webhook_receiver, write_config
 
 
 @pytest.fixture
 def events() -> Any:
-    got: list[dict[str, Any]] = []
-    hook = FastAPI()
-
-    @hook.post("/hook")
-    async def receive(request: Request) -> dict[str, str]:
-        got.append(await request.json())
-        return {"ok": "yes"}
-
-    with ThreadServer(hook) as server:
-        yield got, f"{server.url}/hook"
+    with webhook_receiver() as received:
+        yield received
 
 
 def setup(tmp_path: Path, model: Path, webhook: str | None = None) -> tuple[Path, Path]:

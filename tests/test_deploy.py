@@ -3,7 +3,6 @@ the admin API, background training runs, the canary's automatic rollback, webhoo
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from council.learning.datasets import freeze
 from council.learning.train import TrainConfig, train_adapter
 from council.memory.store import Store
 from council.server import create_app
-from tests.helpers import ThreadServer, local_specs
+from tests.helpers import ThreadServer, local_specs, steady_traffic, webhook_receiver
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,37 +58,35 @@ def adapters_used(http: httpx.Client) -> set[str | None]:
     return {v["adapter"] for v in votes}
 
 
+def wait_for_verdict(http: httpx.Client, timeout: float, poll: float) -> dict[str, Any]:
+    """Poll the core role's state until its canary has a verdict (or time runs out)."""
+    deadline = time.time() + timeout
+    while True:
+        state: dict[str, Any] = http.get("/api/adapters/state", headers=AUTH).json()
+        core = state["roles"]["core"]
+        if core["canary"] is None or time.time() > deadline:
+            return core
+        time.sleep(poll)
+
+
 def test_promotion_during_a_stream_of_requests_fails_none(
     tmp_path: Path, tiny_model_dir: Path, embedder: Embedder
 ) -> None:
     s = settings_for(tmp_path, tiny_model_dir)
     first, second = train_versions(s, embedder, 2)
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            while not stop.is_set():
-                statuses.append(http.post("/vote", json={"prompt": "Name a colour."}).status_code)
-
     with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
                                                            timeout=60) as http:  # fmt: skip
         assert adapters_used(http) == {None}  # no champion yet: the base model answers
-        workers = [threading.Thread(target=client) for _ in range(3)]
-        for w in workers:
-            w.start()
         applied = []
-        for version in (first, second, first):  # back and forth while requests keep coming
-            time.sleep(0.5)
-            r = http.post("/api/adapters/promote/core", headers=AUTH,
-                          json={"version": version, "canary": False})  # fmt: skip
-            assert r.status_code == 200, r.text
-            applied.append(r.json()["applied_ms"])
-            # The very next request after the promotion returns is served by the new version.
-            assert adapters_used(http) == {version}
-        stop.set()
-        for w in workers:
-            w.join()
+        with steady_traffic(server.url, "Name a colour.", clients=3) as statuses:
+            for version in (first, second, first):  # back and forth while requests keep coming
+                time.sleep(0.5)
+                r = http.post("/api/adapters/promote/core", headers=AUTH,
+                              json={"version": version, "canary": False})  # fmt: skip
+                assert r.status_code == 200, r.text
+                applied.append(r.json()["applied_ms"])
+                # The very next request after the promotion returns is served by the new one.
+                assert adapters_used(http) == {version}
         state = http.get("/api/adapters/state", headers=AUTH).json()
     assert statuses and set(statuses) == {200}, statuses
     assert state["roles"]["core"]["champion"] == first
@@ -161,17 +158,8 @@ def test_a_failing_canary_is_rolled_back_while_serving_and_the_webhook_hears_it(
 ) -> None:
     """A canary whose calls fail (its adapter files vanished after it was loaded: the
     deployer cannot load it) is rolled back, the base keeps answering, the webhook hears."""
-    events: list[dict[str, Any]] = []
-    hook = FastAPI()
-
-    @hook.post("/hook")
-    async def receive(request: Request) -> dict[str, str]:
-        events.append(await request.json())
-        return {"ok": "yes"}
-
-    with ThreadServer(hook) as receiver:
-        s = settings_for(tmp_path, tiny_model_dir, notification_webhook=f"{receiver.url}/hook",
-                         canary_window_s=30)  # fmt: skip
+    with webhook_receiver() as (events, url):
+        s = settings_for(tmp_path, tiny_model_dir, notification_webhook=url, canary_window_s=30)
         (version,) = train_versions(s, embedder, 1)
         import shutil
 
@@ -180,12 +168,7 @@ def test_a_failing_canary_is_rolled_back_while_serving_and_the_webhook_hears_it(
             shutil.rmtree(Registry(Store(tmp_path / "council.db"), tmp_path).get(version)["path"])
             r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": version})
             assert r.json()["deployment"]["state"] == "canary"
-            deadline = time.time() + 20
-            while time.time() < deadline:
-                state = http.get("/api/adapters/state", headers=AUTH).json()["roles"]["core"]
-                if state["canary"] is None:
-                    break
-                time.sleep(0.3)
+            state = wait_for_verdict(http, timeout=20, poll=0.3)
             assert state["champion"] is None and state["history"][1]["state"] == "rolled_back"
             assert "could not load" in state["history"][0]["reason"]
             assert adapters_used(http) == {None}
@@ -221,30 +204,13 @@ def test_an_adapter_trained_on_garbage_is_rolled_back_inside_its_window(
     garbage = TrainConfig(rank=8, alpha=16, epochs=1, batch_size=4, grad_accum=1,
                           learning_rate=1e-2, max_steps=10)  # fmt: skip
     bad = train_adapter(s, learner.store, version, config=garbage)["version"]
-    statuses: list[int] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        with httpx.Client(base_url=server.url, timeout=120) as http:
-            while not stop.is_set():
-                statuses.append(http.post("/vote", json={"prompt": "Say hello."}).status_code)
-
     with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
                                                            timeout=120) as http:  # fmt: skip
-        worker = threading.Thread(target=client)
-        worker.start()
-        r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": bad})
-        assert r.json()["deployment"]["state"] == "canary", r.text
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            state = http.get("/api/adapters/state", headers=AUTH).json()
-            if state["roles"]["core"]["canary"] is None:
-                break
-            time.sleep(1)
-        stop.set()
-        worker.join()
+        with steady_traffic(server.url, "Say hello.", timeout=120) as statuses:
+            r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": bad})
+            assert r.json()["deployment"]["state"] == "canary", r.text
+            core = wait_for_verdict(http, timeout=240, poll=1.0)
         after = adapters_used(http)
-    core = state["roles"]["core"]
     assert core["champion"] is None and after == {None}, core
     rolled = core["history"][1]
     assert rolled["version"] == bad and rolled["state"] == "rolled_back", core["history"]
