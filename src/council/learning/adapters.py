@@ -38,6 +38,16 @@ class AdapterNotFoundError(AdapterError):
     code = "adapter_not_found"
 
 
+def finished_adapters(root: Path) -> list[dict[str, Any]]:
+    """Every finished adapter folder under root/<role>/ (its meta.json + path), oldest first.
+    Hidden `.train-*` folders are trainings still running, or ones that crashed."""
+    found = []
+    for meta_file in root.glob("*/*/meta.json"):
+        if not meta_file.parent.name.startswith("."):
+            found.append({**json.loads(meta_file.read_text()), "path": str(meta_file.parent)})
+    return sorted(found, key=lambda d: d["created_at"])
+
+
 class Registry:
     def __init__(self, store: Store, data_dir: Path):
         self.store = store
@@ -58,12 +68,9 @@ class Registry:
         """Register finished adapter folders that the store does not know yet."""
         known = {r["version"] for r in self.store.query("SELECT version FROM adapters")}
         added = 0
-        for meta_file in sorted((self.data_dir / "adapters").glob("*/*/meta.json")):
-            if meta_file.parent.name.startswith("."):
-                continue  # a training still running (or one that crashed)
-            meta = json.loads(meta_file.read_text())
+        for meta in finished_adapters(self.data_dir / "adapters"):
             if meta["version"] not in known:
-                self.register({**meta, "path": str(meta_file.parent)})
+                self.register(meta)
                 added += 1
         return added
 
@@ -342,12 +349,23 @@ def announce_deploy(settings: Any, dep: dict[str, Any]) -> bool:
     return notify(settings, "deploy", text, {"role": dep["role"], "summary": dep["summary_path"]})
 
 
-def rollback(settings: Any, registry: Registry, role: str, reason: str) -> dict[str, Any]:
-    """Roll back by hand: summary and notification as for an automatic one."""
+def rollback(
+    settings: Any, registry: Registry, role: str, reason: str, *,
+    summary: dict[str, Any] | None = None, announce: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """Roll back (by hand, or the canary's verdict with its metrics): summary JSON, and a
+    notification unless told not to (the server announces from a thread)."""
+    dep = registry.rollback(role, reason, summary=summary)
+    extra: dict[str, Any] = {"reason": reason, **({"metrics": summary} if summary else {})}
+    dep["summary_path"] = str(write_summary(registry.data_dir, dep, extra))
+    if announce:
+        announce_rollback(settings, dep)
+    return dep
+
+
+def announce_rollback(settings: Any, dep: dict[str, Any]) -> bool:
     from council.learning.notify import notify
 
-    dep = registry.rollback(role, reason)
-    path = write_summary(registry.data_dir, dep, {"reason": reason})
-    text = f"{role}: rolled back {dep['previous'] or BASE} → {dep['version'] or BASE} ({reason})"
-    notify(settings, "rollback", text, {"role": role, "summary": str(path)})
-    return dep
+    text = (f"{dep['role']}: rolled back {dep['previous'] or BASE} → {dep['version'] or BASE} "
+            f"({dep['reason']})")  # fmt: skip
+    return notify(settings, "rollback", text, {"role": dep["role"], "summary": dep["summary_path"]})

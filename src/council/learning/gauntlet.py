@@ -196,16 +196,6 @@ def write_report(report: dict[str, Any], root: Path) -> Path:
     return path
 
 
-def find_adapter(settings: Any, version: str) -> dict[str, Any]:
-    from council.learning.train import list_adapters
-
-    for meta in list_adapters(settings):
-        if meta["version"] == version:
-            return meta
-    known = ", ".join(m["version"] for m in list_adapters(settings)) or "none yet (council train)"
-    raise GauntletError(f"No adapter {version!r}. Known: {known}")
-
-
 def trained_hashes(store: Any, dataset_version: str) -> set[str]:
     from council.learning.datasets import load_dataset
     from council.learning.quality import content_hash
@@ -222,18 +212,26 @@ def fresh_items(
     too are skipped, not scored."""
     from council.learning.quality import content_hash
 
-    pool = reasoning_items(family, 3 * n + 20, seed, kind)
-    fresh = [it for it in pool if content_hash(it.question) not in trained][:n]
-    seen = sum(content_hash(it.question) in trained for it in pool[: pool.index(fresh[-1]) + 1]
-               ) if fresh else len(pool)  # fmt: skip
-    return fresh, seen
+    fresh: list[Item] = []
+    skipped = 0
+    for it in reasoning_items(family, 3 * n + 20, seed, kind):
+        if len(fresh) == n:
+            break
+        if content_hash(it.question) in trained:
+            skipped += 1
+        else:
+            fresh.append(it)
+    return fresh, skipped
 
 
-def check_leaks(store: Any, items: list[Item], dataset_version: str) -> None:
+def check_leaks(
+    store: Any, items: list[Item], dataset_version: str, trained: set[str] | None = None
+) -> None:
     """The hold-out never overlaps the adapter's training data (exact, normalised text)."""
     from council.learning.quality import content_hash
 
-    trained = trained_hashes(store, dataset_version)
+    if trained is None:
+        trained = trained_hashes(store, dataset_version)
     overlap = [it.question for it in items if content_hash(it.question) in trained]
     if overlap:
         raise GauntletError(
@@ -264,14 +262,18 @@ async def run_gauntlet(
             raise GauntletError(
                 f"Role {role!r} has no challenger: train one (council train) or pass --adapter."
             )
-    challenger = find_adapter(settings, adapter)
-    champion = None if against == "base" else find_adapter(settings, against)
+    challenger = registry.get(adapter)
+    champion = None if against == "base" else registry.get(against)
+    for a in (challenger, champion):
+        if a is not None and a["retired"]:
+            raise GauntletError(f"Adapter {a['version']} was retired by retention (its files "
+                                "are gone); compare adapters that still exist.")  # fmt: skip
     trained = trained_hashes(store, challenger["dataset_version"])
     items, skipped = fresh_items(target, blind, seed, "target", trained)
     if control:
         items += mtbench_items(control)
         items += fresh_items("letter_counting", control, seed, "control", trained)[0]
-    check_leaks(store, items, challenger["dataset_version"])
+    check_leaks(store, items, challenger["dataset_version"], trained)
     register_holdout(store, [it.question for it in items if it.kind == "target"], target)
     spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
     ctx = make_context(settings)

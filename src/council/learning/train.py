@@ -25,7 +25,7 @@ from typing import Any
 from council.config import Settings
 from council.errors import CouncilError
 from council.heads.weights import resolve_model_dir
-from council.learning.adapters import Registry
+from council.learning.adapters import Registry, finished_adapters
 from council.learning.datasets import load_dataset
 from council.memory.store import Store
 
@@ -263,12 +263,5 @@ def _load_for_training(base: Path, cuda: bool) -> tuple[Any, str]:
 
 def list_adapters(settings: Settings, role: str | None = None) -> list[dict[str, Any]]:
     """Every finished adapter (a folder with meta.json), oldest first."""
-    root = adapters_root(settings)
-    found = []
-    for meta in sorted(root.glob("*/*/meta.json")):
-        if meta.parent.name.startswith("."):
-            continue
-        data = json.loads(meta.read_text())
-        if role is None or data.get("role") == role:
-            found.append({**data, "path": str(meta.parent)})
-    return sorted(found, key=lambda d: d["created_at"])
+    found = finished_adapters(adapters_root(settings))
+    return [a for a in found if role is None or a.get("role") == role]
