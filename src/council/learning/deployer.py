@@ -20,7 +20,6 @@ import asyncio
 import copy
 import logging
 import random
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from council.config import Settings
 from council.heads import Head
 from council.heads.local import LocalHead
 from council.heads.openai_compat import OpenAICompatHead
+from council.learning import adapters
 from council.learning.adapters import BASE, Registry, write_summary
 from council.learning.canary import CanaryWatch
 from council.learning.notify import notify
@@ -53,7 +53,6 @@ class Deployer:
         self.errors: dict[str, str] = {}  # role -> why its champion could not be applied
         self.remote_loaded: set[tuple[str, str]] = set()  # (head id, version) on a vLLM server
         self.probe_sets: dict[tuple[str, str | None], list[Any]] = {}
-        self.last_swap: dict[str, float] = {}  # role -> time its routes last changed
         self._signature: tuple[Any, ...] | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -136,7 +135,6 @@ class Deployer:
             self._spawn(self._preload(role, challenger))
         for head in self.heads(role):
             head.route = self._route(champion, canary)
-        self.last_swap[role] = time.perf_counter()
         watch = self.watches.get(role)
         if canary is None:
             self.watches.pop(role, None)
@@ -192,7 +190,7 @@ class Deployer:
     def observe(self, head: Head, msgs: list[Message], result: list[Completion]) -> None:
         """Every head call passes here (Council.observers)."""
         role = head.spec.role
-        if not self._servable(head) or role not in self.roles():
+        if not self._servable(head):
             return
         watch = self.watches.get(role)
         recent = self.baseline.setdefault(role, deque(maxlen=200))
@@ -228,27 +226,21 @@ class Deployer:
         watch: CanaryWatch | None,
     ) -> None:  # fmt: skip
         summary = watch.summary() if watch is not None else {"version": canary["version"]}
-        if outcome == "rollback":
-            done = self.registry.rollback(role, reason, summary=summary)
-            event, text = (
-                "rollback",
-                (
-                    f"Rolled back {role}: {canary['version'] or BASE} → {done['version'] or BASE} "
-                    f"({reason})"
-                ),
-            )
-        else:
-            done = self.registry.confirm(canary["id"], summary)
-            event, text = (
-                "deploy",
-                f"Deployed {canary['version'] or BASE} as {role} champion ({reason})",
-            )
-            self._spawn(self._prepare_probes(role, canary["version"]))
-        path = write_summary(self.settings.data_dir, done, {"reason": reason, "metrics": summary})
-        log.warning(text) if outcome == "rollback" else log.info(text)
         self.watches.pop(role, None)
+        if outcome == "rollback":
+            done = adapters.rollback(self.settings, self.registry, role, reason,
+                                     summary=summary, announce=False)  # fmt: skip
+            log.warning("rolled back %s: %s → %s (%s)", role, canary["version"] or BASE,
+                        done["version"] or BASE, reason)  # fmt: skip
+            self._spawn(asyncio.to_thread(adapters.announce_rollback, self.settings, done))
+            return
+        done = self.registry.confirm(canary["id"], summary)
+        path = write_summary(self.settings.data_dir, done, {"reason": reason, "metrics": summary})
+        text = f"Deployed {canary['version'] or BASE} as {role} champion ({reason})"
+        log.info(text)
+        self._spawn(self._prepare_probes(role, canary["version"]))
         fields = {"role": role, "summary": str(path)}
-        self._spawn(asyncio.to_thread(notify, self.settings, event, text, fields))
+        self._spawn(asyncio.to_thread(notify, self.settings, "deploy", text, fields))
 
     # probes --------------------------------------------------------------------------------
     def _probe_head(self, role: str, adapter: str | None) -> Head | None:

@@ -102,8 +102,9 @@ async def rollback(role: str, request: Request, body: RollbackRequest | None = N
     deployer = deployer_of(request)
     reason = (body or RollbackRequest()).reason
     dep = await asyncio.to_thread(adapters.rollback, deployer.settings, deployer.registry,
-                                  role, reason)  # fmt: skip
-    await deployer.sync()
+                                  role, reason, announce=False)  # fmt: skip
+    await deployer.sync()  # applied first: a slow webhook never delays the rollback
+    await asyncio.to_thread(adapters.announce_rollback, deployer.settings, dep)
     return {"deployment": dep}
 
 

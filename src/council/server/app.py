@@ -16,7 +16,6 @@ from council.council import Council
 from council.learning.adapters import Registry
 from council.learning.deployer import Deployer
 from council.learning.store_metrics import StoreMetrics
-from council.memory.episodic import open_store
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers
 from council.server.web_api import install_web
@@ -33,9 +32,9 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         started = time.perf_counter()
         await council.start()
         deployer = None
-        if settings.memory:  # the registry lives in the store
-            deployer = Deployer(council, Registry(open_store(settings), settings.data_dir),
-                                settings)  # fmt: skip
+        if council.memory is not None:  # the registry lives in the memory store
+            registry = Registry(council.memory.store, settings.data_dir)
+            deployer = Deployer(council, registry, settings)
             council.metrics.registry.register(StoreMetrics(deployer.registry.store))
             await deployer.start()  # each role's champion is loaded before the port opens
         app.state.deployer = deployer
