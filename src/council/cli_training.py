@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -47,7 +47,12 @@ def train(
 
     settings = settings_from(config)
     store = open_store(settings)
-    runs = Runs(store, settings.data_dir) if run_id else None
+    runs = Runs(store, settings.data_dir)
+
+    def report(**fields: Any) -> None:  # into the run record, when there is one
+        if run_id is not None:
+            runs.update(run_id, **fields)
+
     cfg = TrainConfig(
         rank=rank,
         alpha=2 * rank,
@@ -61,18 +66,16 @@ def train(
     def show(p: Progress) -> None:
         eta = "-" if p.eta_s is None else f"{p.eta_s:.0f}s"
         out.print(f"step {p.step}/{p.total}  loss {p.loss:.4f}  eta {eta}", highlight=False)
-        if runs is not None and run_id is not None:
-            runs.update(run_id, step="train", progress=p.step / max(1, p.total))
+        report(step="train", progress=p.step / max(1, p.total))
 
     try:
         dataset = dataset or latest_version(store)
-        if runs is not None and run_id is not None:
-            params = {"dataset": dataset, "role": role, "epochs": epochs, "lr": learning_rate}
-            runs.update(run_id, status="running", step="train", params=params)
+        params = {"dataset": dataset, "role": role, "epochs": epochs, "lr": learning_rate}
+        report(status="running", step="train", params=params)
         meta = train_adapter(settings, store, dataset, role=role, config=cfg, on_progress=show)
     except BaseException as exc:
-        if runs is not None and run_id is not None:
-            runs.update(run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        report(status="failed", error=f"{type(exc).__name__}: {exc}")
+        if run_id is not None:
             notify(settings, "pipeline_error", f"Training run {run_id} failed: {exc}")
         raise
     line = (
@@ -80,10 +83,9 @@ def train(
         f"final loss {meta['final_loss']:.4f}, {meta['duration_s']:.0f}s) at {meta['path']}"
     )
     out.print(line, highlight=False)
-    if runs is not None and run_id is not None:
-        runs.update(run_id, status="succeeded", step="done", progress=1.0,
-                    result={k: meta[k] for k in ("version", "path", "final_loss", "steps",
-                                                 "duration_s", "dataset_version")})  # fmt: skip
+    report(status="succeeded", step="done", progress=1.0,
+           result={k: meta[k] for k in ("version", "path", "final_loss", "steps", "duration_s",
+                                        "dataset_version")})  # fmt: skip
     notify(settings, "train_done", f"Trained {line}", {"role": role, "dataset": dataset})
 
 

@@ -12,10 +12,8 @@ across processes and hosts (learning/lock.py). Every step lands in the run recor
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +26,7 @@ from council.errors import CouncilError
 from council.learning import adapters
 from council.learning.lock import leader_lock
 from council.learning.notify import notify
-from council.learning.runs import Runs, training_threads
+from council.learning.runs import Runs, train_command
 from council.memory.store import Store
 
 STALE_TRAINING_S = 24 * 3600
@@ -208,15 +206,11 @@ class Cycle:
         return f"{manifest['version']}: {manifest['examples']} examples"
 
     def train(self) -> str:
-        argv = [sys.executable, "-m", "council", "train", "--dataset", self.result["dataset"],
-                "--role", self.role, "--epochs", str(self.epochs),
-                "--learning-rate", str(self.learning_rate)]  # fmt: skip
-        env = {"COUNCIL_DATA_DIR": str(self.settings.data_dir),
-               "COUNCIL_THREADS": str(training_threads())}  # fmt: skip
+        argv, env = train_command(self.settings, role=self.role, dataset=self.result["dataset"],
+                                  epochs=self.epochs, learning_rate=self.learning_rate)  # fmt: skip
         log = self.runs.log_path(self.run_id)
         with log.open("a") as sink:
-            code = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT,
-                                  env={**os.environ, **env}).returncode  # fmt: skip
+            code = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT, env=env).returncode
         if code != 0:
             raise StepFailed(f"training exited with {code}; see {log}")
         version = self.registry.aliases(self.role)["challenger"]

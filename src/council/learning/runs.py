@@ -126,26 +126,35 @@ class Runs:
         return removed
 
 
+def train_command(
+    settings: Settings, *, role: str, dataset: str | None, epochs: float | None,
+    learning_rate: float | None, run_id: str | None = None,
+) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+    """argv and environment of `council train` as its own process, with the training
+    thread budget (the API's background runs and the nightly cycle both start it so)."""
+    argv = [sys.executable, "-m", "council", "train", "--role", role]
+    for flag, value in (("--run-id", run_id), ("--dataset", dataset), ("--epochs", epochs),
+                        ("--learning-rate", learning_rate)):  # fmt: skip
+        if value is not None and value != "":
+            argv += [flag, str(value)]
+    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.data_dir),
+           "COUNCIL_THREADS": str(training_threads())}  # fmt: skip
+    return argv, env
+
+
 def spawn_training(
     settings: Settings, runs: Runs, *, dataset: str | None, role: str, epochs: float | None,
-    learning_rate: float | None, threads: int | None = None,
+    learning_rate: float | None,
 ) -> str:  # fmt: skip
-    """Start `council train` as its own process (own thread budget); returns the run id."""
+    """Start `council train` in the background; returns the run id to follow."""
     params = {"dataset": dataset or "latest", "role": role, "epochs": epochs,
               "learning_rate": learning_rate}  # fmt: skip
     run_id = runs.create("train", params)
-    argv = [sys.executable, "-m", "council", "train", "--role", role, "--run-id", run_id]
-    if dataset:
-        argv += ["--dataset", dataset]
-    if epochs is not None:
-        argv += ["--epochs", str(epochs)]
-    if learning_rate is not None:
-        argv += ["--learning-rate", str(learning_rate)]
-    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.data_dir)}
-    env["COUNCIL_THREADS"] = str(threads or training_threads())
-    log = runs.log_path(run_id).open("a")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)  # fmt: skip
+    argv, env = train_command(settings, role=role, dataset=dataset, epochs=epochs,
+                              learning_rate=learning_rate, run_id=run_id)  # fmt: skip
+    with runs.log_path(run_id).open("a") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)  # fmt: skip
     runs.update(run_id, status="running", pid=proc.pid, step="starting")
     return run_id
 
