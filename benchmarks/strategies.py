@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import json
 import math
@@ -43,6 +44,7 @@ from council.ballot.normalize import canonical_number, extract_answer
 from council.config import Settings, packaged_catalogue
 from council.council import Council
 from council.heads import Head, build_heads, make_context
+from council.routing import cognitive_map
 from council.types import Completion, GenParams, Message
 
 CHEAP = ["vote", "weighted", "consensus", "auto"]
@@ -121,6 +123,8 @@ class Tally:
 EVENTS = {  # note fragment -> what it counts
     "unreadable": "unreadable reviews",
     "early stop:": "early stops",
+    " was sure (": "stopped on one sure head",
+    " agreed (": "stopped on agreement",
     "converged after": "debates converged",
     "did not converge": "debates not converged",
     "failed (": "synthesis/judge failures",
@@ -162,7 +166,10 @@ async def run(args: argparse.Namespace) -> None:
     )
     specs = [h for h in packaged_catalogue() if h.enabled]
     settings = Settings(
-        heads=specs, data_dir=args.data_dir, memory=False, rank_max_tokens=args.review_tokens
+        heads=specs,
+        data_dir=args.data_dir,
+        memory=args.warmup > 0,  # the warm-up's exchanges are what the cognitive map reads
+        rank_max_tokens=args.review_tokens,
     )
     ctx = make_context(settings)
     cache: dict[Any, list[Completion]] = {}
@@ -176,6 +183,8 @@ async def run(args: argparse.Namespace) -> None:
         flush=True,
     )
     params = GenParams(max_tokens=args.max_tokens)
+    if args.warmup:
+        await warm_up(council, items, params, args)
     names = ["vote", *[s for s in args.strategies if s != "vote"]]
     results = {n: Tally() for n in names} | {f"single:{s.id}": Tally() for s in specs}
     began = time.perf_counter()
@@ -186,17 +195,10 @@ async def run(args: argparse.Namespace) -> None:
         ([n for n in names if n in HEAVY], items[: args.heavy_items]),
     ]
     for p, (group, part) in enumerate(passes, 1):
-        for k, item in enumerate(part):
-            for name in group:
-                alone = name == "auto" and k < args.latency_items
-                await one(council, name, item, params, results, alone)
-            if (k + 1) % 10 == 0 or k + 1 == len(part):
-                done = time.perf_counter() - began
-                print(
-                    f"  pass {p}: {k + 1}/{len(part)} items, {done:.0f}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        finished = await run_pass(council, p, group, part, params, args, began)
+        for k, item in enumerate(part):  # recorded in item order: pairs stay aligned
+            for name, outcome in zip(group, finished[k], strict=True):
+                record(results, name, item, outcome)
         if p == 1 and passes[1][0] and part:
             report(results, args, time.perf_counter() - began)
     await council.close()
@@ -204,14 +206,87 @@ async def run(args: argparse.Namespace) -> None:
     report(results, args, time.perf_counter() - began)
 
 
-async def one(
+async def run_pass(
     council: Council,
-    name: str,
-    item: dict[str, Any],
+    p: int,
+    group: list[str],
+    part: list[dict[str, Any]],
     params: GenParams,
-    results: dict[str, Tally],
-    alone: bool,
+    args: argparse.Namespace,
+    began: float,
+) -> dict[int, list[Outcome]]:
+    """Every strategy of `group` on every item of `part`. The first --latency-items items run
+    one at a time (their latencies are what one request sees); the rest run --concurrency
+    at a time, untimed, so the model batches across items."""
+    finished: dict[int, list[Outcome]] = {}
+    gate = asyncio.Semaphore(args.concurrency)
+
+    async def item_run(k: int, item: dict[str, Any]) -> None:
+        timed = k < args.latency_items
+        async with gate if not timed else contextlib.nullcontext():
+            finished[k] = [
+                await one(council, name, item, params, name == "auto" and timed, timed)
+                for name in group
+            ]
+        if len(finished) % 10 == 0 or len(finished) == len(part):
+            print(
+                f"  pass {p}: {len(finished)}/{len(part)} items, "
+                f"{time.perf_counter() - began:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    for k, item in enumerate(part[: args.latency_items]):
+        await item_run(k, item)
+    rest = list(enumerate(part))[args.latency_items :]
+    await asyncio.gather(*(item_run(k, item) for k, item in rest))
+    return finished
+
+
+async def warm_up(
+    council: Council, items: list[dict[str, Any]], params: GenParams, args: argparse.Namespace
 ) -> None:
+    """Traffic before the measured items, as a server would have seen: full-council ballots
+    on other questions of the family (another seed, none of the measured questions), stored
+    with their verifier labels. From them the router learns how sure each head usually
+    sounds, and the cognitive map (written once, after) which head is most often right."""
+    import reasoning_gym
+
+    measured = {i["question"] for i in items}
+    extra = reasoning_gym.create_dataset(
+        FAMILY, size=args.warmup * 2, seed=args.seed + 1, **FAMILY_CONFIG
+    )
+    warm = [i for i in extra if i["question"] not in measured][: args.warmup]
+    gate = asyncio.Semaphore(args.concurrency)
+    began = time.perf_counter()
+
+    async def ask(item: dict[str, Any]) -> None:
+        async with gate:
+            TRACE.set(Trace())
+            SPACE.set("warm-up")
+            await council.ask(item["question"], strategy="vote", params=params, recall=False,
+                              rag=False)  # fmt: skip
+
+    await asyncio.gather(*(ask(i) for i in warm))
+    assert council.memory is not None
+    domains = cognitive_map.write(council.settings.data_dir, council.memory.store)["domains"]
+    scores = ", ".join(f"{h} {s['accuracy']:.2f}" for h, s in domains["math"]["heads"].items())
+    print(
+        f"warm-up: {len(warm)} full-council questions (seed {args.seed + 1}) in "
+        f"{time.perf_counter() - began:.0f}s; the map's math head scores: {scores}",
+        flush=True,
+    )
+
+
+@dataclass
+class Outcome:
+    verdict: Any
+    latency_ms: float | None  # None: run among concurrent items, not timed
+
+
+async def one(
+    council: Council, name: str, item: dict[str, Any], params: GenParams, alone: bool, timed: bool
+) -> Outcome:
     trace = Trace()
     tokens = TRACE.set(trace), SPACE.set("auto" if alone else "shared")
     try:
@@ -221,6 +296,11 @@ async def one(
     finally:
         TRACE.reset(tokens[0])
         SPACE.reset(tokens[1])
+    return Outcome(v, trace.frontier if timed else None)
+
+
+def record(results: dict[str, Tally], name: str, item: dict[str, Any], o: Outcome) -> None:
+    v = o.verdict
     t = results[name]
     t.correct.append(right(v.answer, item["answer"]))
     if OUT is not None:
@@ -234,8 +314,9 @@ async def one(
                         "answer": v.answer,
                         "correct": t.correct[-1],
                         "head_calls": v.head_calls,
-                        "latency_ms": trace.frontier,
+                        "latency_ms": o.latency_ms,
                         "notes": v.notes,
+                        "route": v.route,
                     }
                 )
                 + "\n"
@@ -247,8 +328,8 @@ async def one(
         for fragment, label in EVENTS.items():
             if fragment in note:
                 t.events[label] = t.events.get(label, 0) + 1
-    if name != "auto" or alone:
-        t.latency_ms.append(trace.frontier)
+    if o.latency_ms is not None:
+        t.latency_ms.append(o.latency_ms)
     if name == "vote":  # every head's own answer is a single-head result
         for x in v.votes:
             s = results[f"single:{x.head}"]
@@ -256,7 +337,8 @@ async def one(
             s.calls.append(1)
             s.tokens.append(x.tokens_in + x.tokens_out)
             s.cost += x.cost_usd
-            s.latency_ms.append(x.latency_ms)
+            if o.latency_ms is not None:
+                s.latency_ms.append(x.latency_ms)
 
 
 def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> None:
@@ -329,9 +411,26 @@ def main() -> None:
     )
     ap.add_argument("--strategies", default=",".join(CHEAP + HEAVY))
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--latency-items", type=int, default=30, help="items auto is timed on")
+    ap.add_argument(
+        "--latency-items",
+        type=int,
+        default=20,
+        help="the first N items run one at a time and are timed; the rest run concurrently",
+    )
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="untimed items in flight at once (the model batches across them)",
+    )
     ap.add_argument("--review-tokens", type=int, default=40, help="rank_max_tokens")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=100,
+        help="full-council questions (another seed) the router learns from first; 0: none",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(
@@ -342,7 +441,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.quick:
-        args.items, args.strategies = 10, "vote,auto,rank,debate"
+        args.items, args.strategies, args.warmup = 10, "vote,auto,rank,debate", 30
+        args.latency_items = min(args.latency_items, 4)
     args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     args.heavy_items = args.items if args.heavy_items is None else args.heavy_items
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-bench-"))

@@ -83,7 +83,8 @@ def settings_with(heads: list[HeadSpec], **kw: Any) -> Settings:
 
 
 class ScriptedHead(Head):
-    """A head that replies from a script: strings, Exceptions (returned as errors) or delays."""
+    """A head that replies from a script: strings, (string, logprob) pairs, Exceptions
+    (returned as errors) or delays."""
 
     def __init__(self, spec: HeadSpec, replies: list[Any] | None = None, delay: float = 0.0):
         super().__init__(spec)
@@ -104,6 +105,9 @@ class ScriptedHead(Head):
         reply = self.replies.popleft() if self.replies else "no more scripted replies"
         if isinstance(reply, Exception):
             return self.failed(str(reply), started, n)
+        logprob = None
+        if isinstance(reply, tuple):  # (text, how sure the head was: mean token logprob)
+            reply, logprob = reply
         ms = (time.perf_counter() - started) * 1000
         return [
             Completion(
@@ -113,6 +117,7 @@ class ScriptedHead(Head):
                 tokens_in=3,
                 tokens_out=2,
                 cost_usd=self.spec.cost(3, 2),
+                logprob=logprob,
             )
         ] * n
 

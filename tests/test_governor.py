@@ -22,7 +22,7 @@ from council.memory.store import ExchangeRecord
 from council.routing import cognitive_map
 from council.routing.spend import SpendLedger
 from council.server import create_app
-from council.types import Message, Verdict
+from council.types import Message, Verdict, Vote
 from tests.helpers import ScriptedHead, scripted, settings_with, write_config
 
 TOKEN = "s3cret-admin"
@@ -178,7 +178,7 @@ async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_pa
     assert m["reasoning"]["sources"]["training"] == {"rate": 0.0, "n": 1.0}
     assert m["reasoning"]["training_examples"] == 2
     assert m["creative"] == {"confidence": 0.5, "samples": 0, "training_examples": 0,
-                             "sources": {}}  # fmt: skip
+                             "sources": {}, "heads": {}}  # fmt: skip
     # the selector reads it: weak math goes to the master tier when there is one
     heads = [scripted("4", id="small"),
              scripted("4", id="big", tier="large", quality=9.0)]  # fmt: skip
@@ -189,6 +189,40 @@ async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_pa
     assert v.chosen_model == "master" and v.models_used == ["big"]
     assert v.route and any("map's confidence for math is 0.18" in r for r in v.route["reasons"])
     store.close()
+
+
+async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() -> None:
+    """A head is right when it won a ballot that succeeded, wrong when it won one that failed
+    or lost one that succeeded; the selector's early stop asks the domain's best head first
+    (live math confidence 23/32 is below `high_confidence`, so two heads are asked)."""
+    good, fast = scripted(id="good", speed=2.0), scripted(id="fast", speed=9.0)
+    other = scripted(id="other", speed=5.0)
+    settings = settings_with([good.spec, fast.spec, other.spec])
+    store = open_store(settings)
+    for i in range(30):  # good wins 22 ballots that succeed, fast 8 that fail
+        good_won = i < 22
+        v = Verdict("4", [Vote("good", "4", "4", 0, 1.0, 1.0, won=good_won),
+                          Vote("fast", "5", "5", 1, 1.0, 1.0, won=not good_won)],
+                    1.0, "vote", 1.0, 0.0, ["good", "fast"], "math")  # fmt: skip
+        store.record(ExchangeRecord(f"m{i}", "ana", [Message("user", "q")], v,
+                                    success=good_won, label_source="verifier"))  # fmt: skip
+    m = cognitive_map.write(settings.data_dir, store)["domains"]["math"]["heads"]
+    # good: right 22 of 22 judged (its 8 losses were failed ballots: no evidence);
+    # fast: wrong 8 times by winning failed ballots and 22 by losing good ones
+    assert m["good"] == {"accuracy": pytest.approx(23 / 24, abs=1e-4), "n": 22}
+    assert m["fast"] == {"accuracy": pytest.approx(1 / 32, abs=1e-4), "n": 30}
+    assert "other" not in m
+    store.close()
+    for h in (good, fast, other):
+        h.enqueue("Answer: 4")
+    c = Council(settings, heads=[good, fast, other])
+    assert c.router.map.head_scores("math") == {"good": m["good"]["accuracy"],
+                                                "fast": m["fast"]["accuracy"]}  # fmt: skip
+    v = await c.ask("What is 2 + 2?", strategy="auto", recall=False)
+    # early stop by agreement (no certainty history yet): good and fast, not the cheapest two
+    assert v.head_calls == 2 and other.seen == [] and v.route is not None
+    assert v.route["first"] == ["good", "fast"]
+    assert any("good first: the best live accuracy in math (0.96)" in r for r in v.route["reasons"])
 
 
 def test_routing_cli_commands(tmp_path: Path) -> None:

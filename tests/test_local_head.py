@@ -9,6 +9,7 @@ import pytest
 
 from council.config import HeadSpec
 from council.heads import build_heads, make_context
+from council.heads.engine import Row
 from council.heads.local import LocalHead
 from council.types import GenParams, Message
 from tests.helpers import local_specs, settings_with
@@ -54,6 +55,29 @@ async def test_seeds_make_sampling_reproducible_and_n_gives_distinct_samples(
     b = [c.text for c in await heads[0].complete(Q, n=4, params=p)]
     assert a == b
     assert len(set(a)) > 1  # seeds 7, 8, 9, 10 differ
+
+
+async def test_logprobs_are_the_models_own_for_each_emitted_token(tiny_model_dir: Path) -> None:
+    """Greedy and sampled rows in one padded batch report, per token, the log-probability the
+    model (at temperature 1) gave the token it emitted: checked against a plain forward pass."""
+    import torch
+
+    heads, ctx = heads_on(tiny_model_dir, 1)
+    await heads[0].start()
+    [engine] = ctx.pool.models.values()
+    short, long = engine.encode(Q), engine.encode([Message("user", "Name three colours " * 4)])
+    rows = [Row(short, max_new_tokens=8), Row(long, temperature=0.7, seed=3, max_new_tokens=8)]
+    results = await engine.generate(rows)
+    for row, r in zip(rows, results, strict=True):
+        assert r.token_ids and len(r.token_logprobs) == len(r.token_ids) == r.tokens_out
+        ids = torch.tensor([row.prompt_ids + r.token_ids])
+        with torch.inference_mode():
+            logits = engine.model(ids).logits[0, len(row.prompt_ids) - 1 : -1]
+        want = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor([r.token_ids]).T)
+        assert r.token_logprobs == pytest.approx(want.squeeze(1).tolist(), abs=1e-3)
+        assert r.logprob == pytest.approx(sum(r.token_logprobs) / len(r.token_logprobs))
+    [c] = await heads[0].complete(Q, params=GenParams(max_tokens=8))
+    assert c.logprob is not None and c.logprob < 0  # the head passes it on
 
 
 async def test_token_budget_and_stop_strings(tiny_model_dir: Path) -> None:

@@ -191,7 +191,7 @@ async def test_auto_asks_the_cheapest_heads_first_and_skips_the_rest_when_they_a
     v = await c.ask("What is 5 + 7?", strategy="auto")
     assert v.strategy == "vote" and v.chosen_model == "courier"
     assert slow.seen == [] and pricey.seen == [] and v.head_calls == 2
-    assert any(n.startswith("early stop: the 2 cheapest of 4") for n in v.notes)
+    assert any(n.startswith("early stop: fast, quick agreed") for n in v.notes)
     assert v.route is not None and v.route["heads"] == ["pricey", "fast", "quick", "slow"]
     assert any("early stop" in r for r in v.route["reasons"])
 
@@ -202,6 +202,40 @@ async def test_auto_asks_the_cheapest_heads_first_and_skips_the_rest_when_they_a
     # everyone asked: the ballot keeps catalogue order, so ties break as without early stop
     assert [x.head for x in v.votes] == ["pricey", "fast", "quick", "slow"]
     assert "swarm_early_stop_total 1.0" in c.metrics.render().decode()
+
+
+async def test_auto_lets_a_sure_head_answer_alone_once_it_knows_how_sure_it_usually_is() -> None:
+    """Certainty is relative to the head's own history in the domain: until MIN_SAMPLES
+    first-round answers are seen, early stop needs two heads to agree; after, the first head
+    settles a question alone when its certainty is within its top share of answers."""
+    from council.routing.certainty import MIN_SAMPLES
+
+    first = head("first", speed=9.0)
+    b, c = head("b", speed=5.0), head("c", speed=4.0)
+    council = make(first, b, c, early_stop_alone_share=0.5)
+    for i in range(MIN_SAMPLES):  # full ballots teach the router first's usual certainty
+        first.enqueue((f"Answer: {i}", -0.1 * i))
+        b.enqueue(f"Answer: {i}")
+        c.enqueue(f"Answer: {i}")
+        await council.ask(f"What is {i} + 0?", strategy="vote")
+    # half its answers were at least -1.4 sure: at -0.2 it is sure, so it answers alone
+    first.enqueue(("Answer: 7", -0.2))
+    v = await council.ask("What is 3 + 4?", strategy="auto")
+    assert v.head_calls == 1 and v.answer == "Answer: 7" and len(b.seen) == MIN_SAMPLES
+    assert any(n.startswith("early stop: first was sure (mean token logprob -0.200 >= -1.400)")
+               for n in v.notes)  # fmt: skip
+    assert v.route is not None and v.route["stop_logprob"] == pytest.approx(-1.4)
+    assert v.votes[0].logprob == -0.2
+    # unsure (-2.5 is in its bottom half): everyone is asked and the ballot decides
+    first.enqueue(("Answer: 8", -2.5))
+    b.enqueue("Answer: 7")
+    c.enqueue("Answer: 7")
+    v = await council.ask("What is 3 + 4?", strategy="auto")
+    assert v.head_calls == 3 and v.answer == "Answer: 7" and not any("early" in n for n in v.notes)
+    # a head that never reports certainty keeps agreement-based early stop
+    plain = make(head("x", "5", speed=9.0), head("y", "5"), head("z", "6"))
+    v = await plain.ask("What is 2 + 3?", strategy="auto")
+    assert v.head_calls == 2 and v.route is not None and v.route["stop_logprob"] is None
 
 
 # every surface -----------------------------------------------------------------------------

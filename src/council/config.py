@@ -65,6 +65,13 @@ class HeadSpec(BaseModel):
     tier: Literal["small", "large"] = "small"  # the selector's courier (small) / master (large)
     cloud: bool | None = None  # leaves this network; None: an openai head on a public host
     role: str = "core"  # adapters are trained and promoted per role; heads on a role share them
+    # openai heads: ask for token log-probabilities (vLLM, llama.cpp and OpenAI serve them);
+    # the mean is the head's self-certainty, which early stop can trust. Local heads always do.
+    logprobs: bool = False
+
+    @property
+    def reports_logprobs(self) -> bool:
+        return self.kind == "local" or self.logprobs
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.cost_in_per_1k + tokens_out * self.cost_out_per_1k) / 1000.0
@@ -165,6 +172,9 @@ class Settings(BaseSettings):
     escalate_on_verifier: bool = True  # ... and when a verifier (arithmetic) rejects the answer
     early_stop_k: int = Field(2, ge=1)  # `auto`: ask the cheapest k heads first
     early_stop_confidence: float = Field(1.0, gt=0.0, le=1.0)  # ... and stop if they agree so
+    # `auto`: the first head alone settles a question when its certainty is within its own
+    # top share of recent answers in the domain (routing/certainty.py); None: never alone
+    early_stop_alone_share: float | None = Field(0.7, gt=0.0, le=1.0)
     chairman: str | None = None  # `rank` synthesiser; default: the highest-quality member
     rank_max_tokens: int = Field(64, ge=8)  # a review is a short ranking, not an essay
     moa_layers: int = Field(2, ge=1)  # proposer layers (the first answers the question)

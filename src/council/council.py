@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from council.ballot.escalation import Tier
@@ -205,6 +206,7 @@ class Council(Head):
         ctx = Context(
             question, task, prompt, members, self.settings, params, self.call, self.count,
             head_of=self.head, judge=self.judge(members), plan=plan, on_event=on_event,
+            on_answers=partial(self.router.learn, task),
         )  # fmt: skip
         decision = await get_strategy(plan.strategy)(ctx)
         v = to_verdict(plan.strategy, decision, ctx, started)

@@ -58,6 +58,9 @@ class Completion:
     finish_reason: str = "stop"
     error: str | None = None
     adapter: str | None = None  # the adapter version (or served model variant) that answered
+    # Mean log-probability the model gave its own answer's tokens (its self-certainty); None
+    # when the head cannot tell (an openai head without `logprobs = true`).
+    logprob: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,6 +83,7 @@ class Vote:
     error: str | None = None
     won: bool = False
     adapter: str | None = None  # the adapter version that answered (None: the base model)
+    logprob: float | None = None  # the head's self-certainty (Completion.logprob)
 
 
 @dataclass

@@ -34,6 +34,10 @@ class Policy:
 
     early_stop_k: int = 2
     early_stop_confidence: float = 1.0
+    # The first head settles a question alone when its self-certainty (Completion.logprob)
+    # is within its own top share of recent answers in the domain (routing/certainty.py);
+    # None: only agreement of the first k heads stops early.
+    early_stop_alone_share: float | None = 0.7
     low_confidence: float = 0.45  # below: the domain is weak here, bring more deliberation
     high_confidence: float = 0.85  # at or above: one courier answer is usually enough
     long_prompt_tokens: int = 1500  # long code/reasoning prompts go to the master tier
@@ -50,8 +54,10 @@ class Plan:
     tier: Tier | None  # None: an explicit strategy over every tier's heads
     task_type: str
     heads: list[str]  # members, in catalogue order (the order that breaks ties)
-    early_stop: int | None = None  # ask the cheapest this many first; the rest on disagreement
-    stop_confidence: float = 1.0
+    early_stop: int | None = None  # ask `first` first; the rest only when they are not enough
+    first: list[str] = field(default_factory=list)  # in trust order
+    stop_confidence: float = 1.0  # the first heads agree at least this much: stop
+    stop_logprob: float | None = None  # the first head is at least this sure: stop
     predicted_tokens: int = 0
     predicted_calls: int = 0
     predicted_cost_usd: float = 0.0
@@ -105,10 +111,14 @@ class StrategySelector:
         budget_usd: float | None = None,
         confidence: float | None = None,
         max_tokens: int | None = None,
+        head_scores: dict[str, float] | None = None,
+        sure_at: dict[str, float] | None = None,
     ) -> Plan:
         """heads: the enabled heads the governor allows on the first provider's ballot;
         budget_usd: what is left to spend today (None: no cap); confidence: the cognitive
-        map's for this task type (None: no map yet)."""
+        map's for this task type (None: no map yet); head_scores: the map's live accuracy
+        of heads in this domain (who is asked first when stopping early); sure_at: per
+        head, the certainty of its top `early_stop_alone_share` of recent answers here."""
         hints = hints or Hints()
         reasons: list[str] = []
         p_in = estimate_tokens(prompt)
@@ -123,7 +133,7 @@ class StrategySelector:
         plan.domain_confidence = confidence
         self._predict(plan, members, p_in, max_tokens)
         self._fit_budget(plan, members, heads, hints, budget_usd, reasons, p_in, max_tokens)
-        self._early_stop(plan, confidence, reasons)
+        self._early_stop(plan, heads, confidence, head_scores or {}, sure_at or {}, reasons)
         plan.reasons = reasons
         return plan
 
@@ -246,16 +256,52 @@ class StrategySelector:
                 reasons.append("over budget: courier")
                 self._predict(plan, small, p_in, max_tokens)
 
-    def _early_stop(self, plan: Plan, confidence: float | None, reasons: list[str]) -> None:
+    def _early_stop(
+        self,
+        plan: Plan,
+        heads: Sequence[HeadSpec],
+        confidence: float | None,
+        scores: dict[str, float],
+        sure_at: dict[str, float],
+        reasons: list[str],
+    ) -> None:
         if plan.strategy not in ("vote", "weighted"):
             return
-        k = self.policy.early_stop_k
-        if confidence is not None and confidence >= self.policy.high_confidence:
+        p = self.policy
+        members = [h for h in heads if h.id in plan.heads]
+        order = trust_order(members, scores)
+        if scores and order[0].id in scores:
+            reasons.append(
+                f"{order[0].id} first: the best live accuracy in {plan.task_type} "
+                f"({scores[order[0].id]:.2f})"
+            )
+        k, sure = p.early_stop_k, None
+        if confidence is not None and confidence >= p.high_confidence:
             k = 1
             reasons.append(f"the map's confidence {confidence:.2f} is high: one head first")
-        if len(plan.heads) > k:
-            plan.early_stop, plan.stop_confidence = k, self.policy.early_stop_confidence
+        elif p.early_stop_alone_share is not None and order[0].id in sure_at:
+            k, sure = 1, sure_at[order[0].id]
+        elif p.early_stop_alone_share is not None and order[0].reports_logprobs:
+            reasons.append(f"{order[0].id} has too little history to know when it is sure")
+        if len(members) <= k:
+            return
+        plan.early_stop, plan.first = k, [h.id for h in order[:k]]
+        plan.stop_confidence, plan.stop_logprob = p.early_stop_confidence, sure
+        if sure is not None:
             reasons.append(
-                f"early stop: the {k} cheapest first, the rest only if they disagree "
-                f"(confidence < {self.policy.early_stop_confidence:g})"
+                f"early stop: {plan.first[0]} alone if it is as sure as its top "
+                f"{p.early_stop_alone_share:.0%} of answers in {plan.task_type} (mean token "
+                f"logprob >= {sure:.3f}), else the rest vote too"
             )
+        else:
+            reasons.append(
+                f"early stop: {', '.join(plan.first)} first, the rest only if they disagree "
+                f"(confidence < {p.early_stop_confidence:g})"
+            )
+
+
+def trust_order(members: Sequence[HeadSpec], scores: dict[str, float]) -> list[HeadSpec]:
+    """Who to ask first: the best live accuracy in the domain (the cognitive map's head
+    scores), then the unscored heads cheapest first."""
+    scored = sorted((h for h in members if h.id in scores), key=lambda h: -scores[h.id])
+    return scored + cheapest_first([h for h in members if h.id not in scores])

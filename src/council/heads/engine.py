@@ -52,6 +52,9 @@ class RowResult:
     tokens_in: int
     tokens_out: int
     finish_reason: str
+    logprob: float | None = None  # mean log-probability of the answer's tokens (see below)
+    token_logprobs: list[float] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
 
 
 class RowSampler(LogitsProcessor):
@@ -66,6 +69,10 @@ class RowSampler(LogitsProcessor):
             torch.Generator().manual_seed(r.seed) if r.seed is not None else None for r in rows
         ]
         self.tail = max((len(s) for r in rows for s in r.stop), default=0) + 8
+        # Per row, the model's own (temperature 1) log-probability of each token it emitted:
+        # how sure the model was of what it said, whatever the row's sampling settings.
+        self.logprobs: list[list[float]] = [[] for _ in rows]
+        self.done = [False] * len(rows)
 
     def _stopped(self, i: int, generated: torch.Tensor) -> bool:
         stops = self.rows[i].stop
@@ -79,12 +86,22 @@ class RowSampler(LogitsProcessor):
         picks = scores.argmax(dim=-1)
         sampled = []
         for i, row in enumerate(self.rows):
+            if step > 0 and not self.done[i] and int(input_ids[i, -1]) == self.eos_id:
+                self.done[i] = True
             if step >= row.max_new_tokens or self._stopped(i, input_ids[i, self.prompt_len :]):
                 picks[i] = self.eos_id
+                self.done[i] = True
             elif row.temperature > 0:
                 sampled.append(i)
         if sampled:
             picks[sampled] = self._sample(scores[sampled], sampled)
+        live = [i for i in range(len(self.rows)) if not self.done[i]]
+        if live:
+            chosen = torch.log_softmax(scores[live].float(), dim=-1).gather(
+                1, picks[live].unsqueeze(1)
+            )
+            for i, lp in zip(live, chosen.squeeze(1).tolist(), strict=True):
+                self.logprobs[i].append(lp)
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, picks.unsqueeze(1), 0.0)
         return out  # type: ignore[return-value]
@@ -261,9 +278,12 @@ class LocalModel:
             )
         self.batches += 1
         self.rows_done += len(rows)
-        return [self._finish(row, out[i, width:].tolist(), eos) for i, row in enumerate(rows)]
+        return [
+            self._finish(row, out[i, width:].tolist(), eos, sampler.logprobs[i])
+            for i, row in enumerate(rows)
+        ]
 
-    def _finish(self, row: Row, generated: list[int], eos: int) -> RowResult:
+    def _finish(self, row: Row, generated: list[int], eos: int, logprobs: list[float]) -> RowResult:
         hit_eos = eos in generated
         tokens = generated[: generated.index(eos)] if hit_eos else generated
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
@@ -271,7 +291,9 @@ class LocalModel:
         for s in row.stop:
             if s in text:
                 text, reason = text[: text.index(s)], "stop"
-        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason)
+        kept = logprobs[: len(tokens)]
+        mean = sum(kept) / len(kept) if kept else None
+        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, mean, kept, tokens)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -98,6 +98,7 @@ class LocalHead(Head):
                 cost_usd=self.spec.cost(r.tokens_in, r.tokens_out),
                 finish_reason=r.finish_reason,
                 adapter=adapter,
+                logprob=r.logprob,
             )
             for r in results
         ]

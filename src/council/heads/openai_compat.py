@@ -61,6 +61,8 @@ class OpenAICompatHead(Head):
             extra["seed"] = seed
         if p.stop:
             extra["stop"] = p.stop[:4]  # OpenAI accepts at most four
+        if self.spec.logprobs:
+            extra["logprobs"] = True
         try:
             resp = await self.client().chat.completions.create(
                 model=model,
@@ -96,6 +98,7 @@ class OpenAICompatHead(Head):
             tokens_out=t_out,
             cost_usd=self.spec.cost(t_in, t_out),
             finish_reason=choice.finish_reason or "stop",
+            logprob=mean_logprob(choice),
         )
 
     def _error(self, started: float, message: str) -> Completion:
@@ -106,3 +109,10 @@ class OpenAICompatHead(Head):
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+def mean_logprob(choice: Any) -> float | None:
+    """The mean token log-probability of a choice, when the server sent them."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    values = [t.logprob for t in content or [] if t.logprob is not None]
+    return sum(values) / len(values) if values else None

@@ -15,6 +15,9 @@ Evidence, each as (successes, trials) per domain:
 confidence = (sum_s w_s * successes_s + PRIOR * STRENGTH) / (sum_s w_s * trials_s + STRENGTH):
 a Beta prior worth STRENGTH trials at PRIOR keeps two lucky answers from reading as 100 %,
 and the gauntlet (blind, gold answers) weighs double.
+
+Per domain, `heads` scores each head on the live exchanges (HEAD_SCORES_SQL): the selector
+asks the domain's best head first when it stops early.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ FILE = "cognitive_map.json"
 LIVE_DAYS = 30
 PRIOR, STRENGTH = 0.5, 2.0
 WEIGHTS = {"live": 1.0, "gauntlet": 2.0, "training": 1.0}
+# Per head and domain, from labelled exchanges: a head was right when its answer won a
+# ballot that succeeded, wrong when it won one that failed or lost one that succeeded (it
+# disagreed with the right answer); losing a failed ballot says nothing about it.
+HEAD_SCORES_SQL = """
+    SELECT e.task_type, v.head,
+           SUM(v.won = 1 AND e.success = 1),
+           SUM(v.won = 1 OR e.success = 1)
+    FROM votes v JOIN exchanges e ON e.id = v.exchange_id
+    WHERE e.success IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
+      AND e.created_at >= ?
+    GROUP BY e.task_type, v.head
+"""
+MIN_HEAD_SAMPLES = 20  # fewer judged answers than this: the head's score is not used
 GAUNTLET_DOMAINS = {
     "basic_arithmetic": "math",
     "chain_sum": "math",
@@ -66,7 +82,10 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
     def ev(domain: str, source: str) -> Evidence:
         return evidence.setdefault(domain, {}).setdefault(source, Evidence())
 
+    heads: dict[str, dict[str, Evidence]] = {}
     if store is not None:
+        for task, head, ok, n in store.query(HEAD_SCORES_SQL, (now - LIVE_DAYS * 86400,)):
+            heads.setdefault(task or "general", {}).setdefault(head, Evidence()).add(ok, n)
         rows = store.query(
             "SELECT task_type, COUNT(*), SUM(success) FROM exchanges "
             "WHERE success IS NOT NULL AND role IN ('council', 'single') AND created_at >= ? "
@@ -98,10 +117,14 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
         k = sum(WEIGHTS[s] * e.successes for s, e in sources.items())
         n = sum(WEIGHTS[s] * e.trials for s, e in sources.items())
         domains[domain] = {
-            "confidence": round((k + PRIOR * STRENGTH) / (n + STRENGTH), 4),
+            "confidence": _smoothed(k, n),
             "samples": round(sum(e.trials for e in sources.values()), 2),
             "training_examples": examples.get(domain, 0),
             "sources": {s: e.to_dict() for s, e in sources.items()},
+            "heads": {
+                h: {"accuracy": _smoothed(e.successes, e.trials), "n": round(e.trials, 2)}
+                for h, e in sorted(heads.get(domain, {}).items())
+            },
         }
     return {
         "generated_at": now,
@@ -109,6 +132,10 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
         "method": f"Beta({PRIOR:g}x{STRENGTH:g}) over live, gauntlet (x2) and training evidence",
         "domains": domains,
     }
+
+
+def _smoothed(successes: float, trials: float) -> float:
+    return round((successes + PRIOR * STRENGTH) / (trials + STRENGTH), 4)
 
 
 def write(data_dir: Path, store: Any | None) -> dict[str, Any]:
@@ -137,6 +164,16 @@ class CognitiveMap:
         if not d or not d.get("samples"):
             return None
         return float(d["confidence"])
+
+    def head_scores(self, domain: str) -> dict[str, float]:
+        """Each head's live accuracy in the domain, for heads judged often enough."""
+        self._reload()
+        heads = (self._domains.get(domain) or {}).get("heads") or {}
+        return {
+            h: float(s["accuracy"])
+            for h, s in heads.items()
+            if s.get("n", 0) >= MIN_HEAD_SAMPLES and s.get("accuracy") is not None
+        }
 
     def _reload(self) -> None:
         try:

@@ -9,10 +9,11 @@ from dataclasses import replace
 from council.ballot.escalation import Tier, escalation_reason, provider_tiers
 from council.ballot.selector import Hints, Plan, Policy, StrategySelector
 from council.config import HeadSpec, Settings
+from council.routing.certainty import CertaintyHistory
 from council.routing.cognitive_map import CognitiveMap
 from council.routing.governor import Governor
 from council.strategies import AUTO, select_members
-from council.types import Verdict
+from council.types import Completion, Verdict
 from council.verify import verify_answer
 
 
@@ -20,6 +21,7 @@ def policy_of(settings: Settings) -> Policy:
     return Policy(
         early_stop_k=settings.early_stop_k,
         early_stop_confidence=settings.early_stop_confidence,
+        early_stop_alone_share=settings.early_stop_alone_share,
         debate_rounds=settings.debate_rounds,
         moa_layers=settings.moa_layers,
         clone_samples=settings.clone_samples,
@@ -31,6 +33,7 @@ class Router:
         self.settings = settings
         self.governor = governor or Governor(settings)
         self.map = CognitiveMap(settings.data_dir)
+        self.certainty = CertaintyHistory()
         self.selector = StrategySelector(policy_of(settings))
 
     def tiers(self, specs: list[HeadSpec]) -> tuple[list[Tier], list[str]]:
@@ -50,6 +53,13 @@ class Router:
     ) -> Plan:
         if strategy == AUTO:
             h = replace(hints or Hints(), num_models=num_models)
+            share = self.selector.policy.early_stop_alone_share
+            sure_at = {}
+            if share is not None:
+                for spec in specs:
+                    at = self.certainty.threshold(spec.id, task, share)
+                    if at is not None:
+                        sure_at[spec.id] = at
             return self.selector.choose(
                 question,
                 task,
@@ -58,9 +68,17 @@ class Router:
                 budget_usd=self.governor.remaining(),
                 confidence=self.map.confidence(task),
                 max_tokens=max_tokens,
+                head_scores=self.map.head_scores(task),
+                sure_at=sure_at,
             )
         members = select_members(strategy, specs, task, num_models)
         return self.selector.explicit(strategy, task, members, question)
+
+    def learn(self, task: str, completions: list[Completion]) -> None:
+        """Remember how sure each head sounded on a first-round answer in this domain."""
+        for c in completions:
+            if c.ok:
+                self.certainty.add(c.head, task, c.logprob)
 
     def weakness(self, question: str, verdict: Verdict) -> str | None:
         """Why CloudRetry should try the next provider, or None to keep this answer."""

@@ -116,6 +116,8 @@ class Context:
     judge: Head | None = None
     plan: Plan | None = None
     on_event: OnEvent | None = None
+    # sees every first-round answer to the question itself (the selector learns from them)
+    on_answers: Callable[[list[Completion]], None] | None = None
     calls: list[Completion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # members early stop did not ask
@@ -159,38 +161,57 @@ class Context:
         return await self.count_fn(self.question, self.task_type, specs, completions)
 
     async def ballot(self) -> Ballot:
-        """Stages 1-2 over the members; with an early-stop plan the cheapest k go first and
-        the rest are asked only when those k do not agree with the plan's confidence."""
-        heads = self.members
-        k = self.plan.early_stop if self.plan is not None else None
-        if not k or len(heads) <= k:
-            return await self.count([h.spec for h in heads], await self.collect(heads))
-        cheap = {s.id for s in cheapest_first([h.spec for h in heads])[:k]}
+        """Stages 1-2 over the members. With an early-stop plan the plan's first heads go
+        first (cheapest first when it names none), and the rest are asked only when those
+        do not agree with the plan's confidence, or the lone first head is not sure enough."""
+        heads, plan = self.members, self.plan
+        k = plan.early_stop if plan is not None else None
+        if plan is None or not k or len(heads) <= k:
+            return await self.count([h.spec for h in heads], self.seen(await self.collect(heads)))
+        chosen = plan.first or [s.id for s in cheapest_first([h.spec for h in heads])[:k]]
         # Ballots keep the members' order: ties then break as they would without early stop.
-        early = [h for h in heads if h.id in cheap]
-        rest = [h for h in heads if h.id not in cheap]
-        first = await self.collect(early, require=False)
+        early = [h for h in heads if h.id in chosen]
+        rest = [h for h in heads if h.id not in chosen]
+        first = self.seen(await self.collect(early, require=False))
         b = await self.count([h.spec for h in early], first)
-        t = b.tally()
-        assert self.plan is not None
-        if all(c.ok for c in first) and t.confidence >= self.plan.stop_confidence:
+        why = enough(plan, b) if all(c.ok for c in first) else None
+        if why is not None:
             self.skipped = [h.id for h in rest]
-            self.notes.append(
-                f"early stop: the {k} cheapest of {len(heads)} heads agreed "
-                f"(confidence {t.confidence:.2f}); {', '.join(self.skipped)} not asked"
-            )
+            self.notes.append(f"early stop: {why}; {', '.join(self.skipped)} not asked")
             return b
         answers = dict(zip([h.id for h in early], first, strict=True))
-        answers |= zip([h.id for h in rest], await self.collect(rest, require=False), strict=True)
+        later = self.seen(await self.collect(rest, require=False))
+        answers |= zip([h.id for h in rest], later, strict=True)
         every = [answers[h.id] for h in heads]
         require_answer(every)
         return await self.count([h.spec for h in heads], every)
+
+    def seen(self, completions: list[Completion]) -> list[Completion]:
+        if self.on_answers is not None:
+            self.on_answers(completions)
+        return completions
 
     def best(self, head_id: str | None, among: list[Head] | None = None) -> Head:
         """The head a setting names, else the highest-quality one among `among` (members)."""
         if head_id is not None and self.head_of is not None:
             return self.head_of(head_id)
         return max(among or self.members, key=lambda h: h.spec.quality)
+
+
+def enough(plan: Plan, b: Ballot) -> str | None:
+    """Why the first heads' ballot settles the question (None: ask the rest)."""
+    t = b.tally()
+    n = len(b.completions)
+    if plan.stop_logprob is None or n > 1:
+        if t.confidence >= plan.stop_confidence:
+            who = ", ".join(c.head for c in b.completions)
+            did = "answered" if n == 1 else "agreed"
+            return f"{who} {did} (confidence {t.confidence:.2f})"
+        return None
+    [c] = b.completions
+    if c.logprob is not None and c.logprob >= plan.stop_logprob:
+        return f"{c.head} was sure (mean token logprob {c.logprob:.3f} >= {plan.stop_logprob:.3f})"
+    return None
 
 
 async def count_ballot(
@@ -231,6 +252,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             cost_usd=c.cost_usd,
             error=c.error,
             adapter=c.adapter,
+            logprob=None if c.logprob is None else round(c.logprob, 4),
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
