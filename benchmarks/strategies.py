@@ -5,14 +5,25 @@ catalogue's heads (five SmolLM2-135M personas). Per strategy it prints accuracy 
 Wilson interval, head calls and tokens per item, cost, and p50/p95 latency, next to the best
 single head; then the selector (`auto`) against the full council (`vote`).
 
+Before the measured items, --warmup questions of the same family (another seed, none of the
+measured ones) go to the full council with memory on, as a server's earlier traffic would:
+the router learns how sure each head usually sounds and the cognitive map (written once,
+after) which head is most often right. `auto` uses both; nothing it learns comes from gold
+answers of the measured items (it keeps learning certainty from their ballots, as a live
+server does).
+
 How it stays affordable on 2 CPU cores, and what that means for the figures:
 - identical head calls (same head, messages, params) are answered once and shared between
   strategies: they all start from the same first ballot. Head calls and tokens are counted
-  per strategy as if nothing were shared. `auto` runs smaller batches (2 heads, then 3) than
-  the shared ballot, so its latency comes from the first --latency-items items, where it
-  shares nothing and runs for real;
+  per strategy as if nothing were shared. `auto` runs other batches (1 head, then 4) than
+  the shared ballot, so on the timed items it shares nothing and runs for real;
+- the first --latency-items items run one at a time and are timed; the rest run
+  --concurrency at a time, untimed, so the model batches rows across items;
 - the heavy strategies (best_of_n, rank, moa, debate, clone_dispatch) make 6-15 calls per item:
-  `--heavy-items` runs them on the first N items only, compared with the rest on those items;
+  `--heavy-items` can run them on the first N items only (default: all), compared with the
+  rest on those items; on 2 cores, run them in a second process (`--strategies
+  vote,rank,moa,debate --warmup 0`): each process reports vote and the single heads on its
+  own items;
 - latency is the critical path of each strategy's head calls (calls issued together run
   together, a later stage waits for the one before), each call at the latency measured when
   it really ran (inside whatever batch it ran in); counting/clustering time is left out;
@@ -20,7 +31,8 @@ How it stays affordable on 2 CPU cores, and what that means for the figures:
   seed as asking it alone); its latency is that ballot's batch (an upper bound);
 - answers are right when the number extracted from them equals the gold answer exactly.
 
-    python benchmarks/strategies.py [--items 200] [--heavy-items 30] [--strategies vote,auto]
+    python benchmarks/strategies.py [--items 200] [--heavy-items N] [--strategies vote,auto]
+                                    [--warmup 100] [--concurrency 8] [--latency-items 20]
                                     [--max-tokens 32] [--seed 1234] [--quick] [--data-dir DIR]
 """
 

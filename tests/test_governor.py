@@ -225,6 +225,27 @@ async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() ->
     assert any("good first: the best live accuracy in math (0.96)" in r for r in v.route["reasons"])
 
 
+def test_a_restart_relearns_how_sure_each_head_usually_is_from_stored_votes() -> None:
+    from council.routing.certainty import CertaintyHistory
+
+    settings = settings_with([HeadSpec(id="a")])
+    store = open_store(settings)
+    for i in range(40):
+        strategy = "debate" if i % 4 == 3 else "vote"  # revised answers are not first answers
+        v = Verdict("4", [Vote("a", "4", "4", 0, 1.0, 1.0, won=True, logprob=-0.05 * i),
+                          Vote("b", "x", None, None, 0.0, 1.0, error="timed out")],
+                    1.0, strategy, 1.0, 0.0, ["a"], "math")  # fmt: skip
+        store.record(ExchangeRecord(f"c{i}", "ana", [Message("user", "q")], v,
+                                    created_at=1000.0 + i))  # fmt: skip
+    assert store.exchange("c1")["votes"][0]["logprob"] == pytest.approx(-0.05)
+    history = CertaintyHistory(size=20, min_samples=10)
+    assert history.load(store) == 20  # the newest 20 first answers of a in math
+    assert history.count("a", "math") == 20 and history.count("b", "math") == 0
+    # the newest 20 vote exchanges are i = 13..38 without the debates: -0.65 .. -1.9
+    assert history.threshold("a", "math", 0.5) == pytest.approx(-1.25)
+    store.close()
+
+
 def test_routing_cli_commands(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "council.toml", [HeadSpec(id="h0"), HeadSpec(id="h1")],
                        embedder="none", memory=False)  # fmt: skip

@@ -25,7 +25,8 @@ def map(  # the verb users type; shadows the builtin only in this module
     as_json: Annotated[bool, typer.Option("--json", help="Print the map as JSON.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Rebuild the cognitive map (per-domain confidence the selector reads) and show it.
+    """Rebuild the cognitive map (per-domain confidence and each head's live accuracy, which
+    the selector reads) and show it.
 
     Example: council map
     """
@@ -37,7 +38,8 @@ def map(  # the verb users type; shadows the builtin only in this module
         out.print_json(json.dumps(data))
         return
     table = Table(title=f"Cognitive map ({settings.data_dir / cognitive_map.FILE})")
-    for col in ("domain", "confidence", "samples", "live", "gauntlet", "training", "examples"):
+    cols = ("domain", "confidence", "samples", "live", "gauntlet", "training", "examples")
+    for col in (*cols, "heads (live accuracy)"):
         table.add_column(col)
     for domain, d in data["domains"].items():
         src = d["sources"]
@@ -46,8 +48,11 @@ def map(  # the verb users type; shadows the builtin only in this module
             s = src.get(name)
             return "-" if not s else f"{s['rate']:.2f} (n={s['n']:g})"
 
+        ranked = sorted(d["heads"].items(), key=lambda kv: -kv[1]["accuracy"])
+        heads = ", ".join(f"{h} {s['accuracy']:.2f} (n={s['n']:g})" for h, s in ranked[:3])
         table.add_row(domain, f"{d['confidence']:.2f}", f"{d['samples']:g}", cell("live"),
-                      cell("gauntlet"), cell("training"), str(d["training_examples"]))  # fmt: skip
+                      cell("gauntlet"), cell("training"), str(d["training_examples"]),
+                      heads or "-")  # fmt: skip
     out.print(table)
     out.print(data["method"], highlight=False)
 

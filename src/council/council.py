@@ -72,6 +72,8 @@ class Council(Head):
             store = open_store(settings)
             self.memory = Memory(settings, self.embedder, store)
             self.knowledge = knowledge or Knowledge(settings, self.embedder, store)
+        if self.memory is not None:
+            self.router.certainty.load(self.memory.store)
 
     # the heads ------------------------------------------------------------------------
     @property

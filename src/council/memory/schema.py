@@ -259,6 +259,12 @@ def m003_adapters(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_vote_certainty(db: sqlite3.Connection) -> None:
+    # Each head's self-certainty (mean token logprob): the router relearns from it at start.
+    db.execute("ALTER TABLE votes ADD COLUMN logprob REAL")
+
+
 def run_script(db: sqlite3.Connection, sql: str) -> None:
     """Execute statements one by one (executescript would COMMIT the open transaction)."""
     pending = ""

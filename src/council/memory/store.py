@@ -176,11 +176,11 @@ class Store:
         )  # fmt: skip
         db.executemany(
             "INSERT INTO votes (exchange_id, position, head, answer, extracted, cluster, "
-            "weight, latency_ms, tokens_in, tokens_out, cost_usd, error, won) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "weight, latency_ms, tokens_in, tokens_out, cost_usd, error, won, logprob) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (rec.id, i, x.head, x.answer, x.extracted, x.cluster, x.weight, x.latency_ms,
-                 x.tokens_in, x.tokens_out, x.cost_usd, x.error, int(x.won))
+                 x.tokens_in, x.tokens_out, x.cost_usd, x.error, int(x.won), x.logprob)
                 for i, x in enumerate(v.votes)
             ],
         )  # fmt: skip

@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Any
 
 HISTORY = 500  # answers kept per (head, domain)
 MIN_SAMPLES = 30  # fewer than this: no threshold yet, early stop falls back to agreement
+# First-round answers only: debate and moa store revised answers, clone_dispatch other
+# sampling settings, so their certainty means something else.
+RECENT_SQL = """
+    SELECT head, task_type, logprob FROM (
+        SELECT v.head, e.task_type, v.logprob, e.created_at,
+               ROW_NUMBER() OVER (PARTITION BY v.head, e.task_type
+                                  ORDER BY e.created_at DESC) AS age
+        FROM votes v JOIN exchanges e ON e.id = v.exchange_id
+        WHERE v.logprob IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
+          AND e.strategy NOT IN ('debate', 'moa', 'clone_dispatch')
+    ) WHERE age <= ? ORDER BY created_at
+"""
 
 
 class CertaintyHistory:
@@ -19,6 +32,14 @@ class CertaintyHistory:
         self.min_samples = min_samples
         self._seen: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
+
+    def load(self, store: Any) -> int:
+        """Relearn from the stored votes (the newest HISTORY per head and domain), so a
+        restart does not forget what "sure" means; returns how many answers were read."""
+        rows = store.query(RECENT_SQL, (self.size,))
+        for head, task, logprob in rows:
+            self.add(head, task or "general", logprob)
+        return len(rows)
 
     def add(self, head: str, domain: str, logprob: float | None) -> None:
         if logprob is None:
