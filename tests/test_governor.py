@@ -194,7 +194,8 @@ async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_pa
 async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() -> None:
     """A head is right when it won a ballot that succeeded, wrong when it won one that failed
     or lost one that succeeded; the selector's early stop asks the domain's best head first
-    (live math confidence 23/32 is below `high_confidence`, so two heads are asked)."""
+    (live math confidence 23/33 is below `high_confidence`, so two heads are asked). Answers
+    to checkable questions are judged by the verifier instead."""
     good, fast = scripted(id="good", speed=2.0), scripted(id="fast", speed=9.0)
     other = scripted(id="other", speed=5.0)
     settings = settings_with([good.spec, fast.spec, other.spec])
@@ -206,11 +207,18 @@ async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() ->
                     1.0, "vote", 1.0, 0.0, ["good", "fast"], "math")  # fmt: skip
         store.record(ExchangeRecord(f"m{i}", "ana", [Message("user", "q")], v,
                                     success=good_won, label_source="verifier"))  # fmt: skip
+    # a checkable question: the verifier judges every answer, whoever won
+    v = Verdict("41", [Vote("good", "42", "42", 0, 1.0, 1.0, won=False),
+                       Vote("fast", "41", "41", 1, 1.0, 1.0, won=True)],
+                0.5, "vote", 1.0, 0.0, ["good", "fast"], "math")  # fmt: skip
+    store.record(ExchangeRecord("m-checked", "ana", [Message("user", "What is 6 * 7?")], v,
+                                success=False, label_source="verifier"))  # fmt: skip
     m = cognitive_map.write(settings.data_dir, store)["domains"]["math"]["heads"]
-    # good: right 22 of 22 judged (its 8 losses were failed ballots: no evidence);
-    # fast: wrong 8 times by winning failed ballots and 22 by losing good ones
-    assert m["good"] == {"accuracy": pytest.approx(23 / 24, abs=1e-4), "n": 22}
-    assert m["fast"] == {"accuracy": pytest.approx(1 / 32, abs=1e-4), "n": 30}
+    # good: right 22 of 22 judged by label (its 8 losses were failed ballots: no evidence)
+    # and right on the checked one; fast: wrong 8 times by winning failed ballots, 22 by
+    # losing good ones, and on the checked one
+    assert m["good"] == {"accuracy": pytest.approx(24 / 25, abs=1e-4), "n": 23}
+    assert m["fast"] == {"accuracy": pytest.approx(1 / 33, abs=1e-4), "n": 31}
     assert "other" not in m
     store.close()
     for h in (good, fast, other):

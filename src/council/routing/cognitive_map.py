@@ -16,8 +16,8 @@ confidence = (sum_s w_s * successes_s + PRIOR * STRENGTH) / (sum_s w_s * trials_
 a Beta prior worth STRENGTH trials at PRIOR keeps two lucky answers from reading as 100 %,
 and the gauntlet (blind, gold answers) weighs double.
 
-Per domain, `heads` scores each head on the live exchanges (HEAD_SCORES_SQL): the selector
-asks the domain's best head first when it stops early.
+Per domain, `heads` scores each head on the live exchanges (HEAD_VOTES_SQL, judge_vote): the
+selector asks the domain's best head first when it stops early.
 """
 
 from __future__ import annotations
@@ -31,23 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from council.ballot.tasks import TASK_TYPES, classify_task
+from council.verify import verify_answer
 
 log = logging.getLogger(__name__)
 FILE = "cognitive_map.json"
 LIVE_DAYS = 30
 PRIOR, STRENGTH = 0.5, 2.0
 WEIGHTS = {"live": 1.0, "gauntlet": 2.0, "training": 1.0}
-# Per head and domain, from labelled exchanges: a head was right when its answer won a
-# ballot that succeeded, wrong when it won one that failed or lost one that succeeded (it
-# disagreed with the right answer); losing a failed ballot says nothing about it.
-HEAD_SCORES_SQL = """
-    SELECT e.task_type, v.head,
-           SUM(v.won = 1 AND e.success = 1),
-           SUM(v.won = 1 OR e.success = 1)
+# Per head and domain, every stored answer is judged: by the verifier when one applies to the
+# question (checkable arithmetic: exact), else by the exchange's label: a head was right when
+# its answer won a ballot that succeeded, wrong when it won one that failed or lost one that
+# succeeded; losing a failed ballot says nothing about it.
+HEAD_VOTES_SQL = """
+    SELECT e.task_type, e.prompt, e.success, v.head, v.answer, v.won
     FROM votes v JOIN exchanges e ON e.id = v.exchange_id
-    WHERE e.success IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
-      AND e.created_at >= ?
-    GROUP BY e.task_type, v.head
+    WHERE v.error IS NULL AND e.role IN ('council', 'single') AND e.created_at >= ?
 """
 MIN_HEAD_SAMPLES = 20  # fewer judged answers than this: the head's score is not used
 GAUNTLET_DOMAINS = {
@@ -84,8 +82,13 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
 
     heads: dict[str, dict[str, Evidence]] = {}
     if store is not None:
-        for task, head, ok, n in store.query(HEAD_SCORES_SQL, (now - LIVE_DAYS * 86400,)):
-            heads.setdefault(task or "general", {}).setdefault(head, Evidence()).add(ok, n)
+        for task, prompt, success, head, answer, won in store.query(
+            HEAD_VOTES_SQL, (now - LIVE_DAYS * 86400,)
+        ):
+            right = judge_vote(prompt, answer, success, bool(won))
+            if right is not None:
+                e = heads.setdefault(task or "general", {}).setdefault(head, Evidence())
+                e.add(float(right), 1.0)
         rows = store.query(
             "SELECT task_type, COUNT(*), SUM(success) FROM exchanges "
             "WHERE success IS NOT NULL AND role IN ('council', 'single') AND created_at >= ? "
@@ -132,6 +135,18 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
         "method": f"Beta({PRIOR:g}x{STRENGTH:g}) over live, gauntlet (x2) and training evidence",
         "domains": domains,
     }
+
+
+def judge_vote(prompt: str, answer: str, success: int | None, won: bool) -> bool | None:
+    """Whether one head's stored answer was right (None: no evidence either way)."""
+    checked = verify_answer(prompt, answer)
+    if checked is not None:
+        return checked
+    if success is None:
+        return None
+    if won:
+        return bool(success)
+    return False if success else None
 
 
 def _smoothed(successes: float, trials: float) -> float:
