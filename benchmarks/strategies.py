@@ -176,7 +176,9 @@ async def run(args: argparse.Namespace) -> None:
     items = list(
         reasoning_gym.create_dataset(FAMILY, size=args.items, seed=args.seed, **FAMILY_CONFIG)
     )
-    specs = [h for h in packaged_catalogue() if h.enabled]
+    # Untimed items queue behind each other's batches: a head call may wait minutes for the
+    # model, which says nothing about the strategy, so the heads' timeout is lifted here.
+    specs = [h.model_copy(update={"timeout_s": 3600.0}) for h in packaged_catalogue() if h.enabled]
     settings = Settings(
         heads=specs,
         data_dir=args.data_dir,
@@ -240,6 +242,8 @@ async def run_pass(
                 await one(council, name, item, params, name == "auto" and timed, timed)
                 for name in group
             ]
+        for name, outcome in zip(group, finished[k], strict=True):
+            write_out(k, name, item, outcome)  # as it happens: a cut-short run keeps its items
         if len(finished) % 10 == 0 or len(finished) == len(part):
             print(
                 f"  pass {p}: {len(finished)}/{len(part)} items, "
@@ -311,28 +315,31 @@ async def one(
     return Outcome(v, trace.frontier if timed else None)
 
 
+def write_out(k: int, name: str, item: dict[str, Any], o: Outcome) -> None:
+    if OUT is None:
+        return
+    v = o.verdict
+    line = {
+        "item": k,
+        "strategy": name,
+        "question": item["question"],
+        "gold": item["answer"],
+        "answer": v.answer,
+        "correct": right(v.answer, item["answer"]),
+        "head_calls": v.head_calls,
+        "latency_ms": o.latency_ms,
+        "notes": v.notes,
+        "route": v.route,
+        "votes": [{"head": x.head, "answer": x.answer, "logprob": x.logprob} for x in v.votes],
+    }
+    with OUT.open("a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def record(results: dict[str, Tally], name: str, item: dict[str, Any], o: Outcome) -> None:
     v = o.verdict
     t = results[name]
     t.correct.append(right(v.answer, item["answer"]))
-    if OUT is not None:
-        with OUT.open("a") as f:
-            f.write(
-                json.dumps(
-                    {
-                        "strategy": name,
-                        "question": item["question"],
-                        "gold": item["answer"],
-                        "answer": v.answer,
-                        "correct": t.correct[-1],
-                        "head_calls": v.head_calls,
-                        "latency_ms": o.latency_ms,
-                        "notes": v.notes,
-                        "route": v.route,
-                    }
-                )
-                + "\n"
-            )
     t.calls.append(v.head_calls)
     t.tokens.append(v.tokens_in + v.tokens_out)
     t.cost += v.cost_usd

@@ -66,6 +66,29 @@ def test_openai_sdk_streaming(server: ServerProcess) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
 
 
+def test_logprobs_of_the_answering_head_plain_and_streamed(server: ServerProcess) -> None:
+    client = sdk(server)
+    q = [{"role": "user", "content": "Say hi"}]
+    resp = client.chat.completions.create(model="h0", messages=q, max_tokens=8, logprobs=True)
+    choice = resp.choices[0]
+    assert choice.logprobs is not None and choice.logprobs.content
+    tokens = choice.logprobs.content
+    assert len(tokens) == resp.usage.completion_tokens  # type: ignore[union-attr]
+    assert all(t.logprob <= 0 and t.bytes == list(t.token.encode()) for t in tokens)
+    text = choice.message.content or ""
+    assert "".join(t.token for t in tokens).strip().startswith(text[:4])
+    plain = client.chat.completions.create(model="h0", messages=q, max_tokens=8)
+    assert plain.choices[0].logprobs is None  # only when asked
+    # the council's answer is a head's own text: that head's tokens, in the final chunk
+    stream = client.chat.completions.create(
+        model="council", messages=q, max_tokens=8, logprobs=True, stream=True
+    )
+    [final] = [c for c in stream if c.choices and c.choices[0].finish_reason == "stop"]
+    assert final.choices[0].logprobs is not None and final.choices[0].logprobs.content
+    with pytest.raises(openai.BadRequestError, match="top_logprobs"):
+        client.chat.completions.create(model="h0", messages=q, logprobs=True, top_logprobs=3)
+
+
 def test_openai_sdk_sees_errors_as_exceptions(server: ServerProcess) -> None:
     client = sdk(server)
     with pytest.raises(openai.NotFoundError, match="Unknown model"):
@@ -92,6 +115,7 @@ async def test_a_second_council_uses_the_server_as_its_openai_head(server: Serve
             max_tokens=8,
             cost_in_per_1k=0.5,
             cost_out_per_1k=1.0,
+            logprobs=True,  # how sure the remote head is travels with its answer
         ),
         HeadSpec(
             id="dead",
@@ -114,6 +138,8 @@ async def test_a_second_council_uses_the_server_as_its_openai_head(server: Serve
     )
     assert "cannot reach" in (votes["dead"].error or "")
     assert v.answer
+    sure = votes["remote-h0"].logprob
+    assert sure is not None and sure < 0 and votes["remote-council"].logprob is None
 
 
 async def test_missing_api_key_is_an_error_that_names_the_variable() -> None:

@@ -381,6 +381,12 @@ class Council(Head):
                 tokens_in=v.tokens_in,
                 tokens_out=v.tokens_out,
                 cost_usd=v.cost_usd,
+                logprob=mean_of(v.answer_logprobs),
+                token_logprobs=v.answer_logprobs,
             )
             for v in verdicts
         ]
+
+
+def mean_of(pairs: list[tuple[str, float]] | None) -> float | None:
+    return sum(lp for _, lp in pairs) / len(pairs) if pairs else None

@@ -61,6 +61,7 @@ class Completion:
     # Mean log-probability the model gave its own answer's tokens (its self-certainty); None
     # when the head cannot tell (an openai head without `logprobs = true`).
     logprob: float | None = None
+    token_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -112,8 +113,11 @@ class Verdict:
     rounds: list[dict[str, Any]] = field(default_factory=list)  # multi-round detail
     escalated: bool = False  # CloudRetry replaced the first provider's answer
     escalation: list[dict[str, Any]] = field(default_factory=list)  # earlier providers' tries
+    # (token, logprob) of the answer when it is one head's own text and the head told them
+    answer_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("answer_logprobs")  # served as OpenAI `logprobs` when asked, not in meta
         d["total_cost"] = self.cost_usd  # the ensemble seed's name for cost_usd
         return d

@@ -212,6 +212,9 @@ class LocalModel:
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
+    def token_text(self, token_id: int) -> str:
+        return str(self.tokenizer.decode([token_id], skip_special_tokens=False))
+
     # batching ------------------------------------------------------------------------
     async def generate(self, rows: list[Row]) -> list[RowResult]:
         """Queue rows for the next batch and wait for their results."""

@@ -99,6 +99,10 @@ class LocalHead(Head):
                 finish_reason=r.finish_reason,
                 adapter=adapter,
                 logprob=r.logprob,
+                token_logprobs=[
+                    (engine.token_text(t), lp)
+                    for t, lp in zip(r.token_ids, r.token_logprobs, strict=True)
+                ],
             )
             for r in results
         ]

@@ -99,6 +99,7 @@ class OpenAICompatHead(Head):
             cost_usd=self.spec.cost(t_in, t_out),
             finish_reason=choice.finish_reason or "stop",
             logprob=mean_logprob(choice),
+            token_logprobs=token_logprobs(choice),
         )
 
     def _error(self, started: float, message: str) -> Completion:
@@ -111,8 +112,14 @@ class OpenAICompatHead(Head):
             self._client = None
 
 
-def mean_logprob(choice: Any) -> float | None:
-    """The mean token log-probability of a choice, when the server sent them."""
+def token_logprobs(choice: Any) -> list[tuple[str, float]] | None:
+    """(token, logprob) of a choice's tokens, when the server sent them."""
     content = getattr(getattr(choice, "logprobs", None), "content", None)
-    values = [t.logprob for t in content or [] if t.logprob is not None]
-    return sum(values) / len(values) if values else None
+    pairs = [(t.token, t.logprob) for t in content or [] if t.logprob is not None]
+    return pairs or None
+
+
+def mean_logprob(choice: Any) -> float | None:
+    """The mean token log-probability of a choice: the head's self-certainty."""
+    pairs = token_logprobs(choice)
+    return sum(lp for _, lp in pairs) / len(pairs) if pairs else None

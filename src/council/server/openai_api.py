@@ -66,6 +66,19 @@ async def _decide(
     )
 
 
+def _logprobs(body: ChatCompletionRequest, v: Verdict) -> dict[str, Any] | None:
+    """OpenAI's choice.logprobs, when asked for and the answer is one head's own text (a
+    chairman's or aggregator's synthesis, or a head that cannot tell, has none)."""
+    if not body.logprobs or v.answer_logprobs is None:
+        return None
+    return {
+        "content": [
+            {"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+            for t, lp in v.answer_logprobs
+        ]
+    }
+
+
 def _usage(v: Verdict) -> dict[str, int]:
     return {
         "prompt_tokens": v.tokens_in,
@@ -101,7 +114,7 @@ async def chat_completions(
                 "index": 0,
                 "message": {"role": "assistant", "content": v.answer},
                 "finish_reason": "stop",
-                "logprobs": None,
+                "logprobs": _logprobs(body, v),
             }
         ],
         "usage": _usage(v),
@@ -117,13 +130,19 @@ def _sse(obj: dict[str, Any]) -> str:
 async def _stream(
     body: ChatCompletionRequest, request: Request, cid: str, created: int
 ) -> AsyncIterator[str]:
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    def chunk(
+        delta: dict[str, Any],
+        finish: str | None = None,
+        logprobs: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
         return {
             "id": cid,
             "object": "chat.completion.chunk",
             "created": created,
             "model": body.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [choice],
             **extra,
         }
 
@@ -150,7 +169,8 @@ async def _stream(
             task.cancel()
     for i in range(0, len(v.answer), STREAM_PIECE):
         yield _sse(chunk({"content": v.answer[i : i + STREAM_PIECE]}))
-    yield _sse(chunk({}, "stop", council=meta_of(v)))
+    # The answer is decided before it streams, so its token log-probabilities come at once.
+    yield _sse(chunk({}, "stop", _logprobs(body, v), council=meta_of(v)))
     if body.stream_options and body.stream_options.include_usage:
         yield _sse({**chunk({}), "choices": [], "usage": _usage(v)})
     yield "data: [DONE]\n\n"

@@ -100,10 +100,24 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
     n: int = Field(1, ge=1, le=1, description="Council returns one answer per request.")
     stop: str | list[str] | None = None
     seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(
+        None, description="Only the chosen tokens' log-probabilities are served (0 or unset)."
+    )
     # Council extensions (OpenAI clients pass them via extra_body)
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
     task_type: str | None = None
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _no_alternatives(cls, v: int | None) -> int | None:
+        if v:
+            raise ValueError(
+                "alternatives are not served, only the chosen tokens' log-probabilities: "
+                "send logprobs: true without top_logprobs (or with 0)"
+            )
+        return v
 
     def stops(self) -> list[str] | None:
         if self.stop is None:

@@ -257,11 +257,13 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
+    token_logprobs = None
     if d.answer_text is not None:
         answer = d.answer_text
     else:
         assert d.answer_index is not None
         answer = b.completions[d.answer_index].text
+        token_logprobs = b.completions[d.answer_index].token_logprobs
     return Verdict(
         answer=answer,
         votes=votes,
@@ -276,6 +278,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         notes=[*ctx.notes, *d.notes],
         head_calls=len(ctx.calls),
         rounds=d.rounds,
+        answer_logprobs=token_logprobs,
     )
 
 
