@@ -298,6 +298,7 @@ async def warm_up(
 class Outcome:
     verdict: Any
     latency_ms: float | None  # None: run among concurrent items, not timed
+    correct: bool
 
 
 async def one(
@@ -312,7 +313,7 @@ async def one(
     finally:
         TRACE.reset(tokens[0])
         SPACE.reset(tokens[1])
-    return Outcome(v, trace.frontier if timed else None)
+    return Outcome(v, trace.frontier if timed else None, right(v.answer, item["answer"]))
 
 
 def write_out(k: int, name: str, item: dict[str, Any], o: Outcome) -> None:
@@ -325,7 +326,7 @@ def write_out(k: int, name: str, item: dict[str, Any], o: Outcome) -> None:
         "question": item["question"],
         "gold": item["answer"],
         "answer": v.answer,
-        "correct": right(v.answer, item["answer"]),
+        "correct": o.correct,
         "head_calls": v.head_calls,
         "latency_ms": o.latency_ms,
         "notes": v.notes,
@@ -339,7 +340,7 @@ def write_out(k: int, name: str, item: dict[str, Any], o: Outcome) -> None:
 def record(results: dict[str, Tally], name: str, item: dict[str, Any], o: Outcome) -> None:
     v = o.verdict
     t = results[name]
-    t.correct.append(right(v.answer, item["answer"]))
+    t.correct.append(o.correct)
     t.calls.append(v.head_calls)
     t.tokens.append(v.tokens_in + v.tokens_out)
     t.cost += v.cost_usd

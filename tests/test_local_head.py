@@ -75,9 +75,11 @@ async def test_logprobs_are_the_models_own_for_each_emitted_token(tiny_model_dir
             logits = engine.model(ids).logits[0, len(row.prompt_ids) - 1 : -1]
         want = torch.log_softmax(logits.float(), -1).gather(1, torch.tensor([r.token_ids]).T)
         assert r.token_logprobs == pytest.approx(want.squeeze(1).tolist(), abs=1e-3)
-        assert r.logprob == pytest.approx(sum(r.token_logprobs) / len(r.token_logprobs))
     [c] = await heads[0].complete(Q, params=GenParams(max_tokens=8))
-    assert c.logprob is not None and c.logprob < 0  # the head passes it on
+    assert c.token_logprobs and len(c.token_logprobs) == c.tokens_out  # the head passes them on
+    values = [lp for _, lp in c.token_logprobs]
+    assert c.logprob is not None and c.logprob < 0
+    assert c.logprob == pytest.approx(sum(values) / len(values))
 
 
 async def test_token_budget_and_stop_strings(tiny_model_dir: Path) -> None:

@@ -32,7 +32,15 @@ from council.routing.router import Router
 from council.strategies import Ballot, Context, get_strategy
 from council.strategies.base import REFUSED, count_ballot, to_verdict
 from council.strategies.simple import vote
-from council.types import Completion, GenParams, Message, Verdict, as_messages, last_user_text
+from council.types import (
+    Completion,
+    GenParams,
+    Message,
+    Verdict,
+    as_messages,
+    last_user_text,
+    mean_logprob,
+)
 
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
@@ -381,12 +389,8 @@ class Council(Head):
                 tokens_in=v.tokens_in,
                 tokens_out=v.tokens_out,
                 cost_usd=v.cost_usd,
-                logprob=mean_of(v.answer_logprobs),
+                logprob=mean_logprob(v.answer_logprobs),
                 token_logprobs=v.answer_logprobs,
             )
             for v in verdicts
         ]
-
-
-def mean_of(pairs: list[tuple[str, float]] | None) -> float | None:
-    return sum(lp for _, lp in pairs) / len(pairs) if pairs else None

@@ -68,6 +68,11 @@ class Completion:
         return self.error is None
 
 
+def mean_logprob(pairs: list[tuple[str, float]] | None) -> float | None:
+    """The mean of (token, logprob) pairs: a head's self-certainty (None without tokens)."""
+    return sum(lp for _, lp in pairs) / len(pairs) if pairs else None
+
+
 @dataclass
 class Vote:
     """How one completion fared in the ballot."""

@@ -52,8 +52,7 @@ class RowResult:
     tokens_in: int
     tokens_out: int
     finish_reason: str
-    logprob: float | None = None  # mean log-probability of the answer's tokens (see below)
-    token_logprobs: list[float] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)  # the model's own, per token
     token_ids: list[int] = field(default_factory=list)
 
 
@@ -212,8 +211,12 @@ class LocalModel:
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
-    def token_text(self, token_id: int) -> str:
-        return str(self.tokenizer.decode([token_id], skip_special_tokens=False))
+    def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
+        """(token text, logprob) for each token a row emitted."""
+        return [
+            (str(self.tokenizer.decode([t], skip_special_tokens=False)), lp)
+            for t, lp in zip(r.token_ids, r.token_logprobs, strict=True)
+        ]
 
     # batching ------------------------------------------------------------------------
     async def generate(self, rows: list[Row]) -> list[RowResult]:
@@ -295,8 +298,7 @@ class LocalModel:
             if s in text:
                 text, reason = text[: text.index(s)], "stop"
         kept = logprobs[: len(tokens)]
-        mean = sum(kept) / len(kept) if kept else None
-        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, mean, kept, tokens)
+        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, kept, tokens)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

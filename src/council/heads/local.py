@@ -9,7 +9,7 @@ from pathlib import Path
 from council.heads.base import Head
 from council.heads.engine import LocalModel, Row
 from council.heads.weights import resolve_model_dir
-from council.types import Completion, GenParams, Message
+from council.types import Completion, GenParams, Message, mean_logprob
 
 
 class ModelPool:
@@ -98,11 +98,8 @@ class LocalHead(Head):
                 cost_usd=self.spec.cost(r.tokens_in, r.tokens_out),
                 finish_reason=r.finish_reason,
                 adapter=adapter,
-                logprob=r.logprob,
-                token_logprobs=[
-                    (engine.token_text(t), lp)
-                    for t, lp in zip(r.token_ids, r.token_logprobs, strict=True)
-                ],
+                logprob=mean_logprob(pairs),
+                token_logprobs=pairs,
             )
-            for r in results
+            for r, pairs in zip(results, map(engine.token_pairs, results), strict=True)
         ]

@@ -11,7 +11,7 @@ from typing import Any
 import openai
 
 from council.heads.base import Head
-from council.types import Completion, GenParams, Message
+from council.types import Completion, GenParams, Message, mean_logprob
 
 
 class OpenAICompatHead(Head):
@@ -90,6 +90,7 @@ class OpenAICompatHead(Head):
         choice = resp.choices[0]
         t_in = resp.usage.prompt_tokens if resp.usage else 0
         t_out = resp.usage.completion_tokens if resp.usage else 0
+        pairs = token_logprobs(choice)
         return Completion(
             head=self.id,
             text=(choice.message.content or "").strip(),
@@ -98,8 +99,8 @@ class OpenAICompatHead(Head):
             tokens_out=t_out,
             cost_usd=self.spec.cost(t_in, t_out),
             finish_reason=choice.finish_reason or "stop",
-            logprob=mean_logprob(choice),
-            token_logprobs=token_logprobs(choice),
+            logprob=mean_logprob(pairs),
+            token_logprobs=pairs,
         )
 
     def _error(self, started: float, message: str) -> Completion:
@@ -117,9 +118,3 @@ def token_logprobs(choice: Any) -> list[tuple[str, float]] | None:
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     pairs = [(t.token, t.logprob) for t in content or [] if t.logprob is not None]
     return pairs or None
-
-
-def mean_logprob(choice: Any) -> float | None:
-    """The mean token log-probability of a choice: the head's self-certainty."""
-    pairs = token_logprobs(choice)
-    return sum(lp for _, lp in pairs) / len(pairs) if pairs else None
