@@ -26,7 +26,7 @@ from tests.helpers import ThreadServer
 
 from council.config import Settings
 from council.heads.weights import resolve_model_dir
-from council.learning.adapters import Registry
+from council.adapters.registry import Registry
 from council.memory.store import Store
 from council.server import create_app
 

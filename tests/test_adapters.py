@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from council.learning.adapters import AdapterError, AdapterNotFoundError, Registry
-from council.learning.canary import CanaryWatch
+from council.adapters.registry import AdapterError, AdapterNotFoundError, Registry
+from council.adapters.canary import CanaryWatch
 from council.memory.store import Store
 
 
@@ -133,7 +133,7 @@ def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) 
     from prometheus_client import CollectorRegistry, generate_latest
 
     from council.learning.gauntlet import Item, Outcome, compare, record_report
-    from council.learning.runs import Runs
+    from council.jobs.runs import Runs
     from council.learning.store_metrics import StoreMetrics
 
     reg = registry(tmp_path, "v1")

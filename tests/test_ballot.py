@@ -7,7 +7,7 @@ import pytest
 
 from council.ballot.normalize import extract_answer
 from council.ballot.rank import parse_best, render_candidates
-from council.ballot.tasks import classify_task, pick_heads
+from council.routing.tasks import classify_task, pick_heads
 from council.ballot.vote import cluster_answers, tally
 from council.config import HeadSpec
 from council.embeddings import Embedder

@@ -15,9 +15,9 @@ import pytest
 
 from council.config import Settings
 from council.embeddings import Embedder
-from council.learning.adapters import Registry
+from council.adapters.registry import Registry
 from council.learning.collector import Learner
-from council.learning.lock import leader_lock
+from council.jobs.lock import leader_lock
 from council.memory.store import Store
 from tests.helpers import ServerProcess, local_specs, webhook_receiver, write_config
 
@@ -84,7 +84,7 @@ def test_a_second_cycle_exits_naming_the_lock_holder(tmp_path: Path, tiny_model_
         [sys.executable, "-c", (
             "import sys, time\n"
             "from council.config import Settings\n"
-            "from council.learning.lock import leader_lock\n"
+            "from council.jobs.lock import leader_lock\n"
             f"with leader_lock(Settings(data_dir={str(data)!r})):\n"
             "    print('held', flush=True); time.sleep(60)\n"
         )], stdout=subprocess.PIPE, text=True,

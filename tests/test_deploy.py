@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 
 from council.config import Settings
 from council.embeddings import Embedder
-from council.learning.adapters import Registry
+from council.adapters.registry import Registry
 from council.learning.collector import Learner
 from council.learning.datasets import freeze
 from council.learning.train import TrainConfig, train_adapter

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from council.config import Settings
-from council.learning.lock import LockHeld, LockLost, LockUnavailable, leader_lock
+from council.jobs.lock import LockHeld, LockLost, LockUnavailable, leader_lock
 from tests.helpers import free_port
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -26,7 +26,7 @@ CONTENDER = """
 import os, sys
 from pathlib import Path
 from council.config import Settings
-from council.learning.lock import LockHeld, leader_lock
+from council.jobs.lock import LockHeld, leader_lock
 
 settings = Settings(data_dir=Path(sys.argv[1]), redis_url=sys.argv[2] or None)
 try:

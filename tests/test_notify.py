@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 
 from council.config import Settings
-from council.learning.notify import notify
+from council.jobs.notify import notify
 from tests.helpers import ThreadServer, free_port
 
 
@@ -103,7 +103,7 @@ def test_a_500_returns_false_and_logs_without_the_secret_path(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="council.learning.notify")
+    caplog.set_level(logging.WARNING, logger="council.jobs.notify")
     assert notify(settings(tmp_path, f"{receiver[1]}/hooks/broken"), "rollback", "R") is False
     assert len(posts) == 1  # it did arrive; the receiver failed
     assert "answered 500" in caplog.text
@@ -124,13 +124,13 @@ def test_a_500_returns_false_and_logs_without_the_secret_path(
 def test_malformed_urls_return_false_without_raising(
     url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="council.learning.notify")
+    caplog.set_level(logging.WARNING, logger="council.jobs.notify")
     assert notify(settings(tmp_path, url), "pipeline_error", "Failed") is False
     assert "notification 'pipeline_error'" in caplog.text
 
 
 def test_a_closed_port_returns_false(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="council.learning.notify")
+    caplog.set_level(logging.WARNING, logger="council.jobs.notify")
     url = f"http://127.0.0.1:{free_port()}/hooks/T"  # nothing listens there
     assert notify(settings(tmp_path, url), "deploy", "Deployed") is False
     assert "failed" in caplog.text

@@ -8,7 +8,7 @@ import pytest
 
 from council.config import Settings
 from council.errors import ConfigError
-from council.learning.schedule import parse_time, start_nightly
+from council.jobs.schedule import parse_time, start_nightly
 
 
 def test_times_of_day_are_parsed_and_bad_ones_say_the_format() -> None:

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from council.ballot.escalation import escalation_reason, provider_tiers
+from council.routing.escalation import escalation_reason, provider_tiers
 from council.ballot.ranking import aggregate, layout, parse_ranking
-from council.ballot.selector import Hints, Policy, StrategySelector
+from council.routing.selector import Hints, Policy, StrategySelector
 from council.config import HeadSpec
 
 SMALL = [HeadSpec(id=f"s{i}", speed=9 - i) for i in range(4)]

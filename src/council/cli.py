@@ -129,7 +129,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if nightly is not None:
-        from council.learning.schedule import start_nightly
+        from council.jobs.schedule import start_nightly
 
         start_nightly(settings, nightly)
     url = f"http://{settings.host}:{settings.port}"

@@ -24,7 +24,7 @@ RoleOpt = Annotated[str, typer.Option(help="The role (heads with this `role`).")
 
 
 def _registry(settings: Any) -> Any:
-    from council.learning.adapters import Registry
+    from council.adapters.registry import Registry
     from council.memory.episodic import open_store
 
     registry = Registry(open_store(settings), settings.data_dir)
@@ -75,8 +75,8 @@ def list(  # the verb users type; shadows the builtin only in this module
 
 
 def _deploy(settings: Any, role: str, version: str, canary: bool, action: str) -> None:
-    from council.learning.adapters import deploy as run
-    from council.learning.adapters import parse_version
+    from council.adapters.registry import deploy as run
+    from council.adapters.registry import parse_version
 
     registry = _registry(settings)
     dep = run(settings, registry, role, parse_version(version), canary=canary, action=action,
@@ -123,7 +123,7 @@ def adapters_rollback(
 
 
 def _rollback(settings: Any, role: str, reason: str) -> None:
-    from council.learning.adapters import rollback as run
+    from council.adapters.registry import rollback as run
 
     dep = run(settings, _registry(settings), role, reason)
     out.print(f"{role}: {dep['previous'] or 'base'} → {dep['version'] or 'base'} (rolled back)",

@@ -148,8 +148,8 @@ def route(
 
     Example: council route "Write a haiku about rain"
     """
-    from council.ballot.selector import Hints
-    from council.ballot.tasks import classify_task
+    from council.routing.selector import Hints
+    from council.routing.tasks import classify_task
     from council.errors import InvalidRequestError
     from council.routing.router import Router
     from council.strategies import get_strategy

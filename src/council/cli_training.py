@@ -40,8 +40,8 @@ def train(
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
     from council.learning.datasets import latest_version
-    from council.learning.notify import notify
-    from council.learning.runs import Runs
+    from council.jobs.notify import notify
+    from council.jobs.runs import Runs
     from council.learning.train import Progress, TrainConfig, train_adapter
     from council.memory.episodic import open_store
 

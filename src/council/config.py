@@ -161,7 +161,7 @@ class Settings(BaseSettings):
     oracle_head: str | None = None  # default: the highest-quality head
     arbiter_head: str | None = None  # default: the highest-quality head other than the oracle
     local_only: bool = True  # learning jobs never call a paid (priced) head unless False
-    # routing, escalation and the governor (see ballot/selector.py, routing/, admin_api.py)
+    # routing, escalation and the governor (see routing/selector.py, routing/, admin_api.py)
     provider_priority: Annotated[list[str], NoDecode] = Field(
         ["local", "vllm", "openai"],
         validation_alias=AliasChoices(

@@ -10,9 +10,9 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from council.ballot.escalation import Tier
-from council.ballot.selector import Hints, Plan
-from council.ballot.tasks import classify_task
+from council.routing.escalation import Tier
+from council.routing.selector import Hints, Plan
+from council.routing.tasks import classify_task
 from council.config import HeadSpec, Settings
 from council.embeddings import Embedder, make_embedder
 from council.errors import (

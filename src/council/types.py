@@ -111,7 +111,7 @@ class Verdict:
     recalled: list[dict[str, Any]] = field(default_factory=list)  # memories and snippets used
     success: bool | None = None  # the label the exchange was stored with
     label_source: str | None = None
-    # routing (ballot/selector.py) and escalation (CloudRetry)
+    # routing (routing/selector.py) and escalation (CloudRetry)
     head_calls: int = 0  # every head completion this decision paid for, judges included
     chosen_model: str | None = None  # courier (small tier), master (large), council (both)
     route: dict[str, Any] | None = None  # the plan: strategy, tier, early stop, reasons

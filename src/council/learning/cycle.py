@@ -6,7 +6,7 @@ Preflight checks the server is up (it runs the canary), the disk has room, and t
 enough to learn from. A failing step ends the run `failed` with the champion untouched (only
 the deploy step changes it, and only through the registry, which the canary can undo).
 Training runs as its own process with its own thread budget. Only one cycle runs at a time
-across processes and hosts (learning/lock.py). Every step lands in the run record.
+across processes and hosts (jobs/lock.py). Every step lands in the run record.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import httpx
 
 from council.config import Settings
 from council.errors import CouncilError
-from council.learning import adapters
-from council.learning.lock import leader_lock
-from council.learning.notify import notify
-from council.learning.runs import Runs, train_command
+from council.adapters import registry as adapters
+from council.jobs.lock import leader_lock
+from council.jobs.notify import notify
+from council.jobs.runs import Runs, train_command
 from council.memory.store import Store
 
 STALE_TRAINING_S = 24 * 3600

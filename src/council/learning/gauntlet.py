@@ -248,7 +248,7 @@ async def run_gauntlet(
 ) -> dict[str, Any]:  # fmt: skip
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
     from council.heads import build_head, make_context
-    from council.learning.adapters import Registry
+    from council.adapters.registry import Registry
     from council.learning.ledger import register_holdout
     from council.learning.train import role_heads
 

@@ -25,7 +25,7 @@ from typing import Any
 from council.config import Settings
 from council.errors import CouncilError
 from council.heads.weights import resolve_model_dir
-from council.learning.adapters import Registry, finished_adapters
+from council.adapters.registry import Registry, finished_adapters
 from council.learning.datasets import load_dataset
 from council.memory.store import Store
 

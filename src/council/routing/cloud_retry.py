@@ -8,8 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from council.ballot.escalation import Tier
-from council.ballot.selector import Plan
+from council.routing.escalation import Tier
+from council.routing.selector import Plan
 from council.errors import NoAnswerError
 from council.metrics import Metrics
 from council.routing.router import Router, reason_kind

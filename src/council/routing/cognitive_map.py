@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from council.ballot.tasks import TASK_TYPES, classify_task
+from council.routing.tasks import TASK_TYPES, classify_task
 from council.verify import verify_answer
 
 log = logging.getLogger(__name__)

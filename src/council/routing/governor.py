@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.ballot.selector import CHARS_PER_TOKEN
+from council.routing.selector import CHARS_PER_TOKEN
 from council.config import HeadSpec, Settings
 from council.errors import ConfigError, InvalidRequestError
 from council.routing.spend import SpendLedger

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from council.ballot.escalation import Tier, escalation_reason, provider_tiers
-from council.ballot.selector import Hints, Plan, Policy, StrategySelector
+from council.routing.escalation import Tier, escalation_reason, provider_tiers
+from council.routing.selector import Hints, Plan, Policy, StrategySelector
 from council.config import HeadSpec, Settings
 from council.routing.certainty import CertaintyHistory
 from council.routing.cognitive_map import CognitiveMap

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from council.errors import InvalidRequestError
-from council.learning import adapters
-from council.learning.deployer import Deployer
-from council.learning.runs import Runs, spawn_training
+from council.adapters import registry as adapters
+from council.adapters.deployer import Deployer
+from council.jobs.runs import Runs, spawn_training
 from council.server.admin_api import require_admin
 
 router = APIRouter(tags=["adapters"], dependencies=[Depends(require_admin)])

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from council.ballot.selector import Hints
+from council.routing.selector import Hints
 from council.types import Message
 
 

@@ -7,7 +7,7 @@ rules are pure functions in ballot/; strategies only sequence the calls.
 
 from __future__ import annotations
 
-from council.ballot.tasks import pick_heads
+from council.routing.tasks import pick_heads
 from council.config import HeadSpec
 from council.errors import UnknownStrategyError
 from council.strategies.base import Ballot, Context, Decision, Strategy, count_decision

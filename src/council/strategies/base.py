@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from council.ballot.normalize import Extracted, extract_answer
-from council.ballot.selector import cheapest_first
+from council.routing.selector import cheapest_first
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
 from council.errors import NoAnswerError
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
-    from council.ballot.selector import Plan
+    from council.routing.selector import Plan
     from council.embeddings import Embedder
     from council.heads.base import Head
 

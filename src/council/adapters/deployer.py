@@ -1,13 +1,13 @@
 """Applies the registry to a running server: hot-swap, canary split, automatic rollback.
 
-The registry (learning/adapters.py) is the truth; this class makes the heads follow it:
+The registry (adapters/registry.py) is the truth; this class makes the heads follow it:
 
 * every role's champion (and challenger, preloaded so a promotion is a pointer switch) is
   attached to the shared base model once (PEFT, on the model's own thread, between batches);
 * each head of the role gets a `route`: the champion, or during a canary the new version
   for `share` of the calls and the previous champion for the rest. A call reads its route
   once when it starts, so calls in flight finish on the adapter they started with;
-* a canary is watched (learning/canary.py): probes plus every live call; the verdict
+* a canary is watched (adapters/canary.py): probes plus every live call; the verdict
   confirms the deployment or rolls it back, writes a summary JSON and notifies.
 
 Changes made by other processes (the CLI, `council improve`) are picked up by polling the
@@ -30,10 +30,10 @@ from council.config import Settings
 from council.heads import Head
 from council.heads.local import LocalHead
 from council.heads.openai_compat import OpenAICompatHead
-from council.learning import adapters
-from council.learning.adapters import BASE, Registry, write_summary
-from council.learning.canary import CanaryWatch
-from council.learning.notify import notify
+from council.adapters import registry as adapters
+from council.adapters.registry import BASE, Registry, write_summary
+from council.adapters.canary import CanaryWatch
+from council.jobs.notify import notify
 from council.types import Completion, Message
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ Per role three aliases point at versions (NULL: the base model, no adapter):
 Every change of champion is a row in `deployments` (deploy | promote | rollback) with its
 state (canary → confirmed | rolled_back), reason and summary. The store is the one truth:
 the CLI, the nightly cycle and every server process read and write it, and servers apply
-it (learning/deployer.py).
+it (adapters/deployer.py).
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def deploy(
 
 
 def announce_deploy(settings: Any, dep: dict[str, Any]) -> bool:
-    from council.learning.notify import notify
+    from council.jobs.notify import notify
 
     how = (
         f"canary on {100 * dep['share']:.0f} % of calls for {dep['window_s']:.0f} s"
@@ -364,7 +364,7 @@ def rollback(
 
 
 def announce_rollback(settings: Any, dep: dict[str, Any]) -> bool:
-    from council.learning.notify import notify
+    from council.jobs.notify import notify
 
     text = (f"{dep['role']}: rolled back {dep['previous'] or BASE} → {dep['version'] or BASE} "
             f"({dep['reason']})")  # fmt: skip

@@ -1,0 +1,1 @@
+"""Serving-side adapters: the registry of versions and aliases, the deployer, the canary."""

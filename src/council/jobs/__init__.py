@@ -1,0 +1,1 @@
+"""Operations around the learning pipeline: the leader lock, the schedule, notifications, run records."""
