@@ -1,22 +1,22 @@
-"""Learning-data commands: harvest, dataset freeze/list, learning-stats, export, distill."""
+"""Learning data: harvest, dataset freeze/list, export, distill; the learning statistics."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from council.cli import ConfigOpt, app, out, registrar, settings_from
+from council.cli.common import ConfigOpt, out, settings_from, with_council
 
-dataset_app = typer.Typer(help="Frozen, versioned training datasets.", no_args_is_help=True)
-app.add_typer(dataset_app, name="dataset")
-command = registrar(app)
-dataset_command = registrar(dataset_app)
+if TYPE_CHECKING:
+    from council.config import Settings
+
+commands = typer.Typer()
+dataset_group = typer.Typer(help="Frozen, versioned training datasets.", no_args_is_help=True)
 
 
 class ExportFormat(StrEnum):
@@ -24,20 +24,7 @@ class ExportFormat(StrEnum):
     hf = "hf"
 
 
-def _with_council(config: Path | None, work: Any) -> Any:
-    from council.council import Council
-
-    async def run() -> Any:
-        council = Council(settings_from(config))
-        try:
-            return await work(council)
-        finally:
-            await council.close()
-
-    return asyncio.run(run())
-
-
-@command
+@commands.command()
 def harvest(
     since: Annotated[str, typer.Option(help="Window to look back: 30m, 24h, 7d.")] = "24h",
     low_confidence: Annotated[
@@ -52,8 +39,9 @@ def harvest(
     """
     from council.learning.harvest import harvest as run
 
-    report = _with_council(
-        config, lambda c: run(c, since=since, include_low_confidence=low_confidence, limit=limit)
+    report = with_council(
+        settings_from(config),
+        lambda c: run(c, since=since, include_low_confidence=low_confidence, limit=limit),
     )
     table = Table(title=f"Harvest ({report.considered} failures since {since})")
     for col in ("exchange", "status", "quality", "question", "answer / reason"):
@@ -70,7 +58,7 @@ def harvest(
     )
 
 
-@dataset_command
+@dataset_group.command()
 def freeze(
     min_quality: Annotated[float, typer.Option(help="Keep examples at or above this.")] = 0.7,
     config: ConfigOpt = None,
@@ -88,32 +76,28 @@ def freeze(
     out.print(f"quality {manifest['quality_histogram']} · sources {manifest['sources']}")
 
 
-@dataset_command
-def list(config: ConfigOpt = None) -> None:  # the verb users type, shadows the builtin here
+@dataset_group.command("list")
+def list_datasets(config: ConfigOpt = None) -> None:
     """List frozen dataset versions.
 
     Example: council dataset list
     """
-    from council.learning.datasets import list_datasets
+    from council.learning.datasets import list_datasets as listed
     from council.memory.episodic import open_store
 
     table = Table(title="Datasets")
     for col in ("version", "examples", "path"):
         table.add_column(col, overflow="fold")
-    for d in list_datasets(open_store(settings_from(config))):
+    for d in listed(open_store(settings_from(config))):
         table.add_row(d["version"], str(d["examples"]), d["path"])
     out.print(table)
 
 
-@command
-def learning_stats(config: ConfigOpt = None) -> None:
-    """Totals, quality distribution and task types of the collected examples.
-
-    Example: council learning-stats
-    """
+def print_learning_stats(settings: Settings) -> None:
+    """Totals, quality distribution and task types of the collected examples."""
     from council.learning.collector import Learner
 
-    stats = Learner(settings_from(config)).get_learning_stats()
+    stats = Learner(settings).get_learning_stats()
     ready = "yes" if stats["ready_for_finetuning"] else "no"
     out.print(
         f"Continuous Learning Statistics\n\n  Total Examples: {stats['total_examples']}\n"
@@ -128,7 +112,16 @@ def learning_stats(config: ConfigOpt = None) -> None:
         out.print(f"  {task}: {n} examples", highlight=False)
 
 
-@command
+@commands.command(hidden=True)  # the seed's spelling of `council stats learning`
+def learning_stats(config: ConfigOpt = None) -> None:
+    """Totals, quality distribution and task types of the collected examples.
+
+    Example: council learning-stats
+    """
+    print_learning_stats(settings_from(config))
+
+
+@commands.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write.")],
     format: Annotated[ExportFormat, typer.Option(help="openai (chat) or hf (instruction)")] = (
@@ -147,7 +140,7 @@ def export(
     out.print(f"exported {n} examples to {output}", highlight=False)
 
 
-@command
+@commands.command()
 def distill(
     tasks: Annotated[Path, typer.Option(help="One task per line, or JSONL with 'prompt'.")],
     task_type: Annotated[str, typer.Option(help="Task type to file them under.")] = "general",
@@ -167,5 +160,5 @@ def distill(
                           council.embedder)  # fmt: skip
         return await KnowledgeDistillation(learner).distill_from_ensemble(items, council, task_type)
 
-    kept = _with_council(config, work)
+    kept = with_council(settings_from(config), work)
     out.print(f"kept {len(kept)} of {len(items)} answers as examples")

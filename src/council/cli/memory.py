@@ -1,20 +1,21 @@
-"""Memory commands: feedback, ingest, memory stats / search."""
+"""Memory: feedback, ingest, `memory search`; the memory statistics."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from council.cli import ConfigOpt, app, err, out, registrar, settings_from
+from council.cli.common import ConfigOpt, err, out, settings_from
 
-memory_app = typer.Typer(help="Inspect what the council remembers.", no_args_is_help=True)
-app.add_typer(memory_app, name="memory")
-command = registrar(app)
-memory_command = registrar(memory_app)
+if TYPE_CHECKING:
+    from council.config import Settings
+
+commands = typer.Typer()
+group = typer.Typer(help="Inspect what the council remembers.", no_args_is_help=True)
 
 
 class Rating(StrEnum):
@@ -22,14 +23,13 @@ class Rating(StrEnum):
     down = "down"
 
 
-def _open(config: Path | None) -> tuple[Any, Any, Any]:
+def _open(settings: Settings) -> tuple[Any, Any, Any]:
     """(store, memory, knowledge) without loading any model heads."""
     from council.embeddings import make_embedder
     from council.errors import ConfigError
     from council.memory.episodic import Memory, open_store
     from council.memory.rag import Knowledge
 
-    settings = settings_from(config)
     embedder = make_embedder(settings.embedder, settings.threads)
     if embedder is None:
         raise ConfigError("Memory needs an embedder; set COUNCIL_EMBEDDER (e.g. minilm).")
@@ -37,7 +37,7 @@ def _open(config: Path | None) -> tuple[Any, Any, Any]:
     return store, Memory(settings, embedder, store), Knowledge(settings, embedder, store)
 
 
-@command
+@commands.command()
 def feedback(
     exchange_id: Annotated[str, typer.Argument(help="The exchange id printed with the answer.")],
     rating: Annotated[Rating, typer.Argument(help="up = good answer, down = bad answer.")],
@@ -55,7 +55,7 @@ def feedback(
     out.print(f"{exchange_id} labelled {'success' if success else 'failure'} (feedback)")
 
 
-@command
+@commands.command()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt .md .html .pdf).")],
     config: ConfigOpt = None,
@@ -64,7 +64,7 @@ def ingest(
 
     Example: council ingest docs/ notes.md manual.pdf
     """
-    _, _, knowledge = _open(config)
+    _, _, knowledge = _open(settings_from(config))
     report = knowledge.ingest(paths)
     for path in report.added:
         out.print(f"added      {path}", highlight=False)
@@ -83,13 +83,9 @@ def ingest(
         raise typer.Exit(1)
 
 
-@memory_command
-def stats(config: ConfigOpt = None) -> None:
-    """Show what is stored: exchanges by label, memories, documents, index state.
-
-    Example: council memory stats
-    """
-    store, memory, knowledge = _open(config)
+def print_memory_stats(settings: Settings) -> None:
+    """What is stored: exchanges by label, memories, documents, index state."""
+    store, memory, knowledge = _open(settings)
     table = Table(title="Memory")
     table.add_column("what")
     table.add_column("value", overflow="fold")
@@ -101,7 +97,16 @@ def stats(config: ConfigOpt = None) -> None:
     out.print(table)
 
 
-@memory_command
+@group.command("stats", hidden=True)  # README's spelling of `council stats memory`
+def memory_stats(config: ConfigOpt = None) -> None:
+    """Show what is stored: exchanges by label, memories, documents, index state.
+
+    Example: council memory stats
+    """
+    print_memory_stats(settings_from(config))
+
+
+@group.command()
 def search(
     text: Annotated[str, typer.Argument(help="What to look for, by meaning.")],
     k: Annotated[int, typer.Option(help="How many results.")] = 5,
@@ -112,7 +117,7 @@ def search(
 
     Example: council memory search "capital of France" --user ana
     """
-    _, memory, knowledge = _open(config)
+    _, memory, knowledge = _open(settings_from(config))
     table = Table(title=f"Closest to {text!r}")
     for col in ("score", "kind", "source", "text"):
         table.add_column(col, overflow="fold")

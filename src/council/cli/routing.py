@@ -1,27 +1,30 @@
-"""Routing commands: map, stats, governor, route."""
+"""Routing: map, governor, route; the routing statistics."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from council.cli import ConfigOpt, app, out, registrar, settings_from
+from council.cli.common import ConfigOpt, out, settings_from
 
-command = registrar(app)
+if TYPE_CHECKING:
+    from council.config import Settings
+
+commands = typer.Typer()
 
 
-def _store(settings: Any) -> Any:
+def _store(settings: Settings) -> Any:
     """The memory store when memory is on (no embedder or heads are loaded)."""
     from council.memory.episodic import open_store
 
     return open_store(settings) if settings.memory else None
 
 
-@command
-def map(  # the verb users type; shadows the builtin only in this module
+@commands.command("map")
+def show_map(
     as_json: Annotated[bool, typer.Option("--json", help="Print the map as JSON.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -57,16 +60,11 @@ def map(  # the verb users type; shadows the builtin only in this module
     out.print(data["method"], highlight=False)
 
 
-@command
-def stats(config: ConfigOpt = None) -> None:
-    """How many answers stayed local, escalations, early stops, and today's spend per head.
-
-    Example: council stats
-    """
+def print_routing_stats(settings: Settings) -> None:
+    """Answers kept local, escalations, early stops, and today's spend per head."""
     from council.routing.governor import Governor
     from council.routing.stats import routing_stats
 
-    settings = settings_from(config)
     s = routing_stats(settings, _store(settings), Governor(settings))
     share = "-" if s["cloud_share"] is None else f"{1 - s['cloud_share']:.1%}"
     out.print(
@@ -91,7 +89,7 @@ def _print_governor(g: dict[str, Any]) -> None:
         out.print(f"  {head}: ${usd:.4f}", highlight=False)
 
 
-@command
+@commands.command()
 def governor(
     enabled: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Enforce the daily budget.")
@@ -136,7 +134,7 @@ def governor(
     _print_governor(gov.report())
 
 
-@command
+@commands.command()
 def route(
     question: Annotated[str, typer.Argument(help="The prompt to plan for (no head is asked).")],
     strategy: Annotated[str, typer.Option(help="auto, or a strategy to plan as given")] = "auto",
@@ -148,10 +146,10 @@ def route(
 
     Example: council route "Write a haiku about rain"
     """
-    from council.routing.selector import Hints
-    from council.routing.tasks import classify_task
     from council.errors import InvalidRequestError
     from council.routing.router import Router
+    from council.routing.selector import Hints
+    from council.routing.tasks import classify_task
     from council.strategies import get_strategy
 
     settings = settings_from(config)

@@ -1,110 +1,33 @@
-"""`council`: a thin CLI over the library. Each command's docstring is its --help."""
+"""The council itself: serve, ask (and the seed's `ensemble`), heads, prepare."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from council.errors import CouncilError
+from council.cli.common import ConfigOpt, out, settings_from, with_council
 
 if TYPE_CHECKING:
     from council.config import Settings
+    from council.types import Verdict
 
-app = typer.Typer(
-    help="Council: a local-first LLM server where every answer is a vote of several heads.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
+commands = typer.Typer()
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="council.toml to use (else ./council.toml).")
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="vote, weighted, consensus, best_of_n, specialization, rank, moa, debate, "
+        "clone_dispatch, auto",
+    ),
 ]
+TaskTypeOpt = Annotated[str | None, typer.Option(help="code, math, creative, reasoning, general")]
 
 
-def registrar(target: typer.Typer) -> Any:
-    """A decorator registering commands on `target`; the one place CouncilErrors become a
-    message and exit code 1."""
-
-    def command(fn: F | None = None, *, name: str | None = None) -> Any:
-        if fn is None:  # @command(name="rollback")
-            return functools.partial(command, name=name)
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except CouncilError as exc:
-                err.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
-                raise typer.Exit(1) from None
-
-        target.command(name=name)(wrapper)
-        return fn
-
-    return command
-
-
-command = registrar(app)
-
-
-def settings_from(config: Path | None, **overrides: Any) -> Settings:
-    from council.config import load_settings
-
-    if config is not None:
-        if not config.exists():
-            from council.errors import ConfigError
-
-            raise ConfigError(
-                f"Config file {config} does not exist; pass an existing council.toml."
-            )
-        os.environ["COUNCIL_CONFIG"] = str(config)
-    return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _ask(settings: Any, prompt: str, **kwargs: Any) -> Any:
-    from council.council import Council
-
-    async def run() -> Any:
-        council = Council(settings)
-        try:
-            return await council.ask(prompt, **kwargs)
-        finally:
-            await council.close()
-
-    return asyncio.run(run())
-
-
-def _vote_table(verdict: Any) -> Table:
-    table = Table(title="Ballot", show_lines=False)
-    for col in ("head", "vote", "cluster", "weight", "ms", "answer / error"):
-        table.add_column(col, overflow="fold")
-    for v in verdict.votes:
-        mark = "[green]✔[/]" if v.won else ("[red]✘ failed[/]" if v.error else "")
-        text = f"[red]{v.error}[/]" if v.error else v.answer.replace("\n", " ")[:120]
-        cluster = "-" if v.cluster is None else str(v.cluster)
-        table.add_row(
-            v.head,
-            mark or (v.extracted or ""),
-            cluster,
-            f"{v.weight:g}",
-            f"{v.latency_ms:.0f}",
-            text,
-        )
-    return table
-
-
-@command
+@commands.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
@@ -139,20 +62,36 @@ def serve(
     )
 
 
-@command
+def ask_council(settings: Settings, question: str, **kwargs: Any) -> Verdict:
+    """One question to a fresh Council: what `ask` and `ensemble` both run."""
+    return with_council(settings, lambda council: council.ask(question, **kwargs))
+
+
+def _vote_table(verdict: Verdict) -> Table:
+    table = Table(title="Ballot", show_lines=False)
+    for col in ("head", "vote", "cluster", "weight", "ms", "answer / error"):
+        table.add_column(col, overflow="fold")
+    for v in verdict.votes:
+        mark = "[green]✔[/]" if v.won else ("[red]✘ failed[/]" if v.error else "")
+        text = f"[red]{v.error}[/]" if v.error else v.answer.replace("\n", " ")[:120]
+        cluster = "-" if v.cluster is None else str(v.cluster)
+        table.add_row(
+            v.head,
+            mark or (v.extracted or ""),
+            cluster,
+            f"{v.weight:g}",
+            f"{v.latency_ms:.0f}",
+            text,
+        )
+    return table
+
+
+@commands.command()
 def ask(
     question: Annotated[str, typer.Argument(help="What to ask the council.")],
-    strategy: Annotated[
-        str | None,
-        typer.Option(
-            help="vote, weighted, consensus, best_of_n, specialization, rank, moa, debate, "
-            "clone_dispatch, auto",
-        ),
-    ] = None,
+    strategy: StrategyOpt = None,
     models: Annotated[int | None, typer.Option(help="How many heads sit on the ballot.")] = None,
-    task_type: Annotated[
-        str | None, typer.Option(help="code, math, creative, reasoning, general")
-    ] = None,
+    task_type: TaskTypeOpt = None,
     user: Annotated[str | None, typer.Option(help="Whose memory to use.")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole verdict as JSON.")
@@ -163,7 +102,7 @@ def ask(
 
     Example: council ask "What is 7 * 8?" --strategy weighted
     """
-    verdict = _ask(
+    verdict = ask_council(
         settings_from(config),
         question,
         strategy=strategy,
@@ -185,16 +124,14 @@ def ask(
     )
 
 
-@command
+@commands.command(hidden=True)  # the seed's spelling of `ask`, with the seed's report
 def ensemble(
     input: Annotated[str, typer.Option("--input", "-i", help="The question.")],
     models: Annotated[int | None, typer.Option(help="How many heads (top quality first).")] = None,
     strategy: Annotated[
         str, typer.Option(help="best_of_n, weighted, consensus, specialization, vote")
     ] = "best_of_n",
-    task_type: Annotated[
-        str | None, typer.Option(help="code, math, creative, reasoning, general")
-    ] = None,
+    task_type: TaskTypeOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Query the ensemble as in the seed: answer, metadata and every model's response.
@@ -204,7 +141,7 @@ def ensemble(
     settings = settings_from(config)
     n = models or len(settings.enabled_heads)
     out.print(f"Querying {n} models...\nQuestion: {input}\n", highlight=False)
-    v = _ask(settings, input, strategy=strategy, num_models=models, task_type=task_type)
+    v = ask_council(settings, input, strategy=strategy, num_models=models, task_type=task_type)
     out.print(v.answer, highlight=False, markup=False)
     ok = [x for x in v.votes if not x.error]
     avg = sum(x.latency_ms for x in ok) / max(1, len(ok)) / 1000
@@ -220,7 +157,7 @@ def ensemble(
         out.print(f"  • {x.head}: {text}", highlight=False, markup=False)
 
 
-@command
+@commands.command()
 def heads(
     check: Annotated[
         bool, typer.Option(help="Load each head and send it a one-word prompt.")
@@ -272,7 +209,7 @@ def heads(
     out.print(table)
 
 
-async def _probe(settings: Any) -> dict[str, str]:
+async def _probe(settings: Settings) -> dict[str, str]:
     from council.council import Council
     from council.types import GenParams, Message
 
@@ -292,7 +229,7 @@ async def _probe(settings: Any) -> dict[str, str]:
         await council.close()
 
 
-@command
+@commands.command()
 def prepare(config: ConfigOpt = None) -> None:
     """Make the local heads' weights ready (converts the embedded SmolLM2 once).
 
@@ -304,16 +241,3 @@ def prepare(config: ConfigOpt = None) -> None:
     for model in sorted({h.model for h in settings.enabled_heads if h.kind == "local"}):
         folder = resolve_model_dir(model, settings.models_dir)
         out.print(f"{model}: {folder}", highlight=False)
-
-
-def main() -> None:
-    app()
-
-
-from council import (  # noqa: E402,F401
-    cli_adapters,
-    cli_learning,
-    cli_memory,
-    cli_routing,
-    cli_training,
-)

@@ -1,4 +1,5 @@
-"""Training commands: train (LoRA on a frozen dataset) and gauntlet (blind champion test)."""
+"""Training: train (LoRA on a frozen dataset), gauntlet (blind champion test), bootstrap,
+finetune (hosted), and improve (the whole nightly cycle)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from council.cli import ConfigOpt, app, out, registrar, settings_from
+from council.cli.common import ConfigOpt, out, settings_from
 
-command = registrar(app)
+commands = typer.Typer()
 
 
-@command
+@commands.command()
 def train(
     dataset: Annotated[
         str | None, typer.Option(help="Frozen dataset version (default: the newest).")
@@ -39,9 +40,9 @@ def train(
 
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
-    from council.learning.datasets import latest_version
     from council.jobs.notify import notify
     from council.jobs.runs import Runs
+    from council.learning.datasets import latest_version
     from council.learning.train import Progress, TrainConfig, train_adapter
     from council.memory.episodic import open_store
 
@@ -89,7 +90,7 @@ def train(
     notify(settings, "train_done", f"Trained {line}", {"role": role, "dataset": dataset})
 
 
-@command
+@commands.command()
 def gauntlet(
     adapter: Annotated[
         str | None, typer.Option(help="The challenger version (default: the role's challenger).")
@@ -139,7 +140,7 @@ def gauntlet(
     out.print(f"report: {Path(report['path'])}", highlight=False)
 
 
-@command
+@commands.command()
 def bootstrap(
     data: Annotated[Path, typer.Option(help="JSONL file or a saved HF dataset folder.")],
     role: Annotated[str, typer.Option(help="Which heads' adapter to train.")] = "core",
@@ -181,7 +182,7 @@ def bootstrap(
     out.print(f"foundational adapter {meta['version']} at {meta['path']}", highlight=False)
 
 
-@command
+@commands.command()
 def finetune(
     provider: Annotated[str, typer.Option(help="Where to fine-tune: openai.")] = "openai",
     model: Annotated[str, typer.Option(help="Base model of the hosted job.")] = (
@@ -209,3 +210,40 @@ def finetune(
     out.print(f"exported {n} examples to {path}; uploading...", highlight=False)
     job = submit_openai(path, model=model, base_url=base_url)
     out.print(f"fine-tuning job created: {job['job_id']} ({job['status']})", highlight=False)
+
+
+@commands.command()
+def improve(
+    role: Annotated[str, typer.Option(help="The role (heads with this `role`).")] = "core",
+    since: Annotated[str, typer.Option(help="Failures from this window: 24h, 7d.")] = "7d",
+    server: Annotated[
+        str | None, typer.Option(help="The running server (default: host:port of the config).")
+    ] = None,
+    blind: Annotated[int, typer.Option(help="Gauntlet hold-out items.")] = 100,
+    control: Annotated[int, typer.Option(help="Gauntlet items per control set.")] = 20,
+    epochs: Annotated[float, typer.Option(help="Training passes.")] = 3.0,
+    learning_rate: Annotated[float, typer.Option(help="Training peak learning rate.")] = 2e-4,
+    canary: Annotated[bool, typer.Option(help="Deploy under a canary.")] = True,
+    config: ConfigOpt = None,
+) -> None:
+    """One improvement cycle: preflight → harvest → freeze → train → gauntlet → canary deploy
+    → validate → cleanup (retention, cognitive map). Every step is timed in a run record.
+
+    Only one runs at a time (a file lock, or Redis when COUNCIL_REDIS_URL is set). Run it
+    nightly from cron or systemd (deploy/), or let `council serve --nightly 02:00` do it.
+
+    Example: council improve --since 24h
+    """
+    from council.learning.cycle import Cycle
+    from council.memory.episodic import open_store
+
+    settings = settings_from(config)
+
+    def say(line: str) -> None:
+        out.print(line, highlight=False, soft_wrap=True)
+
+    cycle = Cycle(settings, open_store(settings), server=server, role=role, since=since,
+                  blind=blind, control=control, epochs=epochs, learning_rate=learning_rate,
+                  canary=canary, on_line=say)  # fmt: skip
+    result = cycle.run()
+    out.print(f"cycle {result['run_id']}: {result['status']}", highlight=False)
