@@ -8,11 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from council.routing.escalation import Tier
-from council.routing.selector import Plan
 from council.errors import NoAnswerError
 from council.metrics import Metrics
+from council.routing.escalation import Tier
 from council.routing.router import Router, reason_kind
+from council.routing.selector import Plan
 from council.types import Verdict
 
 OnEvent = Callable[[dict[str, Any]], None]

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from council.routing.escalation import Tier, escalation_reason, provider_tiers
-from council.routing.selector import Hints, Plan, Policy, StrategySelector
 from council.config import HeadSpec, Settings
 from council.routing.certainty import CertaintyHistory
 from council.routing.cognitive_map import CognitiveMap
+from council.routing.escalation import Tier, escalation_reason, provider_tiers
 from council.routing.governor import Governor
+from council.routing.selector import Hints, Plan, Policy, StrategySelector
 from council.strategies import AUTO, select_members
 from council.types import Completion, Verdict
 from council.verify import verify_answer

@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from council.ballot.normalize import Extracted, extract_answer
-from council.routing.selector import cheapest_first
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
 from council.errors import NoAnswerError
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
-    from council.routing.selector import Plan
     from council.embeddings import Embedder
     from council.heads.base import Head
+    from council.routing.selector import Plan
 
 OnEvent = Callable[[dict[str, Any]], None]
 REFUSED = "refused"  # finish_reason of a call the governor did not let through
@@ -168,7 +167,7 @@ class Context:
         k = plan.early_stop if plan is not None else None
         if plan is None or not k or len(heads) <= k:
             return await self.count([h.spec for h in heads], self.seen(await self.collect(heads)))
-        chosen = plan.first or [s.id for s in cheapest_first([h.spec for h in heads])[:k]]
+        chosen = plan.asked_first([h.spec for h in heads])
         # Ballots keep the members' order: ties then break as they would without early stop.
         early = [h for h in heads if h.id in chosen]
         rest = [h for h in heads if h.id not in chosen]
