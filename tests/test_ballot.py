@@ -7,10 +7,10 @@ import pytest
 
 from council.ballot.normalize import extract_answer
 from council.ballot.rank import parse_best, render_candidates
-from council.routing.tasks import classify_task, pick_heads
 from council.ballot.vote import cluster_answers, tally
 from council.config import HeadSpec
 from council.embeddings import Embedder
+from council.routing.tasks import classify_task, pick_heads
 
 
 def test_equal_keys_share_a_cluster_and_failures_have_none() -> None:

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from council.routing.escalation import escalation_reason, provider_tiers
 from council.ballot.ranking import aggregate, layout, parse_ranking
-from council.routing.selector import Hints, Policy, StrategySelector
 from council.config import HeadSpec
+from council.routing.escalation import escalation_reason, provider_tiers
+from council.routing.selector import Hints, Policy, StrategySelector
 
 SMALL = [HeadSpec(id=f"s{i}", speed=9 - i) for i in range(4)]
 LARGE = [HeadSpec(id="big", tier="large", quality=9.0, cost_in_per_1k=1.0, cost_out_per_1k=2.0)]
@@ -134,3 +134,21 @@ def test_a_head_is_cloud_when_its_host_is_public(url: str, cloud: bool) -> None:
     assert HeadSpec(id="x", kind="openai", base_url=url).is_cloud is cloud
     assert HeadSpec(id="x", kind="openai", base_url=url, cloud=True).is_cloud
     assert not HeadSpec(id="x").is_cloud
+
+
+def test_strategies_declare_the_facts_routing_reads() -> None:
+    from council.routing.certainty import RECENT_SQL
+    from council.routing.selector import calls_for
+    from council.strategies import REGISTRY, STRATEGIES
+
+    assert list(STRATEGIES) == list(REGISTRY)
+    p = Policy(debate_rounds=2, moa_layers=3, clone_samples=7)
+    calls = {name: calls_for(name, 4, p) for name in REGISTRY}
+    assert calls == {"vote": 4, "weighted": 4, "consensus": 4, "best_of_n": 5,
+                     "specialization": 4, "rank": 9, "moa": 13, "debate": 12,
+                     "clone_dispatch": 7, "auto": 4}  # fmt: skip
+    assert calls_for("rank", 1, p) == 1 and calls_for("not-registered", 3, p) == 3
+    later = {name for name, f in REGISTRY.items() if not f.first_round}
+    assert later == {"debate", "moa", "clone_dispatch"}
+    assert all(f"'{name}'" in RECENT_SQL for name in later)
+    assert {name for name, f in REGISTRY.items() if f.early_stop} == {"vote", "weighted"}

@@ -7,40 +7,26 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
-from council.routing.escalation import Tier
-from council.routing.selector import Hints, Plan
-from council.routing.tasks import classify_task
 from council.config import HeadSpec, Settings
 from council.embeddings import Embedder, make_embedder
-from council.errors import (
-    InvalidRequestError,
-    ModelNotFoundError,
-    NoAnswerError,
-    PromptTooLongError,
-)
+from council.errors import InvalidRequestError, ModelNotFoundError, NoAnswerError
+from council.exchange import Conversation, check, new_exchange_id, success_label, with_context
 from council.heads import Head, build_heads, make_context
-from council.memory.context import new_exchange_id, success_label, with_context
 from council.memory.episodic import Memory, Recalled, open_store
 from council.memory.rag import Knowledge
 from council.memory.store import ANONYMOUS, ExchangeRecord
 from council.metrics import Metrics
-from council.routing.cloud_retry import CloudRetry
-from council.routing.router import Router
+from council.routing.cloud_retry import CloudRetry, Request, Step
+from council.routing.router import Router, reason_kind
+from council.routing.selector import Hints
+from council.routing.tasks import classify_task
 from council.strategies import Ballot, Context, get_strategy
 from council.strategies.base import REFUSED, count_ballot, to_verdict
 from council.strategies.simple import vote
-from council.types import (
-    Completion,
-    GenParams,
-    Message,
-    Verdict,
-    as_messages,
-    last_user_text,
-    mean_logprob,
-)
+from council.types import Completion, GenParams, Message, Verdict, mean_logprob
+from council.verify import verify_answer
 
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
@@ -120,7 +106,7 @@ class Council(Head):
     # one decision ---------------------------------------------------------------------
     async def ask(
         self,
-        messages: str | list[Message] | list[dict[str, Any]],
+        messages: Conversation | str | list[Message] | list[dict[str, Any]],
         *,
         strategy: str | None = None,
         num_models: int | None = None,
@@ -134,97 +120,44 @@ class Council(Head):
         record: bool = True,
         hints: Hints | None = None,
     ) -> Verdict:
-        """Ask the council: recall, route, fan out, count, decide, escalate, remember.
+        """Ask the council: recall, plan, ballot, escalate while weak, remember.
 
         strategy "auto" lets the selector pick strategy and tier; hints steer it.
         record=False keeps internal calls (Agent-0, judges, benchmarks) out of memory.
         """
         started = time.perf_counter()
-        msgs = self.check(messages)
+        conversation = self.check(messages)
         name = strategy or self.settings.strategy
         get_strategy(name)  # an unknown name fails before any work
         if num_models is not None and num_models < 1:
             raise InvalidRequestError("num_models must be at least 1.", param="num_models")
-        question = last_user_text(msgs)
+        question = conversation.question
         task = task_type or classify_task(question)
         user = user or ANONYMOUS
         self.governor.refresh()
         try:
             recalled = await self.recall(question, user, conversation_id, recall, rag)
-            prompt = with_context(msgs, recalled)
-            verdict = await self.escalate(
-                name, question, task, prompt, params, num_models, hints, on_event, started
-            )
+            prompt = with_context(conversation.messages, recalled)
+            max_tokens = params.max_tokens if params else None
+            request = Request(name, question, task, hints, num_models, max_tokens)
+            retry = self.plan(request)
+            for step in retry:  # one provider at a time, while its answer is weak
+                self.escalate(step, on_event)
+                try:
+                    verdict = await self.ballot(step, question, task, prompt, params, on_event)
+                except NoAnswerError as exc:
+                    retry.failed(step, exc)
+                    continue
+                retry.answered(step, verdict, verify_answer(question, verdict.answer))
+            verdict, verified = retry.final(started)
         except NoAnswerError:
             self.metrics.observe_failure(name, time.perf_counter() - started)
             raise
         if record:
-            await self.remember(msgs, verdict, recalled, user, conversation_id)
+            await self.remember(conversation, verdict, verified, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict, cloud=verdict.route is not None
                                      and bool(verdict.route.get("cloud")))  # fmt: skip
         return verdict
-
-    async def escalate(
-        self,
-        name: str,
-        question: str,
-        task: str,
-        prompt: list[Message],
-        params: GenParams | None,
-        num_models: int | None,
-        hints: Hints | None,
-        on_event: OnEvent | None,
-        started: float,
-    ) -> Verdict:
-        """Stages 1-4 per provider, first to last in PROVIDER_PRIORITY while the answer is weak."""
-        tiers, refused = self.router.tiers([h.spec for h in self.enabled])
-        if not tiers:
-            why = f" The governor refuses: {'; '.join(refused)}." if refused else ""
-            raise InvalidRequestError(
-                "No enabled heads to ask; set enabled = true on a head in council.toml." + why
-            )
-        max_tokens = params.max_tokens if params else None
-
-        def plan_for(tier: Tier) -> Plan:
-            plan = self.router.plan(name, question, task, tier.heads, hints, num_models, max_tokens)
-            plan.reasons += [f"not on the ballot: {r}" for r in refused]
-            return plan
-
-        async def decide(plan: Plan, tier: Tier) -> Verdict:
-            return await self.decide(plan, tier, question, task, prompt, params, on_event)
-
-        retry = CloudRetry(self.router, self.metrics)
-        return await retry.run(tiers, question, plan_for, decide, on_event, started)
-
-    async def decide(
-        self,
-        plan: Plan,
-        tier: Tier,
-        question: str,
-        task: str,
-        prompt: list[Message],
-        params: GenParams | None,
-        on_event: OnEvent | None,
-    ) -> Verdict:
-        """Stages 1-3 on one provider's ballot: the plan's strategy asks, counts and decides."""
-        started = time.perf_counter()
-        members = [self.heads[i] for i in plan.heads]
-        if not members:
-            raise InvalidRequestError(
-                "No enabled heads to ask; set enabled = true on a head in council.toml."
-            )
-        ctx = Context(
-            question, task, prompt, members, self.settings, params, self.call, self.count,
-            head_of=self.head, judge=self.judge(members), plan=plan, on_event=on_event,
-            on_answers=partial(self.router.learn, task),
-        )  # fmt: skip
-        decision = await get_strategy(plan.strategy)(ctx)
-        v = to_verdict(plan.strategy, decision, ctx, started)
-        v.chosen_model = plan.chosen_model
-        v.route = {**plan.to_dict(), "provider": tier.provider, "cloud": tier.cloud}
-        if ctx.skipped:
-            self.metrics.early_stops.inc()
-        return v
 
     async def recall(
         self,
@@ -244,10 +177,53 @@ class Council(Head):
             found += await asyncio.to_thread(self.knowledge.lookup, question, rag)
         return found
 
+    def plan(self, request: Request) -> CloudRetry:
+        """Stage 1: the router's plans, one per provider in PROVIDER_PRIORITY order."""
+        return self.router.retry(request, [h.spec for h in self.enabled])
+
+    async def ballot(
+        self,
+        step: Step,
+        question: str,
+        task: str,
+        prompt: list[Message],
+        params: GenParams | None,
+        on_event: OnEvent | None,
+    ) -> Verdict:
+        """Stages 2-3 on one provider's ballot: the plan's strategy asks, counts and decides."""
+        started = time.perf_counter()
+        plan, tier = step.plan, step.tier
+        members = [self.heads[i] for i in plan.heads]
+        if not members:
+            raise InvalidRequestError(
+                "No enabled heads to ask; set enabled = true on a head in council.toml."
+            )
+        ctx = Context(question, task, prompt, members, self.settings, params, self,
+                      judge=self.judge(members), plan=plan, on_event=on_event)  # fmt: skip
+        try:
+            decision = await get_strategy(plan.strategy)(ctx)
+        finally:  # the router learns how sure each head sounded on its first answer
+            self.router.learn(task, ctx.answers)
+        v = to_verdict(plan.strategy, decision, ctx, started)
+        v.chosen_model = plan.chosen_model
+        v.route = {**plan.to_dict(), "provider": tier.provider, "cloud": tier.cloud}
+        if ctx.skipped:
+            self.metrics.early_stops.inc()
+        return v
+
+    def escalate(self, step: Step, on_event: OnEvent | None) -> None:
+        """Stage 4: the last provider's answer was weak; say so before the next one is asked."""
+        if step.why is None:
+            return
+        self.metrics.cloud_retry.labels(step.tier.provider, reason_kind(step.why)).inc()
+        if on_event is not None:
+            on_event({"event": "escalate", "provider": step.tier.provider, "reason": step.why})
+
     async def remember(
         self,
-        msgs: list[Message],
+        conversation: Conversation,
         verdict: Verdict,
+        verified: bool | None,
         recalled: list[Recalled],
         user: str,
         conversation_id: str | None,
@@ -256,15 +232,14 @@ class Council(Head):
         verdict.recalled = [r.to_dict() for r in recalled]
         if self.memory is None:
             return
-        question = last_user_text(msgs)
         verdict.success, verdict.label_source = success_label(
-            verdict, question, self.settings.success_threshold
+            verdict, verified, self.settings.success_threshold
         )
         verdict.exchange_id = new_exchange_id()
         record = ExchangeRecord(
             id=verdict.exchange_id,
             user_id=user,
-            messages=msgs,
+            messages=conversation.messages,
             verdict=verdict,
             conversation_id=conversation_id,
             role="single" if verdict.strategy == "single" else "council",
@@ -274,19 +249,11 @@ class Council(Head):
         )
         await asyncio.to_thread(self.memory.record, record)
 
-    def check(self, messages: str | list[Message] | list[dict[str, Any]]) -> list[Message]:
-        msgs = as_messages(messages)
-        if not msgs or not any(m.content.strip() for m in msgs):
-            raise InvalidRequestError(
-                "No message to answer: send at least one non-empty message.", param="messages"
-            )
-        size = sum(len(m.content) for m in msgs)
-        if size > self.settings.max_prompt_chars:
-            raise PromptTooLongError(
-                f"The prompt has {size} characters; the limit is {self.settings.max_prompt_chars} "
-                f"(COUNCIL_MAX_PROMPT_CHARS). Shorten it or raise the limit."
-            )
-        return msgs
+    def check(
+        self, messages: Conversation | str | list[Message] | list[dict[str, Any]]
+    ) -> Conversation:
+        """The request's messages, validated once (a Conversation passes as it is)."""
+        return check(messages, self.settings.max_prompt_chars)
 
     async def call(
         self, head: Head, msgs: list[Message], params: GenParams | None, n: int = 1
@@ -339,7 +306,7 @@ class Council(Head):
 
     async def ask_single(
         self,
-        messages: str | list[Message] | list[dict[str, Any]],
+        messages: Conversation | str | list[Message] | list[dict[str, Any]],
         *,
         head_id: str | None = None,
         params: GenParams | None = None,
@@ -351,15 +318,15 @@ class Council(Head):
     ) -> Verdict:
         """One head, no ballot: the /hybrid fast path and `model=<head id>` on /v1."""
         started = time.perf_counter()
-        msgs = self.check(messages)
+        conversation = self.check(messages)
         head = self.head(head_id) if head_id else self.fastest()
         user = user or ANONYMOUS
-        question = last_user_text(msgs)
+        question = conversation.question
         self.governor.refresh()
         recalled = await self.recall(question, user, conversation_id, recall, rag)
         task = classify_task(question)
-        ctx = Context(question, task, with_context(msgs, recalled), [head], self.settings,
-                      params, self.call, self.count)  # fmt: skip
+        ctx = Context(question, task, with_context(conversation.messages, recalled), [head],
+                      self.settings, params, self)  # fmt: skip
         try:
             decision = await vote(ctx)
         except NoAnswerError:
@@ -368,7 +335,8 @@ class Council(Head):
         verdict = to_verdict("single", decision, ctx, started)
         verdict.chosen_model = head.id
         if record:
-            await self.remember(msgs, verdict, recalled, user, conversation_id)
+            verified = verify_answer(question, verdict.answer)
+            await self.remember(conversation, verdict, verified, recalled, user, conversation_id)
         self.metrics.observe_verdict(verdict, cloud=head.spec.is_cloud)
         return verdict
 

@@ -16,12 +16,12 @@ from typing import Any
 
 from council.council import Council
 from council.errors import ConfigError
+from council.exchange import new_exchange_id
 from council.learning.agent0 import Agent0, Rewrite
 from council.learning.arbiter import ArbiterLoop
 from council.learning.ledger import record_harvest
 from council.learning.metrics import learning_metrics
 from council.learning.quality import Gate, Signals, heuristic_score, quality_score
-from council.memory.context import new_exchange_id
 from council.memory.episodic import parse_since
 from council.memory.store import ExchangeRecord, Store
 from council.types import Message, Verdict

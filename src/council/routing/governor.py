@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.routing.selector import CHARS_PER_TOKEN
 from council.config import HeadSpec, Settings
 from council.errors import ConfigError, InvalidRequestError
+from council.routing.selector import CHARS_PER_TOKEN
 from council.routing.spend import SpendLedger
 from council.types import Completion, Message
 

@@ -1,20 +1,22 @@
 """The Router: which heads may sit (governor), in which provider order (PROVIDER_PRIORITY),
 with which plan (the StrategySelector fed the budget and the cognitive map), and when an
-answer is weak enough for CloudRetry to take it to the next provider."""
+answer is weak enough for CloudRetry to take it to the next provider. It returns plans; the
+Council runs them."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from council.routing.escalation import Tier, escalation_reason, provider_tiers
-from council.routing.selector import Hints, Plan, Policy, StrategySelector
 from council.config import HeadSpec, Settings
+from council.errors import InvalidRequestError
 from council.routing.certainty import CertaintyHistory
+from council.routing.cloud_retry import CloudRetry, Request
 from council.routing.cognitive_map import CognitiveMap
+from council.routing.escalation import Tier, escalation_reason, provider_tiers
 from council.routing.governor import Governor
+from council.routing.selector import Hints, Plan, Policy, StrategySelector
 from council.strategies import AUTO, select_members
 from council.types import Completion, Verdict
-from council.verify import verify_answer
 
 
 def policy_of(settings: Settings) -> Policy:
@@ -40,6 +42,16 @@ class Router:
         """The providers' ballots in priority order, and which heads the governor kept off."""
         allowed, refused = self.governor.allowed(specs)
         return provider_tiers(allowed, self.settings.provider_priority), refused
+
+    def retry(self, request: Request, specs: list[HeadSpec]) -> CloudRetry:
+        """The walk over the providers' ballots for one question, each planned when reached."""
+        tiers, refused = self.tiers(specs)
+        if not tiers:
+            why = f" The governor refuses: {'; '.join(refused)}." if refused else ""
+            raise InvalidRequestError(
+                "No enabled heads to ask; set enabled = true on a head in council.toml." + why
+            )
+        return CloudRetry(self, tiers, refused, request)
 
     def plan(
         self,
@@ -80,10 +92,10 @@ class Router:
             if c.ok:
                 self.certainty.add(c.head, task, c.logprob)
 
-    def weakness(self, question: str, verdict: Verdict) -> str | None:
-        """Why CloudRetry should try the next provider, or None to keep this answer."""
+    def weakness(self, verdict: Verdict, verified: bool | None) -> str | None:
+        """Why CloudRetry should try the next provider, or None to keep this answer;
+        `verified`: the verifier's word on it (None: no verifier applies)."""
         s = self.settings
-        verified = verify_answer(question, verdict.answer) if s.escalate_on_verifier else None
         return escalation_reason(
             verdict.confidence, verified, below=s.escalate_below, on_verifier=s.escalate_on_verifier
         )

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from council.config import HeadSpec
+from council.strategies import REGISTRY
 
 Tier = Literal["small", "large"]
 ALIASES: dict[str, str] = {"small": "courier", "large": "master"}
@@ -74,6 +75,10 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "chosen_model": self.chosen_model}
 
+    def asked_first(self, members: Sequence[HeadSpec]) -> list[str]:
+        """Whom early stop asks first: the plan's `first`, else the cheapest `early_stop`."""
+        return self.first or [s.id for s in cheapest_first(members)[: self.early_stop]]
+
 
 def cheapest_first(specs: Sequence[HeadSpec]) -> list[HeadSpec]:
     """Price first (what early stop saves), then speed, then quality."""
@@ -85,14 +90,10 @@ def estimate_tokens(text: str) -> int:
 
 
 def calls_for(strategy: str, n: int, policy: Policy) -> int:
-    """Head calls a strategy makes with n members, at most (early stop and convergence save)."""
-    return {
-        "best_of_n": n + 1,
-        "rank": 2 * n + 1 if n > 1 else 1,
-        "moa": n * policy.moa_layers + 1,
-        "debate": n * (policy.debate_rounds + 1),
-        "clone_dispatch": policy.clone_samples,
-    }.get(strategy, n)
+    """Head calls a strategy makes with n members, at most (early stop and convergence save),
+    as the strategy declares it (StrategyFacts.calls)."""
+    facts = REGISTRY.get(strategy)
+    return facts.calls(n, policy) if facts is not None else n
 
 
 class StrategySelector:
@@ -265,7 +266,8 @@ class StrategySelector:
         sure_at: dict[str, float],
         reasons: list[str],
     ) -> None:
-        if plan.strategy not in ("vote", "weighted"):
+        facts = REGISTRY.get(plan.strategy)
+        if facts is None or not facts.early_stop:
             return
         p = self.policy
         members = [h for h in heads if h.id in plan.heads]

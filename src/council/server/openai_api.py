@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from council.council import COUNCIL_ID, OnEvent
 from council.errors import CouncilError
+from council.exchange import Conversation
 from council.server.council_api import council_of
 from council.server.errors import error_body
 from council.server.schemas import ChatCompletionRequest, meta_of
@@ -38,7 +39,10 @@ async def models(request: Request) -> dict[str, Any]:
 
 
 async def _decide(
-    body: ChatCompletionRequest, request: Request, on_event: OnEvent | None = None
+    body: ChatCompletionRequest,
+    request: Request,
+    conversation: Conversation,
+    on_event: OnEvent | None = None,
 ) -> Verdict:
     council = council_of(request)
     params = GenParams(
@@ -48,10 +52,9 @@ async def _decide(
         seed=body.seed,
         stop=body.stops(),
     )
-    messages = body.as_messages()
     if body.model == COUNCIL_ID:
         return await council.ask(
-            messages,
+            conversation,
             strategy=body.strategy,
             num_models=body.num_models,
             task_type=body.task_type,
@@ -60,9 +63,8 @@ async def _decide(
             hints=body.route_hints(),
             **body.memory_options(),
         )
-    council.head(body.model)  # 404 for an unknown model before any work
     return await council.ask_single(
-        messages, head_id=body.model, params=params, **body.memory_options()
+        conversation, head_id=body.model, params=params, **body.memory_options()
     )
 
 
@@ -92,18 +94,19 @@ async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> dict[str, Any] | StreamingResponse:
     """Chat completions; `stream: true` sends SSE chunks ending in [DONE]."""
-    council_of(request).check(body.as_messages())
+    # Checked once, here, so that a bad request is a 4xx even before a stream starts.
+    conversation = council_of(request).check(body.as_messages())
     if body.model != COUNCIL_ID:
-        council_of(request).head(body.model)
+        council_of(request).head(body.model)  # 404 for an unknown model before any work
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
         return StreamingResponse(
-            _stream(body, request, cid, created),
+            _stream(body, request, conversation, cid, created),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    v = await _decide(body, request)
+    v = await _decide(body, request, conversation)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -128,7 +131,11 @@ def _sse(obj: dict[str, Any]) -> str:
 
 
 async def _stream(
-    body: ChatCompletionRequest, request: Request, cid: str, created: int
+    body: ChatCompletionRequest,
+    request: Request,
+    conversation: Conversation,
+    cid: str,
+    created: int,
 ) -> AsyncIterator[str]:
     def chunk(
         delta: dict[str, Any],
@@ -148,7 +155,7 @@ async def _stream(
 
     yield _sse(chunk({"role": "assistant", "content": ""}))
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(_decide(body, request, events.put_nowait))
+    task = asyncio.create_task(_decide(body, request, conversation, events.put_nowait))
     try:
         while not task.done():  # progress chunks (no choices) while the heads answer
             getter = asyncio.ensure_future(events.get())

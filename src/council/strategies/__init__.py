@@ -1,64 +1,69 @@
 """Strategies: how the members' answers become one decision.
 
 A strategy is an async function over a Context (the question, the members, and `ctx.call`,
-which asks a head through the council) returning a Decision. Counting, ranking and routing
-rules are pure functions in ballot/; strategies only sequence the calls.
+which asks a head through the council) returning a Decision. Counting and ranking are pure
+functions in ballot/, routing policy is in routing/; strategies only sequence the calls.
+
+Each strategy declares its facts (StrategyFacts: cost shape, first-round answers, early stop,
+members) next to its function; adding one touches its module and one line of REGISTRY.
 """
 
 from __future__ import annotations
 
-from council.routing.tasks import pick_heads
 from council.config import HeadSpec
 from council.errors import UnknownStrategyError
+from council.strategies import debate, moa, rank, simple
 from council.strategies.base import Ballot, Context, Decision, Strategy, count_decision
-from council.strategies.debate import clone_dispatch, debate
-from council.strategies.moa import moa
-from council.strategies.rank import rank
-from council.strategies.simple import auto, best_of_n, consensus, specialization, vote, weighted
+from council.strategies.facts import StrategyFacts
 
-STRATEGIES: dict[str, Strategy] = {
-    "vote": vote,
-    "weighted": weighted,
-    "consensus": consensus,
-    "best_of_n": best_of_n,
-    "specialization": specialization,
-    "rank": rank,
-    "moa": moa,
-    "debate": debate,
-    "clone_dispatch": clone_dispatch,
-    "auto": auto,
+REGISTRY: dict[str, StrategyFacts] = {
+    "vote": simple.VOTE,
+    "weighted": simple.WEIGHTED,
+    "consensus": simple.CONSENSUS,
+    "best_of_n": simple.BEST_OF_N,
+    "specialization": simple.SPECIALIZATION,
+    "rank": rank.RANK,
+    "moa": moa.MOA,
+    "debate": debate.DEBATE,
+    "clone_dispatch": debate.CLONE_DISPATCH,
+    "auto": simple.AUTO_WITHOUT_PLAN,
 }
+STRATEGIES: dict[str, Strategy] = {name: facts.run for name, facts in REGISTRY.items()}
 AUTO = "auto"
 
 
-def get_strategy(name: str) -> Strategy:
+def facts_of(name: str) -> StrategyFacts:
     try:
-        return STRATEGIES[name]
+        return REGISTRY[name]
     except KeyError:
         raise UnknownStrategyError(
-            f"Unknown strategy {name!r}. Known: {', '.join(STRATEGIES)}"
+            f"Unknown strategy {name!r}. Known: {', '.join(REGISTRY)}"
         ) from None
+
+
+def get_strategy(name: str) -> Strategy:
+    return facts_of(name).run
 
 
 def select_members(
     strategy: str, specs: list[HeadSpec], task_type: str, n: int | None
 ) -> list[HeadSpec]:
-    """Which heads sit on this ballot: specialists for `specialization`, else the top n."""
-    if strategy == "specialization":
-        return pick_heads(specs, task_type, n)
-    if n is None or n >= len(specs):
-        return list(specs)
-    return sorted(specs, key=lambda s: -s.quality)[:n]
+    """Which heads sit on this ballot: the strategy's choice (specialists for
+    `specialization`, else the top n by quality)."""
+    return facts_of(strategy).members(specs, task_type, n)
 
 
 __all__ = [
     "AUTO",
+    "REGISTRY",
     "STRATEGIES",
     "Ballot",
     "Context",
     "Decision",
     "Strategy",
+    "StrategyFacts",
     "count_decision",
+    "facts_of",
     "get_strategy",
     "select_members",
 ]

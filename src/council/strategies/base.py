@@ -11,26 +11,37 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from council.ballot.normalize import Extracted, extract_answer
-from council.routing.selector import cheapest_first
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
 from council.errors import NoAnswerError
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
-    from council.routing.selector import Plan
     from council.embeddings import Embedder
     from council.heads.base import Head
+    from council.routing.selector import Plan
 
 OnEvent = Callable[[dict[str, Any]], None]
 REFUSED = "refused"  # finish_reason of a call the governor did not let through
-CallHead = Callable[["Head", list[Message], GenParams | None, int], Awaitable[list[Completion]]]
-CountFn = Callable[[str, str, list[HeadSpec], list[Completion]], Awaitable["Ballot"]]
+
+
+class Chamber(Protocol):
+    """What a strategy may ask of the council: a head by id, a call, a count."""
+
+    def head(self, head_id: str) -> Head: ...
+
+    async def call(
+        self, head: Head, msgs: list[Message], params: GenParams | None, n: int = 1
+    ) -> list[Completion]: ...
+
+    async def count(
+        self, question: str, task: str, specs: list[HeadSpec], completions: list[Completion]
+    ) -> Ballot: ...
 
 
 @dataclass
@@ -110,15 +121,13 @@ class Context:
     members: list[Head]
     settings: Settings
     params: GenParams | None
-    call_head: CallHead
-    count_fn: CountFn
-    head_of: Callable[[str], Head] | None = None  # a head by id (settings name them)
+    council: Chamber
     judge: Head | None = None
     plan: Plan | None = None
-    on_event: OnEvent | None = None
-    # sees every first-round answer to the question itself (the selector learns from them)
-    on_answers: Callable[[list[Completion]], None] | None = None
+    on_event: OnEvent | None = None  # a stream's progress events (heads finishing)
     calls: list[Completion] = field(default_factory=list)
+    # every first-round answer to the question itself (the router learns from them)
+    answers: list[Completion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # members early stop did not ask
 
@@ -131,7 +140,7 @@ class Context:
     async def call(
         self, head: Head, msgs: list[Message], params: GenParams | None = None, n: int = 1
     ) -> list[Completion]:
-        result = await self.call_head(head, msgs, params, n)
+        result = await self.council.call(head, msgs, params, n)
         self.calls.extend(c for c in result if c.finish_reason != REFUSED)  # never sent: free
         return result
 
@@ -158,7 +167,7 @@ class Context:
         return completions
 
     async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
-        return await self.count_fn(self.question, self.task_type, specs, completions)
+        return await self.council.count(self.question, self.task_type, specs, completions)
 
     async def ballot(self) -> Ballot:
         """Stages 1-2 over the members. With an early-stop plan the plan's first heads go
@@ -168,7 +177,7 @@ class Context:
         k = plan.early_stop if plan is not None else None
         if plan is None or not k or len(heads) <= k:
             return await self.count([h.spec for h in heads], self.seen(await self.collect(heads)))
-        chosen = plan.first or [s.id for s in cheapest_first([h.spec for h in heads])[:k]]
+        chosen = plan.asked_first([h.spec for h in heads])
         # Ballots keep the members' order: ties then break as they would without early stop.
         early = [h for h in heads if h.id in chosen]
         rest = [h for h in heads if h.id not in chosen]
@@ -187,14 +196,13 @@ class Context:
         return await self.count([h.spec for h in heads], every)
 
     def seen(self, completions: list[Completion]) -> list[Completion]:
-        if self.on_answers is not None:
-            self.on_answers(completions)
+        self.answers.extend(completions)
         return completions
 
     def best(self, head_id: str | None, among: list[Head] | None = None) -> Head:
         """The head a setting names, else the highest-quality one among `among` (members)."""
-        if head_id is not None and self.head_of is not None:
-            return self.head_of(head_id)
+        if head_id is not None:
+            return self.council.head(head_id)
         return max(among or self.members, key=lambda h: h.spec.quality)
 
 

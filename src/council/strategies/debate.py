@@ -16,6 +16,7 @@ from council.strategies.base import (
     require_answer,
     round_summary,
 )
+from council.strategies.facts import StrategyFacts
 from council.types import Completion, GenParams, Message
 
 if TYPE_CHECKING:
@@ -53,6 +54,11 @@ async def debate(ctx: Context) -> Decision:
     d = count_decision(b, by_quality=False)
     d.rounds, d.notes = rounds, notes
     return d
+
+
+DEBATE = StrategyFacts(
+    debate, calls=lambda n, policy: n * (policy.debate_rounds + 1), first_round=False
+)
 
 
 async def _revise(
@@ -103,3 +109,8 @@ async def clone_dispatch(ctx: Context) -> Decision:
     d.rounds = [round_summary("samples", b)]
     d.notes = [f"{len(completions)} samples of {head.id}", *notes]
     return d
+
+
+CLONE_DISPATCH = StrategyFacts(
+    clone_dispatch, calls=lambda n, policy: policy.clone_samples, first_round=False
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from council.prompts import load_prompt
 from council.strategies.base import Context, Decision, count_decision, round_summary
+from council.strategies.facts import StrategyFacts
 from council.types import Completion, GenParams, Message
 
 
@@ -62,3 +63,7 @@ async def moa(ctx: Context) -> Decision:
             "majority vote over the last layer"
         )
     return d
+
+
+# every layer's proposers, then the aggregator
+MOA = StrategyFacts(moa, calls=lambda n, policy: n * policy.moa_layers + 1, first_round=False)

@@ -24,6 +24,7 @@ from council.ballot.ranking import (
 from council.ballot.vote import Tally
 from council.prompts import load_prompt
 from council.strategies.base import Ballot, Context, Decision, count_decision, round_summary
+from council.strategies.facts import StrategyFacts
 from council.types import GenParams, Message
 
 
@@ -77,6 +78,10 @@ async def rank(ctx: Context) -> Decision:
             f"({b.completions[top].head}, mean rank {standings[0].mean_rank:.2f})"
         )
     return d
+
+
+# the answers, a review by each, the chairman
+RANK = StrategyFacts(rank, calls=lambda n, policy: 2 * n + 1 if n > 1 else 1)
 
 
 async def collect_reviews(ctx: Context, b: Ballot, answered: list[int]) -> list[Review]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from council.ballot.rank import parse_best, render_candidates
 from council.ballot.vote import Tally
 from council.prompts import load_prompt
+from council.routing.tasks import pick_heads
 from council.strategies.base import Context, Decision, count_decision
+from council.strategies.facts import StrategyFacts
 from council.types import GenParams, Message
 
 
@@ -14,9 +16,15 @@ async def vote(ctx: Context) -> Decision:
     return count_decision(await ctx.ballot(), by_quality=False)
 
 
+VOTE = StrategyFacts(vote, early_stop=True)
+
+
 async def weighted(ctx: Context) -> Decision:
     """Each head's vote weighs its catalogue quality score."""
     return count_decision(await ctx.ballot(), by_quality=True)
+
+
+WEIGHTED = StrategyFacts(weighted, early_stop=True)
 
 
 async def specialization(ctx: Context) -> Decision:
@@ -25,6 +33,9 @@ async def specialization(ctx: Context) -> Decision:
     d = count_decision(b, by_quality=True)
     d.notes.append(f"specialists for {b.task_type}: {', '.join(s.id for s in b.specs)}")
     return d
+
+
+SPECIALIZATION = StrategyFacts(specialization, members=pick_heads)
 
 
 async def consensus(ctx: Context) -> Decision:
@@ -43,6 +54,9 @@ async def consensus(ctx: Context) -> Decision:
     d.no_winner = True
     d.notes.append("no consensus")
     return d
+
+
+CONSENSUS = StrategyFacts(consensus)
 
 
 async def best_of_n(ctx: Context) -> Decision:
@@ -77,6 +91,9 @@ async def best_of_n(ctx: Context) -> Decision:
     return d
 
 
+BEST_OF_N = StrategyFacts(best_of_n, calls=lambda n, policy: n + 1)  # and the judge
+
+
 def _rep(d: Decision, cluster: int) -> int:
     members = [i for i, c in enumerate(d.ballot.clusters) if c == cluster]
     return max(members, key=lambda i: (d.weights[i], -i))
@@ -89,3 +106,6 @@ async def auto(ctx: Context) -> Decision:
     d = await vote(ctx)
     d.notes.append("auto called without a plan: majority vote")
     return d
+
+
+AUTO_WITHOUT_PLAN = StrategyFacts(auto)
