@@ -39,9 +39,9 @@ def train(
 
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
-    from council.learning.datasets import latest_version
     from council.jobs.notify import notify
     from council.jobs.runs import Runs
+    from council.learning.datasets import latest_version
     from council.learning.train import Progress, TrainConfig, train_adapter
     from council.memory.episodic import open_store
 
@@ -153,7 +153,8 @@ def bootstrap(
     Example: council bootstrap --data slimorca.jsonl --limit 2000
     """
     from council.embeddings import make_embedder
-    from council.learning.bootstrap import BootstrapError, normalise, records
+    from council.errors import BootstrapError
+    from council.learning.bootstrap import normalise, records
     from council.learning.collector import Learner
     from council.learning.datasets import freeze
     from council.learning.train import TrainConfig, train_adapter

@@ -21,19 +21,15 @@ from typing import Any
 
 import httpx
 
-from council.config import Settings
-from council.errors import CouncilError
 from council.adapters import registry as adapters
+from council.config import Settings
+from council.errors import StepFailed
 from council.jobs.lock import leader_lock
 from council.jobs.notify import notify
 from council.jobs.runs import Runs, train_command
 from council.memory.store import Store
 
 STALE_TRAINING_S = 24 * 3600
-
-
-class StepFailed(CouncilError):
-    code = "cycle_step_failed"
 
 
 class NothingToDo(Exception):

@@ -19,18 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from council.errors import CouncilError
+from council.errors import ExchangeNotFoundError
 from council.memory.schema import migrate
 from council.types import Message, Verdict
 
 ANONYMOUS = "anonymous"
-
-
-class ExchangeNotFoundError(CouncilError):
-    status_code = 404
-    error_type = "invalid_request_error"
-    code = "exchange_not_found"
-    param = "exchange_id"
 
 
 @dataclass
