@@ -206,10 +206,6 @@ class Store:
         ex["feedback"] = [dict(r) for r in fb]
         return ex
 
-    def set_label(self, exchange_id: str, success: bool | None, source: str) -> None:
-        with self.tx() as db:
-            self._label(db, exchange_id, success, source)
-
     def _label(
         self, db: sqlite3.Connection, exchange_id: str, success: bool | None, source: str
     ) -> None:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from council.routing.selector import CHARS_PER_TOKEN
 from council.config import HeadSpec, Settings
 from council.errors import ConfigError, InvalidRequestError
+from council.routing.selector import CHARS_PER_TOKEN
 from council.routing.spend import SpendLedger
 from council.types import Completion, Message
 
@@ -190,7 +189,3 @@ class Governor:
             "remaining_usd": None if left is None else round(left, 6),
             "file": str(self.path),
         }
-
-
-def governor_file(data_dir: Path) -> Path:
-    return data_dir / FILE
