@@ -9,11 +9,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from council.config import Settings, load_settings
+from council.config import Settings
 from council.embeddings import Embedder, make_embedder
 from council.learning.datasets import histogram
 from council.learning.ledger import add_example, examples
-from council.learning.quality import Gate, content_hash
+from council.learning.quality import Gate
 from council.memory.episodic import open_store
 from council.memory.store import Store
 from council.types import Message, as_messages
@@ -124,16 +124,3 @@ class KnowledgeDistillation:
             if got is not None:
                 kept.append(got)
         return kept
-
-
-_learner: Learner | None = None
-
-
-def get_learner(settings: Settings | None = None) -> Learner:
-    global _learner
-    if _learner is None or settings is not None:
-        _learner = Learner(settings or load_settings())
-    return _learner
-
-
-__all__ = ["KnowledgeDistillation", "Learner", "content_hash", "get_learner"]
