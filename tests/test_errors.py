@@ -59,4 +59,3 @@ def test_every_council_error_is_drawn_in_the_tree_under_its_parent() -> None:
         if cls.__module__ != "council.errors":
             where = Path(*cls.__module__.split(".")[1:]).with_suffix(".py").as_posix()
             assert f"lives in {where}" in rest, f"{name} is drawn without 'lives in {where}'"
-
