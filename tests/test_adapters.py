@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from council.adapters.registry import AdapterError, AdapterNotFoundError, Registry
 from council.adapters.canary import CanaryWatch
+from council.adapters.registry import Registry
+from council.errors import AdapterError, AdapterNotFoundError
 from council.memory.store import Store
 
 
@@ -132,8 +133,8 @@ def test_canary_confirms_after_its_window_or_its_requests() -> None:
 def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from council.learning.gauntlet import Item, Outcome, compare, record_report
     from council.jobs.runs import Runs
+    from council.learning.gauntlet import Item, Outcome, compare, record_report
     from council.learning.store_metrics import StoreMetrics
 
     reg = registry(tmp_path, "v1")

@@ -169,6 +169,18 @@ async def test_council_is_a_head_and_ensemble_api_returns_a_dict() -> None:
     assert result["confidence"] == 0.5 and len(result["votes"]) == 2
 
 
+def test_the_seed_import_paths_offer_the_seed_api_from_one_compat_module() -> None:
+    import council
+    from council import compat, continuous_learning, model_ensemble
+
+    for name in ("get_ensemble", "EnsembleStrategy", "ModelEnsemble"):
+        assert getattr(model_ensemble, name) is getattr(compat, name)
+    for name in ("get_learner", "Learner", "KnowledgeDistillation"):
+        assert getattr(continuous_learning, name) is getattr(compat, name)
+    assert council.get_ensemble is compat.get_ensemble
+    assert council.EnsembleStrategy.BEST_OF_N == "best_of_n"
+
+
 async def test_metrics_record_every_decision() -> None:
     c = make(scripted("1", id="a"), scripted("2", id="b"), scripted("1", id="c"))
     await c.ask("?")

@@ -1,8 +1,9 @@
-"""`council improve` against real processes: a running server, the leader lock held by
-another process, a cycle killed mid-training, the webhook receiver."""
+"""`council improve` against real processes: a running server (or none), the leader lock held
+by another process, a cycle killed mid-training, the webhook receiver."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,11 +14,12 @@ from typing import Any
 
 import pytest
 
+from council.adapters.registry import Registry
 from council.config import Settings
 from council.embeddings import Embedder
-from council.adapters.registry import Registry
-from council.learning.collector import Learner
 from council.jobs.lock import leader_lock
+from council.learning.collector import Learner
+from council.learning.cycle import Cycle
 from council.memory.store import Store
 from tests.helpers import ServerProcess, local_specs, webhook_receiver, write_config
 
@@ -28,11 +30,13 @@ def events() -> Any:
         yield received
 
 
-def setup(tmp_path: Path, model: Path, webhook: str | None = None) -> tuple[Path, Path]:
+def setup(
+    tmp_path: Path, model: Path, webhook: str | None = None, **extra: Any
+) -> tuple[Path, Path]:
     data = tmp_path / "data"
     heads = local_specs(model, 2, max_tokens=4)
     settings: dict[str, Any] = {"memory": True, "canary_probes": 0, "canary_window_s": 2,
-                                "min_failures_to_train": 5}  # fmt: skip
+                                "min_failures_to_train": 5, **extra}  # fmt: skip
     if webhook:
         settings["notification_webhook"] = webhook
     config = write_config(tmp_path / "council.toml", heads, **settings)
@@ -140,16 +144,71 @@ def test_a_cycle_killed_mid_training_leaves_the_champion_untouched(
     assert [e["event"] for e in got] == ["train_done"]  # the killed training never finished
 
 
+def test_without_a_server_the_cycle_runs_every_step_before_deploy_and_says_so(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    config, data = setup(tmp_path, tiny_model_dir)
+    proc = improve(config, data, "http://127.0.0.1:9")  # nothing listens there
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    assert "no server at http://127.0.0.1:9 (only the deploy step needs one)" in output, output
+    for step in ("preflight", "harvest", "freeze", "train", "gauntlet", "cleanup"):
+        assert f"\n{step}" in output or output.startswith(step), output
+    store = Store(data / "council.db")
+    run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
+    assert run["status"] == "succeeded" and run["finished_at"] is not None
+    recorded = json.loads(run["steps_json"])
+    assert "no server at http://127.0.0.1:9" in recorded[0]["detail"]  # the run record says so
+    steps = [(s["name"], s["status"]) for s in recorded]
+    assert [name for name, _ in steps][:5] == ["preflight", "harvest", "freeze", "train",
+                                               "gauntlet"]  # fmt: skip
+    assert all(status == "ok" for _, status in steps[:5]), steps
+    reg = Registry(store, data)
+    assert reg.champion("core") is None and reg.aliases("core")["challenger"] is not None
+
+
+@pytest.mark.parametrize("canary", [True, False])
+def test_without_a_server_deploy_changes_the_registry_and_validate_does_not_wait(
+    tmp_path: Path, canary: bool
+) -> None:
+    data = tmp_path / "data"
+    folder = data / "adapters" / "core" / "v1"
+    folder.mkdir(parents=True)
+    meta = {"version": "v1", "role": "core", "base_model_name": "m", "dataset_version": "ds0",
+            "created_at": 1000.0, "final_loss": 0.5, "examples": 8}  # fmt: skip
+    (folder / "meta.json").write_text(json.dumps(meta))
+    store = Store(data / "council.db")
+    cycle = Cycle(Settings(data_dir=data), store, server="http://127.0.0.1:9", canary=canary,
+                  on_line=lambda line: None)  # fmt: skip
+    cycle.registry.discover()
+    cycle.result["adapter"] = "v1"
+    deployed = cycle.deploy()
+    assert "no server reachable at http://127.0.0.1:9" in deployed, deployed
+    assert "a server started with this data dir applies it" in deployed
+    assert ("runs its canary" in deployed) is canary
+    assert cycle.registry.champion("core") == "v1"  # a server picks it up when it starts
+    started = time.monotonic()
+    validated = cycle.validate()
+    assert time.monotonic() - started < 5  # nothing to wait for without a server
+    state = cycle.registry.deployment(cycle.result["deployment"])["state"]
+    assert state == ("canary" if canary else "confirmed")
+    assert cycle.result["deployed"] is not canary
+    if canary:
+        assert "not watched: no server at http://127.0.0.1:9" in validated, validated
+        assert "until a server starts with this data dir" in validated
+
+
 def test_a_failing_step_stops_the_cycle_and_notifies(
     tmp_path: Path, tiny_model_dir: Path, events: Any
 ) -> None:
     got, url = events
-    config, data = setup(tmp_path, tiny_model_dir, url)
-    proc = improve(config, data, "http://127.0.0.1:9")  # no server there: preflight fails
+    config, data = setup(tmp_path, tiny_model_dir, url, min_free_disk_gb=1e9)
+    proc = improve(config, data, "http://127.0.0.1:9")  # no disk is that big: preflight fails
     output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "is not answering" in output and "make run" in output
+    assert proc.returncode == 1 and "GB free under" in output, output
+    assert "COUNCIL_MIN_FREE_DISK_GB" in output and "Free some space" in output
     run = Store(data / "council.db").query("SELECT status, error FROM runs")[0]
-    assert run["status"] == "failed" and "not answering" in run["error"]
+    assert run["status"] == "failed" and "GB free under" in run["error"]
     deadline = time.time() + 5
     while not got and time.time() < deadline:
         time.sleep(0.1)

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from council.errors import CouncilError
+from council.errors import CouncilError, DocumentError
 from council.memory.documents import (
     SUPPORTED,
     Chunk,
-    DocumentError,
     chunk_text,
     file_digest,
     iter_documents,

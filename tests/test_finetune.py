@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from council.learning.bootstrap import BootstrapError, normalise, records
-from council.learning.finetune import FinetuneError, submit_openai
+from council.errors import BootstrapError, FinetuneError
+from council.learning.bootstrap import normalise, records
+from council.learning.finetune import submit_openai
 from tests.helpers import ThreadServer
 
 

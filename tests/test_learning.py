@@ -10,9 +10,10 @@ import pytest
 from council.config import HeadSpec
 from council.council import Council
 from council.embeddings import Embedder
+from council.errors import DatasetError
 from council.learning.agent0 import parse_rewrite
 from council.learning.collector import KnowledgeDistillation, Learner
-from council.learning.datasets import DatasetError, freeze, list_datasets, load_dataset
+from council.learning.datasets import freeze, list_datasets, load_dataset
 from council.learning.harvest import harvest
 from council.learning.ledger import register_holdout
 from council.learning.quality import Signals, quality_score

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from council.memory.schema import MIGRATIONS, SchemaTooNewError
-from council.memory.store import ExchangeNotFoundError, ExchangeRecord, Store
+from council.errors import ExchangeNotFoundError, SchemaTooNewError
+from council.memory.schema import MIGRATIONS
+from council.memory.store import ExchangeRecord, Store
 from council.types import Message, Verdict, Vote
 
 

@@ -9,10 +9,10 @@ import pytest
 
 from council.config import Settings
 from council.embeddings import Embedder
+from council.errors import GauntletError, TrainingError
 from council.learning.collector import Learner
 from council.learning.datasets import freeze
 from council.learning.gauntlet import (
-    GauntletError,
     Item,
     Outcome,
     check_leaks,
@@ -21,7 +21,7 @@ from council.learning.gauntlet import (
     run_gauntlet,
     wilson,
 )
-from council.learning.train import TrainConfig, TrainingError, list_adapters, train_adapter
+from council.learning.train import TrainConfig, list_adapters, train_adapter
 from tests.helpers import local_specs
 
 FAST = TrainConfig(rank=4, alpha=8, epochs=2, batch_size=4, grad_accum=1, learning_rate=5e-3)

@@ -27,8 +27,8 @@ _LAZY = {
     "Vote": "council.types",
     "Completion": "council.types",
     "Message": "council.types",
-    "get_ensemble": "council.model_ensemble",
-    "EnsembleStrategy": "council.model_ensemble",
+    "get_ensemble": "council.compat",
+    "EnsembleStrategy": "council.compat",
 }
 
 

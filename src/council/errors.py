@@ -1,20 +1,51 @@
 """Council's error tree. Every message says what to do about it.
 
     CouncilError
-    ├── ConfigError            a setting is wrong or missing (names the setting)
-    ├── ModelNotFoundError     a model/head id nobody serves
-    ├── ModelPrepareError      the default weights are missing or cannot be converted
-    ├── InvalidRequestError    a client sent something we cannot answer
+    ├── ConfigError              a setting is wrong or missing (names the setting)
+    ├── ModelNotFoundError       a model/head id nobody serves
+    ├── ModelPrepareError        the default weights are missing or cannot be converted
+    ├── InvalidRequestError      a client sent something we cannot answer
     │   ├── PromptTooLongError
-    │   └── UnknownStrategyError
-    ├── AuthenticationError    an admin endpoint without the right bearer token (401)
-    ├── PermissionDeniedError  an admin endpoint while no admin token is configured (403)
-    └── NoAnswerError          every head failed: nothing to vote on
+    │   ├── UnknownStrategyError
+    │   └── MemoryOffError       a conversation endpoint while memory is off
+    ├── AuthenticationError      an admin endpoint without the right bearer token (401)
+    ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
+    ├── NoAnswerError            every head failed: nothing to vote on
+    │
+    │   memory:
+    ├── ExchangeNotFoundError    an exchange id the store does not have (404)
+    ├── ConversationNotFoundError  a conversation id the store does not have (404)
+    ├── DocumentError            a file that cannot be ingested (names the file)
+    ├── SchemaTooNewError        the database was written by a newer Council
+    ├── IndexCorrupt             lives in memory/vectors.py: a saved FAISS index that cannot
+    │                            be trusted; memory/indexed.py rebuilds it from the store
+    │
+    │   learning:
+    ├── BootstrapError           a bootstrap dataset that cannot be read
+    ├── DatasetError             a dataset that cannot be frozen or loaded
+    ├── TrainingError            a training that cannot start
+    ├── GauntletError            a gauntlet that cannot be run fairly
+    ├── FinetuneError            a hosted fine-tune that cannot be submitted (no key, refused)
+    ├── StepFailed               a step of the nightly cycle failed (the champion is untouched)
+    │
+    │   adapters and jobs:
+    ├── AdapterError             an adapter change the registry refuses
+    │   └── AdapterNotFoundError
+    ├── RunNotFoundError         a run id with no record (404)
+    ├── LockHeld                 lives in jobs/lock.py: another cycle holds the leader lock
+    ├── LockUnavailable          lives in jobs/lock.py: the lock's backend cannot be used
+    └── LockLost                 lives in jobs/lock.py: a Redis lease expired while held
+
+The lock errors stay beside the lock: their messages are built from its holder records.
+IndexCorrupt stays beside the index: it never reaches a user (the index is rebuilt).
+tests/test_errors.py checks that every CouncilError subclass in the package is named here.
 
 The CLI converts these in one place (cli.py) and the server in one handler (server/errors.py).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class CouncilError(Exception):
@@ -81,3 +112,91 @@ class NoAnswerError(CouncilError):
     status_code = 502
     error_type = "upstream_error"
     code = "all_heads_failed"
+
+
+class MemoryOffError(InvalidRequestError):
+    code = "memory_disabled"
+
+
+# memory ---------------------------------------------------------------------------------------
+class ExchangeNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "exchange_not_found"
+    param = "exchange_id"
+
+
+class ConversationNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "conversation_not_found"
+    param = "conversation_id"
+
+
+class DocumentError(CouncilError):
+    """A file that cannot be ingested; the message names it and says what to do."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "unreadable_document"
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(f"{path}: {why}")
+        self.path = path
+
+
+class SchemaTooNewError(CouncilError):
+    error_type = "storage_error"
+
+
+# learning -------------------------------------------------------------------------------------
+class BootstrapError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "bootstrap_error"
+
+
+class DatasetError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "dataset_error"
+
+
+class TrainingError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "training_error"
+
+
+class GauntletError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "gauntlet_error"
+
+
+class FinetuneError(CouncilError):
+    status_code = 502
+    error_type = "upstream_error"
+    code = "finetune_error"
+
+
+class StepFailed(CouncilError):
+    code = "cycle_step_failed"
+
+
+# adapters and jobs ----------------------------------------------------------------------------
+class AdapterError(CouncilError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "adapter_error"
+
+
+class AdapterNotFoundError(AdapterError):
+    status_code = 404
+    code = "adapter_not_found"
+
+
+class RunNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "run_not_found"

@@ -26,13 +26,13 @@ from typing import Any
 
 import httpx
 
+from council.adapters import registry as adapters
+from council.adapters.canary import CanaryWatch
+from council.adapters.registry import BASE, Registry, write_summary
 from council.config import Settings
 from council.heads import Head
 from council.heads.local import LocalHead
 from council.heads.openai_compat import OpenAICompatHead
-from council.adapters import registry as adapters
-from council.adapters.registry import BASE, Registry, write_summary
-from council.adapters.canary import CanaryWatch
 from council.jobs.notify import notify
 from council.types import Completion, Message
 
@@ -309,7 +309,8 @@ class Deployer:
 
 def probe_pool(n: int, with_mtbench: bool) -> list[Any]:
     """Candidate probe items: the gauntlet's families at a seed of their own."""
-    from council.learning.gauntlet import GauntletError, mtbench_items, reasoning_items
+    from council.errors import GauntletError
+    from council.learning.gauntlet import mtbench_items, reasoning_items
 
     third = max(1, n // 3)
     items = reasoning_items("basic_arithmetic", third, PROBE_SEED, "probe")

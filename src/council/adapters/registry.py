@@ -20,22 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from council.errors import CouncilError
+from council.errors import AdapterError, AdapterNotFoundError
 from council.memory.store import Store
 
 ALIASES = ("champion", "challenger", "previous")
 BASE = "base"  # how users name "no adapter" on the command line and in the API
-
-
-class AdapterError(CouncilError):
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "adapter_error"
-
-
-class AdapterNotFoundError(AdapterError):
-    status_code = 404
-    code = "adapter_not_found"
 
 
 def finished_adapters(root: Path) -> list[dict[str, Any]]:

@@ -154,7 +154,8 @@ def bootstrap(
     Example: council bootstrap --data slimorca.jsonl --limit 2000
     """
     from council.embeddings import make_embedder
-    from council.learning.bootstrap import BootstrapError, normalise, records
+    from council.errors import BootstrapError
+    from council.learning.bootstrap import normalise, records
     from council.learning.collector import Learner
     from council.learning.datasets import freeze
     from council.learning.train import TrainConfig, train_adapter

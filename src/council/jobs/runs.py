@@ -19,14 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from council.config import Settings
-from council.errors import CouncilError
+from council.errors import RunNotFoundError
 from council.memory.store import Store
-
-
-class RunNotFoundError(CouncilError):
-    status_code = 404
-    error_type = "invalid_request_error"
-    code = "run_not_found"
 
 
 class Runs:

@@ -8,16 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from council.errors import CouncilError
+from council.errors import BootstrapError
 
 ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
          "assistant": "assistant", "bot": "assistant"}  # fmt: skip
-
-
-class BootstrapError(CouncilError):
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "bootstrap_error"
 
 
 def normalise(rec: dict[str, Any]) -> tuple[list[dict[str, str]], str] | None:

@@ -1,5 +1,6 @@
-"""The continuous-learning collector (seed 003): good live exchanges become examples;
-statistics, export for fine-tuning, and distillation from the ensemble."""
+"""The continuous-learning collector (seed 003): examples past the quality bar and the gate;
+statistics, export for fine-tuning, and distillation from the ensemble. The seed's
+`get_learner()` is in compat.py."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from council.config import Settings, load_settings
+from council.config import Settings
 from council.embeddings import Embedder, make_embedder
 from council.learning.datasets import histogram
 from council.learning.ledger import add_example, examples
-from council.learning.quality import Gate, content_hash
-from council.memory.episodic import open_store, parse_since
+from council.learning.quality import Gate
+from council.memory.episodic import open_store
 from council.memory.store import Store
 from council.types import Message, as_messages
 
@@ -48,28 +49,6 @@ class Learner:
             response=response, quality=quality_score, reasoning=reasoning, task_type=task_type,
             models_agreed=models_agreed, user_feedback=user_feedback, vector=vector,
         )  # fmt: skip
-
-    def collect_from_exchanges(self, since: float | str | None = "24h") -> int:
-        """Live exchanges that succeeded with agreement or a thumbs-up become examples."""
-        rows = self.store.query(
-            "SELECT e.id, e.messages_json, e.answer, e.confidence, e.task_type, e.label_source, "
-            "(SELECT MAX(rating) FROM feedback f WHERE f.exchange_id = e.id) AS rating "
-            "FROM exchanges e WHERE e.success = 1 AND e.improved = 0 AND e.created_at >= ?",
-            (parse_since(since) or 0.0,),
-        )
-        added = 0
-        for r in rows:
-            agreed = (r["confidence"] or 0) >= self.settings.success_threshold
-            verified = r["label_source"] in ("verifier", "feedback")
-            if not (agreed or verified):
-                continue
-            quality = min(1.0, 0.6 + 0.2 * agreed + 0.2 * verified + 0.1 * (r["rating"] == 1))
-            got = self.collect_example(
-                json.loads(r["messages_json"]), r["answer"], quality, r["task_type"] or "general",
-                models_agreed=agreed, user_feedback=r["rating"], exchange_ids=[r["id"]],
-            )  # fmt: skip
-            added += got is not None
-        return added
 
     def get_learning_stats(self) -> dict[str, Any]:
         rows = examples(self.store)
@@ -145,16 +124,3 @@ class KnowledgeDistillation:
             if got is not None:
                 kept.append(got)
         return kept
-
-
-_learner: Learner | None = None
-
-
-def get_learner(settings: Settings | None = None) -> Learner:
-    global _learner
-    if _learner is None or settings is not None:
-        _learner = Learner(settings or load_settings())
-    return _learner
-
-
-__all__ = ["KnowledgeDistillation", "Learner", "content_hash", "get_learner"]

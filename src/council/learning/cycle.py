@@ -2,9 +2,12 @@
 
   preflight → harvest → freeze → train → gauntlet → canary deploy → validate → cleanup
 
-Preflight checks the server is up (it runs the canary), the disk has room, and there is
-enough to learn from. A failing step ends the run `failed` with the champion untouched (only
-the deploy step changes it, and only through the registry, which the canary can undo).
+Preflight checks the disk has room and there is enough to learn from. Only the deploy step
+needs a server (a server runs the canary): without one the deployment is still recorded in the
+registry, the next server started with this data dir applies it (and watches its canary), and
+the run says so instead of waiting. A failing step ends the run `failed` with the champion
+untouched (only the deploy step changes it, and only through the registry, which the canary
+can undo).
 Training runs as its own process with its own thread budget. Only one cycle runs at a time
 across processes and hosts (jobs/lock.py). Every step lands in the run record.
 """
@@ -21,19 +24,15 @@ from typing import Any
 
 import httpx
 
-from council.config import Settings
-from council.errors import CouncilError
 from council.adapters import registry as adapters
+from council.config import Settings
+from council.errors import StepFailed
 from council.jobs.lock import leader_lock
 from council.jobs.notify import notify
 from council.jobs.runs import Runs, train_command
 from council.memory.store import Store
 
 STALE_TRAINING_S = 24 * 3600
-
-
-class StepFailed(CouncilError):
-    code = "cycle_step_failed"
 
 
 class NothingToDo(Exception):
@@ -123,14 +122,20 @@ class Cycle:
             self.runs.log(self.run_id, line)
 
     # steps -----------------------------------------------------------------------------
-    def preflight(self) -> str:
+    def server_health(self) -> dict[str, Any] | None:
+        """The server's /health, or None when nothing answers there (only deploy cares)."""
         try:
             health = httpx.get(f"{self.server}/health", timeout=10).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise StepFailed(
-                f"The server at {self.server} is not answering ({exc}); it runs the canary. "
-                "Start it (make run), or pass --server URL."
-            ) from exc
+        except (httpx.HTTPError, ValueError):
+            return None
+        return health if isinstance(health, dict) else {}
+
+    def preflight(self) -> str:
+        health = self.server_health()
+        server = (
+            f"no server at {self.server} (only the deploy step needs one)"
+            if health is None else f"server {health.get('status', 'ok')}"
+        )  # fmt: skip
         free_gb = shutil.disk_usage(self.settings.data_dir).free / 1e9
         if free_gb < self.settings.min_free_disk_gb:
             raise StepFailed(
@@ -151,7 +156,7 @@ class Cycle:
                 f"{pending} new failures and {fresh} new examples since the last dataset; "
                 f"training needs {need} (MIN_FAILURES_TO_TRAIN)"
             )
-        return (f"server {health.get('status', 'ok')}, {free_gb:.0f} GB free, "
+        return (f"{server}, {free_gb:.0f} GB free, "
                 f"{pending} failures + {fresh} examples to learn from")  # fmt: skip
 
     def _untrained_dataset(self) -> str | None:
@@ -244,10 +249,25 @@ class Cycle:
             self.settings, self.registry, self.role, adapter, canary=self.canary, reason=reason
         )
         self.result["deployment"] = dep["id"]
-        return f"deployment {dep['id']}: {dep['previous'] or 'base'} → {adapter} ({dep['state']})"
+        done = f"deployment {dep['id']}: {dep['previous'] or 'base'} → {adapter} ({dep['state']})"
+        if self.server_health() is None:
+            self.result["no_server"] = self.server
+            return (
+                f"{done}; no server reachable at {self.server}: the champion is changed in the "
+                "registry, and a server started with this data dir applies it"
+                + (" and runs its canary" if dep["state"] == "canary" else "")
+            )
+        return done
 
     def validate(self, poll_s: float = 1.0) -> str:
         dep = self.registry.deployment(self.result["deployment"])
+        if "no_server" in self.result and dep["state"] == "canary":
+            self.result["deployed"] = False
+            return (
+                f"not watched: no server at {self.result['no_server']} runs the canary of "
+                f"{dep['version']}; it stays a canary until a server starts with this data dir, "
+                "which confirms it or rolls it back (see `council adapters list`)"
+            )
         deadline = time.time() + dep["window_s"] + 300  # the window, probes and some slack
         while dep["state"] == "canary" and time.time() < deadline:
             time.sleep(poll_s)

@@ -17,17 +17,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from council.errors import CouncilError
+from council.errors import DatasetError
 from council.learning.ledger import examples
 from council.memory.store import Store
 
 BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-
-
-class DatasetError(CouncilError):
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "dataset_error"
 
 
 def _line(ex: dict[str, Any]) -> dict[str, Any]:

@@ -8,13 +8,7 @@ from typing import Any
 
 import openai
 
-from council.errors import CouncilError
-
-
-class FinetuneError(CouncilError):
-    status_code = 502
-    error_type = "upstream_error"
-    code = "finetune_error"
+from council.errors import FinetuneError
 
 
 def submit_openai(

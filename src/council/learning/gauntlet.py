@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from council.ballot.normalize import extract_answer
-from council.errors import CouncilError
+from council.errors import GauntletError
 
 HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks draw
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -45,12 +45,6 @@ MTBENCH_REF = (
 )
 MAX_DROP = 0.03
 ALPHA = 0.05
-
-
-class GauntletError(CouncilError):
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "gauntlet_error"
 
 
 @dataclass
@@ -247,8 +241,8 @@ async def run_gauntlet(
     seed: int = HOLDOUT_SEED, role: str = "core",
 ) -> dict[str, Any]:  # fmt: skip
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
-    from council.heads import build_head, make_context
     from council.adapters.registry import Registry
+    from council.heads import build_head, make_context
     from council.learning.ledger import register_holdout
     from council.learning.train import role_heads
 

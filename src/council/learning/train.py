@@ -22,20 +22,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from council.config import Settings
-from council.errors import CouncilError
-from council.heads.weights import resolve_model_dir
 from council.adapters.registry import Registry, finished_adapters
+from council.config import Settings
+from council.errors import TrainingError
+from council.heads.weights import resolve_model_dir
 from council.learning.datasets import load_dataset
 from council.memory.store import Store
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-class TrainingError(CouncilError):
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "training_error"
 
 
 @dataclass

@@ -17,19 +17,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from council.errors import CouncilError
-
-
-class DocumentError(CouncilError):
-    """A file that cannot be ingested; the message names it and says what to do."""
-
-    status_code = 400
-    error_type = "invalid_request_error"
-    code = "unreadable_document"
-
-    def __init__(self, path: Path, why: str):
-        super().__init__(f"{path}: {why}")
-        self.path = path
+from council.errors import DocumentError
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from council.config import Settings
 from council.embeddings import Embedder
+from council.errors import DocumentError
 from council.memory.documents import (
-    DocumentError,
     chunk_text,
     file_digest,
     iter_documents,

@@ -10,14 +10,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from council.errors import CouncilError
+from council.errors import SchemaTooNewError
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = []
-
-
-class SchemaTooNewError(CouncilError):
-    error_type = "storage_error"
 
 
 def migration(fn: Migration) -> Migration:

@@ -19,18 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from council.errors import CouncilError
+from council.errors import ExchangeNotFoundError
 from council.memory.schema import migrate
 from council.types import Message, Verdict
 
 ANONYMOUS = "anonymous"
-
-
-class ExchangeNotFoundError(CouncilError):
-    status_code = 404
-    error_type = "invalid_request_error"
-    code = "exchange_not_found"
-    param = "exchange_id"
 
 
 @dataclass
@@ -212,10 +205,6 @@ class Store:
         )
         ex["feedback"] = [dict(r) for r in fb]
         return ex
-
-    def set_label(self, exchange_id: str, success: bool | None, source: str) -> None:
-        with self.tx() as db:
-            self._label(db, exchange_id, success, source)
 
     def _label(
         self, db: sqlite3.Connection, exchange_id: str, success: bool | None, source: str

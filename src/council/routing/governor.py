@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -190,7 +189,3 @@ class Governor:
             "remaining_usd": None if left is None else round(left, 6),
             "file": str(self.path),
         }
-
-
-def governor_file(data_dir: Path) -> Path:
-    return data_dir / FILE

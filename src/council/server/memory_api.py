@@ -7,9 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from council.errors import InvalidRequestError
+from council.errors import ExchangeNotFoundError, InvalidRequestError
 from council.memory.episodic import Memory
-from council.memory.store import ExchangeNotFoundError
 from council.server.council_api import council_of
 from council.server.schemas import FeedbackRequest
 

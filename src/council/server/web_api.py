@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
-from council.errors import CouncilError, InvalidRequestError
+from council.errors import ConversationNotFoundError, CouncilError, MemoryOffError
 from council.memory.store import ANONYMOUS, Store
 from council.server.council_api import council_of
 from council.strategies import STRATEGIES
@@ -29,17 +29,6 @@ PAGE_CSP = (
 )
 
 router = APIRouter(tags=["web"])
-
-
-class ConversationNotFoundError(CouncilError):
-    status_code = 404
-    error_type = "invalid_request_error"
-    code = "conversation_not_found"
-    param = "conversation_id"
-
-
-class MemoryOffError(InvalidRequestError):
-    code = "memory_disabled"
 
 
 class RenameRequest(BaseModel):
