@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from council.memory.vectors import IndexCorrupt, VectorIndex
+from council.memory.index_files import IndexCorrupt
+from council.memory.vectors import VectorIndex
 
 DIM = 64
 

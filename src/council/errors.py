@@ -17,7 +17,7 @@
     ├── ConversationNotFoundError  a conversation id the store does not have (404)
     ├── DocumentError            a file that cannot be ingested (names the file)
     ├── SchemaTooNewError        the database was written by a newer Council
-    ├── IndexCorrupt             lives in memory/vectors.py: a saved FAISS index that cannot
+    ├── IndexCorrupt             lives in memory/index_files.py: a saved FAISS index that cannot
     │                            be trusted; memory/indexed.py rebuilds it from the store
     │
     │   learning:

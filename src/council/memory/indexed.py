@@ -7,8 +7,9 @@ import threading
 
 import numpy as np
 
+from council.memory.index_files import IndexCorrupt
 from council.memory.store import Store
-from council.memory.vectors import IndexCorrupt, VectorIndex
+from council.memory.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 200  # adds between index saves; the store has every row, a restart catches up

@@ -7,9 +7,7 @@ the flat index; adds made meanwhile are replayed into the graph before it is swa
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -19,7 +17,6 @@ from typing import Any
 import faiss
 import numpy as np
 
-from council.errors import CouncilError
 from council.memory.faiss_views import (
     FLAT,
     HNSW,
@@ -29,11 +26,11 @@ from council.memory.faiss_views import (
     selector,
     vectors_of,
 )
+from council.memory.index_files import read_files, write_files
 from council.memory.rwlock import RWLock
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1
 # Allowed sets this small are scored exactly from their stored vectors: a gather plus a matvec
 # (0.4 ms for 1k of 1M) beats walking a graph where almost every node is filtered out.
 _EXACT_MAX = 4096
@@ -51,10 +48,6 @@ _CATCH_UP_ROUNDS = 8
 _BULK_ADD = 1024
 # Big adds to HNSW go in slices this size, so no search waits more than ~0.1 s behind one.
 _HNSW_SLICE = 256
-
-
-class IndexCorrupt(CouncilError):
-    """The saved index cannot be trusted; rebuild it from the store."""
 
 
 @dataclass(frozen=True)
@@ -361,80 +354,19 @@ class VectorIndex:
         with self._lock.read():
             faiss.write_index(self._index, str(tmp_index))
             meta = asdict(self._info())
-        _fsync(tmp_index)
-        meta |= {"format": _FORMAT, "index_bytes": tmp_index.stat().st_size}
-        tmp_sidecar.write_text(json.dumps(meta, indent=1))
-        _fsync(tmp_sidecar)
-        # Index first: a crash between the two replaces leaves a sidecar that disagrees with
-        # the index, which load() reports as corrupt, and the store rebuilds it.
-        os.replace(tmp_index, self.path)
-        os.replace(tmp_sidecar, self.sidecar)
+        write_files(tmp_index, tmp_sidecar, meta, self.path, self.sidecar)
 
     def load(self) -> IndexInfo | None:
         """Load the saved index; None if there is none, IndexCorrupt if it can't be trusted."""
         if not self.path.exists():
             return None
-        meta = self._read_sidecar()
-        try:
-            index = faiss.read_index(str(self.path))
-        except RuntimeError as exc:
-            raise self._corrupt(f"FAISS cannot read it ({str(exc).splitlines()[-1]})") from exc
-        if not isinstance(index, faiss.IndexIDMap2) or kind_of(index) is None:
-            raise self._corrupt(f"it holds a {type(index).__name__}, not an IDMap2 over IP")
-        kind = kind_of(index)
-        ids = ids_of(index)
-        found = {
-            "count": index.ntotal,
-            "max_id": int(ids[-1]) if len(ids) else -1,
-            "dim": index.d,
-            "kind": kind,
-        }
-        wrong = {key: (meta[key], got) for key, got in found.items() if meta[key] != got}
-        if wrong:
-            detail = ", ".join(
-                f"{key} {want} vs {got} in the index" for key, (want, got) in wrong.items()
-            )
-            raise self._corrupt(f"its sidecar disagrees: {detail}")
-        if len(ids) > 1 and np.any(ids[1:] <= ids[:-1]):
-            raise self._corrupt("its ids are not strictly increasing")
+        index, meta = read_files(self.path, self.sidecar, self.dim)
         with self._maint, self._lock.write():
-            self._index, self._kind = index, str(kind)
+            self._index, self._kind = index, str(kind_of(index))
             self._fingerprint = str(meta["fingerprint"])
             self._maybe_upgrade()  # saved mid-upgrade: finish it in the background
             return self._info()
 
-    def _read_sidecar(self) -> dict[str, Any]:
-        try:
-            meta = json.loads(self.sidecar.read_text())
-        except (OSError, ValueError) as exc:
-            raise self._corrupt(
-                f"its sidecar {self.sidecar} is missing or unreadable ({exc})"
-            ) from exc
-        keys = {"count": int, "max_id": int, "dim": int, "kind": str, "fingerprint": str}
-        if not isinstance(meta, dict) or any(
-            not isinstance(meta.get(key), typ) for key, typ in keys.items()
-        ):
-            raise self._corrupt(f"its sidecar {self.sidecar} lacks {', '.join(keys)}")
-        if meta.get("dim") != self.dim:
-            raise self._corrupt(f"it holds {meta['dim']}-d vectors; this index wants {self.dim}")
-        size = self.path.stat().st_size
-        if meta.get("index_bytes") != size:
-            raise self._corrupt(
-                f"it is {size} bytes; the sidecar says {meta.get('index_bytes')} (truncated?)"
-            )
-        return meta
-
-    def _corrupt(self, why: str) -> IndexCorrupt:
-        return IndexCorrupt(
-            f"Vector index {self.path} is unusable: {why}. It will be rebuilt from the store "
-            "(SQLite keeps every vector); delete the file to rebuild it by hand."
-        )
-
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
