@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from council.adapters.registry import Registry
 from council.config import Settings
 from council.embeddings import Embedder
-from council.adapters.registry import Registry
-from council.learning.collector import Learner
 from council.jobs.lock import leader_lock
-from council.memory.store import Store
+from council.learning.collector import Learner
+from council.storage import open_db
 from tests.helpers import ServerProcess, local_specs, webhook_receiver, write_config
 
 
@@ -68,7 +68,7 @@ def test_one_cycle_runs_every_step_and_reports_them(
     assert proc.returncode == 0, output
     for step in ("preflight", "harvest", "freeze", "train", "gauntlet"):
         assert f"\n{step}" in output or output.startswith(step) or f" {step} " in output, output
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     assert "gauntlet rejected" in output  # a random tiny model improves nothing: no deploy
@@ -98,7 +98,7 @@ def test_a_second_cycle_exits_naming_the_lock_holder(tmp_path: Path, tiny_model_
         holder.wait()
     assert second.returncode == 1
     assert f"pid {holder.pid}" in output and "holds the 'improve' lock" in output, output
-    assert not Store(data / "council.db").query("SELECT * FROM runs")  # it never started
+    assert not open_db(data / "council.db").query("SELECT * FROM runs")  # it never started
 
 
 def test_a_cycle_killed_mid_training_leaves_the_champion_untouched(
@@ -106,7 +106,7 @@ def test_a_cycle_killed_mid_training_leaves_the_champion_untouched(
 ) -> None:
     got, url = events
     config, data = setup(tmp_path, tiny_model_dir, url)
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     server = ServerProcess(config, data)
     try:
         server.wait_ready()
@@ -148,7 +148,7 @@ def test_a_failing_step_stops_the_cycle_and_notifies(
     proc = improve(config, data, "http://127.0.0.1:9")  # no server there: preflight fails
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "is not answering" in output and "make run" in output
-    run = Store(data / "council.db").query("SELECT status, error FROM runs")[0]
+    run = open_db(data / "council.db").query("SELECT status, error FROM runs")[0]
     assert run["status"] == "failed" and "not answering" in run["error"]
     deadline = time.time() + 5
     while not got and time.time() < deadline:

@@ -25,7 +25,7 @@ RoleOpt = Annotated[str, typer.Option(help="The role (heads with this `role`).")
 
 def _registry(settings: Any) -> Any:
     from council.adapters.registry import Registry
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     registry = Registry(open_store(settings), settings.data_dir)
     registry.discover()
@@ -185,7 +185,7 @@ def improve(
     Example: council improve --since 24h
     """
     from council.learning.cycle import Cycle
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
 

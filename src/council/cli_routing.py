@@ -15,7 +15,7 @@ command = registrar(app)
 
 def _store(settings: Any) -> Any:
     """The memory store when memory is on (no embedder or heads are loaded)."""
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     return open_store(settings) if settings.memory else None
 
@@ -148,10 +148,10 @@ def route(
 
     Example: council route "Write a haiku about rain"
     """
-    from council.routing.selector import Hints
-    from council.routing.tasks import classify_task
     from council.errors import InvalidRequestError
     from council.routing.router import Router
+    from council.routing.selector import Hints
+    from council.routing.tasks import classify_task
     from council.strategies import get_strategy
 
     settings = settings_from(config)

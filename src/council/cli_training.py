@@ -39,11 +39,11 @@ def train(
 
     Example: council train --dataset ds-20261123-020000-ab12cd34 --role core
     """
-    from council.learning.datasets import latest_version
     from council.jobs.notify import notify
     from council.jobs.runs import Runs
+    from council.learning.datasets import latest_version
     from council.learning.train import Progress, TrainConfig, train_adapter
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
     store = open_store(settings)
@@ -111,7 +111,7 @@ def gauntlet(
     """
     from council.embeddings import Embedder
     from council.learning.gauntlet import run_gauntlet
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
     report = asyncio.run(run_gauntlet(

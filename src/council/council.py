@@ -23,12 +23,13 @@ from council.errors import (
 )
 from council.heads import Head, build_heads, make_context
 from council.memory.context import new_exchange_id, success_label, with_context
-from council.memory.episodic import Memory, Recalled, open_store
+from council.memory.episodic import Memory, Recalled
 from council.memory.rag import Knowledge
 from council.memory.store import ANONYMOUS, ExchangeRecord
 from council.metrics import Metrics
 from council.routing.cloud_retry import CloudRetry
 from council.routing.router import Router
+from council.storage import open_store
 from council.strategies import Ballot, Context, get_strategy
 from council.strategies.base import REFUSED, count_ballot, to_verdict
 from council.strategies.simple import vote

@@ -11,10 +11,11 @@ from typing import Any
 from council.config import Settings, load_settings
 from council.embeddings import Embedder, make_embedder
 from council.learning.datasets import histogram
-from council.learning.ledger import add_example, examples
+from council.learning.ledger import add_example, examples, succeeded_exchanges
 from council.learning.quality import Gate, content_hash
-from council.memory.episodic import open_store, parse_since
+from council.memory.episodic import parse_since
 from council.memory.store import Store
+from council.storage import open_store
 from council.types import Message, as_messages
 
 READY_AT = 100  # the seed: "minimum 100 examples" for a hosted fine-tune
@@ -51,12 +52,7 @@ class Learner:
 
     def collect_from_exchanges(self, since: float | str | None = "24h") -> int:
         """Live exchanges that succeeded with agreement or a thumbs-up become examples."""
-        rows = self.store.query(
-            "SELECT e.id, e.messages_json, e.answer, e.confidence, e.task_type, e.label_source, "
-            "(SELECT MAX(rating) FROM feedback f WHERE f.exchange_id = e.id) AS rating "
-            "FROM exchanges e WHERE e.success = 1 AND e.improved = 0 AND e.created_at >= ?",
-            (parse_since(since) or 0.0,),
-        )
+        rows = succeeded_exchanges(self.store, parse_since(since) or 0.0)
         added = 0
         for r in rows:
             agreed = (r["confidence"] or 0) >= self.settings.success_threshold

@@ -10,20 +10,13 @@ import threading
 from collections import deque
 from typing import Any
 
+from council.routing import ledger
+
 HISTORY = 500  # answers kept per (head, domain)
 MIN_SAMPLES = 30  # fewer than this: no threshold yet, early stop falls back to agreement
 # First-round answers only: debate and moa store revised answers, clone_dispatch other
 # sampling settings, so their certainty means something else.
-RECENT_SQL = """
-    SELECT head, task_type, logprob FROM (
-        SELECT v.head, e.task_type, v.logprob, e.created_at,
-               ROW_NUMBER() OVER (PARTITION BY v.head, e.task_type
-                                  ORDER BY e.created_at DESC) AS age
-        FROM votes v JOIN exchanges e ON e.id = v.exchange_id
-        WHERE v.logprob IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
-          AND e.strategy NOT IN ('debate', 'moa', 'clone_dispatch')
-    ) WHERE age <= ? ORDER BY created_at
-"""
+NOT_FIRST_ROUND = ("debate", "moa", "clone_dispatch")
 
 
 class CertaintyHistory:
@@ -36,7 +29,7 @@ class CertaintyHistory:
     def load(self, store: Any) -> int:
         """Relearn from the stored votes (the newest HISTORY per head and domain), so a
         restart does not forget what "sure" means; returns how many answers were read."""
-        rows = store.query(RECENT_SQL, (self.size,))
+        rows = ledger.recent_certainty(store, self.size, NOT_FIRST_ROUND)
         for head, task, logprob in rows:
             self.add(head, task or "general", logprob)
         return len(rows)
