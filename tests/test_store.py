@@ -45,6 +45,15 @@ def test_migrations_apply_once_in_wal_mode(tmp_path: Path) -> None:
     assert len(again.query("SELECT name FROM schema_migrations")) == len(MIGRATIONS)
 
 
+def test_released_migrations_keep_their_names_and_order() -> None:
+    """Databases record these names and count them in user_version: every part's migrations
+    join one history, numbered in order, and released ones are never renamed or reordered."""
+    released = ["m001_initial", "m002_learning", "m003_adapters", "m004_vote_certainty"]
+    names = [m.__name__ for m in MIGRATIONS]
+    assert names[: len(released)] == released
+    assert [n[:4] for n in names] == [f"m{i:03d}" for i in range(1, len(names) + 1)]
+
+
 def test_a_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
     open_db(path).close()
