@@ -24,11 +24,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import ThreadServer
 
+from council.adapters.registry import Registry
 from council.config import Settings
 from council.heads.weights import resolve_model_dir
-from council.adapters.registry import Registry
-from council.memory.store import Store
 from council.server import create_app
+from council.storage import open_db
 
 TOKEN = "bench"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -73,7 +73,7 @@ def main() -> None:
     versions = ["core-swap-a", "core-swap-b"]
     for i, v in enumerate(versions):
         make_adapter(base, data / "adapters", v, seed=i, created=1000.0 + i)
-    Registry(Store(data / "council.db"), data).discover()
+    Registry(open_db(data / "council.db"), data).discover()
 
     stop, served, failed = threading.Event(), [0], [0]
 

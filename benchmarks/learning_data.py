@@ -39,9 +39,9 @@ def family(n: int, seed: int):  # type: ignore[no-untyped-def]
 
 
 def _asked(data: Path) -> int:
-    from council.memory.store import Store
+    from council.storage import open_db
 
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     sql = "SELECT COUNT(*) FROM exchanges WHERE improved = 0 AND success = 1"
     return int(store.query(sql)[0][0])
 
@@ -102,9 +102,9 @@ def main() -> None:
     harvest_s = time.perf_counter() - t
 
     from council.config import load_settings
-    from council.memory.store import Store
+    from council.storage import open_db
 
-    store = Store(load_settings(data_dir=data).data_dir / "council.db")
+    store = open_db(load_settings(data_dir=data).data_dir / "council.db")
     rows = store.query(
         "SELECT h.status, h.quality, h.signals_json, e.prompt, r.answer AS rewrite "
         "FROM harvests h JOIN exchanges e ON e.id = h.exchange_id "

@@ -11,11 +11,11 @@ import pytest
 from council.adapters.canary import CanaryWatch
 from council.adapters.registry import Registry
 from council.errors import AdapterError, AdapterNotFoundError
-from council.memory.store import Store
+from council.storage import open_db
 
 
 def registry(tmp_path: Path, *versions: str, role: str = "core") -> Registry:
-    reg = Registry(Store(tmp_path / "council.db"), tmp_path)
+    reg = Registry(open_db(tmp_path / "council.db"), tmp_path)
     for i, v in enumerate(versions):
         folder = tmp_path / "adapters" / role / v
         folder.mkdir(parents=True)
@@ -134,15 +134,16 @@ def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) 
     from prometheus_client import CollectorRegistry, generate_latest
 
     from council.jobs.runs import Runs
-    from council.learning.gauntlet import Item, Outcome, compare, record_report
+    from council.learning.gauntlet import Item, Outcome, compare
+    from council.learning.ledger import record_gauntlet_report
     from council.learning.store_metrics import StoreMetrics
 
     reg = registry(tmp_path, "v1")
     items = [Item("basic_arithmetic", f"q{i}", "1", "target") for i in range(10)]
     champion = Outcome([i < 2 for i in range(10)], [10.0] * 10, [""] * 10)
     challenger = Outcome([i < 5 for i in range(10)], [12.0] * 10, [""] * 10)
-    record_report(reg.store, "core", compare(items, champion, challenger, "basic_arithmetic",
-                                             ("base", "v1")))  # fmt: skip
+    report = compare(items, champion, challenger, "basic_arithmetic", ("base", "v1"))
+    record_gauntlet_report(reg.store, "core", report)
     reg.deploy("core", "v1", canary=False)
     runs = Runs(reg.store, tmp_path)
     runs.update(runs.create("improve"), status="failed", error="boom")

@@ -20,7 +20,7 @@ from council.embeddings import Embedder
 from council.jobs.lock import leader_lock
 from council.learning.collector import Learner
 from council.learning.cycle import Cycle
-from council.memory.store import Store
+from council.storage import open_db
 from tests.helpers import ServerProcess, local_specs, webhook_receiver, write_config
 
 
@@ -72,7 +72,7 @@ def test_one_cycle_runs_every_step_and_reports_them(
     assert proc.returncode == 0, output
     for step in ("preflight", "harvest", "freeze", "train", "gauntlet"):
         assert f"\n{step}" in output or output.startswith(step) or f" {step} " in output, output
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     assert "gauntlet rejected" in output  # a random tiny model improves nothing: no deploy
@@ -102,7 +102,7 @@ def test_a_second_cycle_exits_naming_the_lock_holder(tmp_path: Path, tiny_model_
         holder.wait()
     assert second.returncode == 1
     assert f"pid {holder.pid}" in output and "holds the 'improve' lock" in output, output
-    assert not Store(data / "council.db").query("SELECT * FROM runs")  # it never started
+    assert not open_db(data / "council.db").query("SELECT * FROM runs")  # it never started
 
 
 def test_a_cycle_killed_mid_training_leaves_the_champion_untouched(
@@ -110,7 +110,7 @@ def test_a_cycle_killed_mid_training_leaves_the_champion_untouched(
 ) -> None:
     got, url = events
     config, data = setup(tmp_path, tiny_model_dir, url)
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     server = ServerProcess(config, data)
     try:
         server.wait_ready()
@@ -154,7 +154,7 @@ def test_without_a_server_the_cycle_runs_every_step_before_deploy_and_says_so(
     assert "no server at http://127.0.0.1:9 (only the deploy step needs one)" in output, output
     for step in ("preflight", "harvest", "freeze", "train", "gauntlet", "cleanup"):
         assert f"\n{step}" in output or output.startswith(step), output
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     recorded = json.loads(run["steps_json"])
@@ -177,7 +177,7 @@ def test_without_a_server_deploy_changes_the_registry_and_validate_does_not_wait
     meta = {"version": "v1", "role": "core", "base_model_name": "m", "dataset_version": "ds0",
             "created_at": 1000.0, "final_loss": 0.5, "examples": 8}  # fmt: skip
     (folder / "meta.json").write_text(json.dumps(meta))
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     cycle = Cycle(Settings(data_dir=data), store, server="http://127.0.0.1:9", canary=canary,
                   on_line=lambda line: None)  # fmt: skip
     cycle.registry.discover()
@@ -207,7 +207,7 @@ def test_a_failing_step_stops_the_cycle_and_notifies(
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "GB free under" in output, output
     assert "COUNCIL_MIN_FREE_DISK_GB" in output and "Free some space" in output
-    run = Store(data / "council.db").query("SELECT status, error FROM runs")[0]
+    run = open_db(data / "council.db").query("SELECT status, error FROM runs")[0]
     assert run["status"] == "failed" and "GB free under" in run["error"]
     deadline = time.time() + 5
     while not got and time.time() < deadline:

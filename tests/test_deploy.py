@@ -11,14 +11,14 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from council.adapters.registry import Registry
 from council.config import Settings
 from council.embeddings import Embedder
-from council.adapters.registry import Registry
 from council.learning.collector import Learner
 from council.learning.datasets import freeze
 from council.learning.train import TrainConfig, train_adapter
-from council.memory.store import Store
 from council.server import create_app
+from council.storage import open_db
 from tests.helpers import ThreadServer, local_specs, steady_traffic, webhook_receiver
 
 TOKEN = "s3cret"
@@ -100,7 +100,7 @@ def test_boot_serves_the_champion_and_the_admin_api_needs_the_token(
 ) -> None:
     s = settings_for(tmp_path, tiny_model_dir)
     (version,) = train_versions(s, embedder, 1)
-    Registry(Store(tmp_path / "council.db"), tmp_path).deploy("core", version, canary=False)
+    Registry(open_db(tmp_path / "council.db"), tmp_path).deploy("core", version, canary=False)
     with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
                                                            timeout=60) as http:  # fmt: skip
         assert adapters_used(http) == {version}  # loaded at boot, before the port opened
@@ -165,7 +165,7 @@ def test_a_failing_canary_is_rolled_back_while_serving_and_the_webhook_hears_it(
 
         with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
                                                                timeout=60) as http:  # fmt: skip
-            shutil.rmtree(Registry(Store(tmp_path / "council.db"), tmp_path).get(version)["path"])
+            shutil.rmtree(Registry(open_db(tmp_path / "council.db"), tmp_path).get(version)["path"])
             r = http.post("/api/adapters/promote/core", headers=AUTH, json={"version": version})
             assert r.json()["deployment"]["state"] == "canary"
             state = wait_for_verdict(http, timeout=20, poll=0.3)

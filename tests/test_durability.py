@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from council.memory.store import Store
+from council.storage import open_db
 from tests.helpers import ServerProcess, local_specs, write_config
 
 
@@ -57,7 +57,7 @@ def test_acknowledged_exchanges_survive_kill_9(tiny_model_dir: Path, tmp_path: P
         t.join(timeout=30)
     assert len(acknowledged) >= 8, server.log.read_text()[-2000:]
 
-    store = Store(data / "council.db")
+    store = open_db(data / "council.db")
     stored = {r[0] for r in store.query("SELECT id FROM exchanges")}
     missing = [e for e in acknowledged if e not in stored]
     assert not missing, f"{len(missing)} acknowledged exchanges lost"

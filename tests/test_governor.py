@@ -17,11 +17,11 @@ from council.cli import app as cli
 from council.config import HeadSpec
 from council.council import Council
 from council.learning.arbiter import ArbiterLoop
-from council.memory.episodic import open_store
 from council.memory.store import ExchangeRecord
 from council.routing import cognitive_map
 from council.routing.spend import SpendLedger
 from council.server import create_app
+from council.storage import open_store
 from council.types import Message, Verdict, Vote
 from tests.helpers import ScriptedHead, scripted, settings_with, write_config
 

@@ -9,9 +9,10 @@ from fastapi.testclient import TestClient
 
 from council.council import Council
 from council.embeddings import Embedder
-from council.memory.episodic import Memory, open_store
+from council.memory.episodic import Memory
 from council.memory.rag import Knowledge
 from council.server import create_app
+from council.storage import open_store
 from tests.helpers import ScriptedHead, scripted, settings_with
 
 
@@ -45,7 +46,8 @@ def system_text(head: ScriptedHead) -> str:
 
 
 def test_seed_api_add_and_query_with_filters(embedder: Embedder, tmp_path: Path) -> None:
-    memory = Memory(settings_with([], memory=True, embedder="minilm", data_dir=tmp_path), embedder)
+    settings = settings_with([], memory=True, embedder="minilm", data_dir=tmp_path)
+    memory = Memory(settings, embedder, open_store(settings))
     memory.add("The user's dog is called Rex.", {"role": "note", "user": "ana", "success": True})
     memory.add("The user's cat is called Tom.", {"role": "note", "user": "bob"})
     memory.add("Paris is the capital of France.", {"role": "bot", "user": "ana", "ts": 1.0})
@@ -135,7 +137,7 @@ def test_a_corrupt_index_is_rebuilt_with_identical_results(
     embedder: Embedder, tmp_path: Path
 ) -> None:
     settings = settings_with([], memory=True, embedder="minilm", data_dir=tmp_path)
-    memory = Memory(settings, embedder)
+    memory = Memory(settings, embedder, open_store(settings))
     for text in ("red apples", "green pears", "blue berries", "yellow bananas", "the sea"):
         memory.add(text, {"user": "ana"})
     before = memory.query("fruit that is yellow", k=3)
@@ -143,25 +145,25 @@ def test_a_corrupt_index_is_rebuilt_with_identical_results(
     memory.store.close()
 
     (tmp_path / "memories.faiss").write_bytes(b"\x00garbage" * 100)
-    again = Memory(settings, embedder)
+    again = Memory(settings, embedder, open_store(settings))
     assert again.table.opened_as == "rebuilt (corrupt)"
     assert again.query("fruit that is yellow", k=3) == before
     again.store.close()
 
     (tmp_path / "memories.faiss").unlink()
-    third = Memory(settings, embedder)
+    third = Memory(settings, embedder, open_store(settings))
     assert third.table.opened_as == "built"
     assert third.query("fruit that is yellow", k=3) == before
 
 
 def test_a_stale_index_catches_up_from_the_store(embedder: Embedder, tmp_path: Path) -> None:
     settings = settings_with([], memory=True, embedder="minilm", data_dir=tmp_path)
-    memory = Memory(settings, embedder)
+    memory = Memory(settings, embedder, open_store(settings))
     memory.add("first memory about cats", {})
     memory.close()  # the index is saved with one vector
     memory.add("second memory about dogs", {})  # stored, index not saved (as after a kill -9)
     memory.store.close()
-    again = Memory(settings, embedder)
+    again = Memory(settings, embedder, open_store(settings))
     assert again.table.opened_as == "caught up"
     assert again.query("dogs", k=1)[0]["text"] == "second memory about dogs"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from council.errors import ExchangeNotFoundError, SchemaTooNewError
-from council.memory.schema import MIGRATIONS
 from council.memory.store import ExchangeRecord, Store
+from council.storage import MIGRATIONS, open_db
 from council.types import Message, Verdict, Vote
 
 
@@ -35,31 +35,40 @@ def record(store: Store, eid: str, **kw) -> ExchangeRecord:  # type: ignore[no-u
 
 
 def test_migrations_apply_once_in_wal_mode(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     names = [r[0] for r in store.query("SELECT name FROM schema_migrations")]
     assert names == [m.__name__ for m in MIGRATIONS]
     assert store.query("PRAGMA journal_mode")[0][0] == "wal"
     assert store.query("PRAGMA user_version")[0][0] == len(MIGRATIONS)
     store.close()
-    again = Store(tmp_path / "c.db")  # reopening applies nothing twice
+    again = open_db(tmp_path / "c.db")  # reopening applies nothing twice
     assert len(again.query("SELECT name FROM schema_migrations")) == len(MIGRATIONS)
+
+
+def test_released_migrations_keep_their_names_and_order() -> None:
+    """Databases record these names and count them in user_version: every part's migrations
+    join one history, numbered in order, and released ones are never renamed or reordered."""
+    released = ["m001_initial", "m002_learning", "m003_adapters", "m004_vote_certainty"]
+    names = [m.__name__ for m in MIGRATIONS]
+    assert names[: len(released)] == released
+    assert [n[:4] for n in names] == [f"m{i:03d}" for i in range(1, len(names) + 1)]
 
 
 def test_a_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "c.db"
-    Store(path).close()
+    open_db(path).close()
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 3}")
     db.commit()
     db.close()
     before = path.read_bytes()
     with pytest.raises(SchemaTooNewError, match=r"newer release.*Upgrade Council"):
-        Store(path)
+        open_db(path)
     assert path.read_bytes() == before
 
 
 def test_exchange_round_trip_with_votes(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     record(
         store,
         "ex_1",
@@ -80,7 +89,7 @@ def test_exchange_round_trip_with_votes(tmp_path: Path) -> None:
 
 
 def test_feedback_overrides_the_label_and_reaches_the_memory_row(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     record(store, "ex_1", success=True, label_source="confidence")
     assert store.add_feedback("ex_1", -1, "wrong") is False
     ex = store.exchange("ex_1")
@@ -95,7 +104,7 @@ def test_feedback_overrides_the_label_and_reaches_the_memory_row(tmp_path: Path)
 
 
 def test_memory_filters(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     record(store, "e1", user="ana", conversation_id="s1", success=True, created_at=100.0)
     record(store, "e2", user="ana", conversation_id="s2", success=False, created_at=200.0)
     record(store, "e3", user="bob", conversation_id="s3", success=None, created_at=300.0)
@@ -115,7 +124,7 @@ def test_memory_filters(tmp_path: Path) -> None:
 
 
 def test_conversations_list_rename_delete(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     record(store, "e1", conversation_id="c1", q="First question here")
     record(store, "e2", conversation_id="c1", q="Follow-up")
     record(store, "e3", conversation_id="c2", user="bob")
@@ -131,7 +140,7 @@ def test_conversations_list_rename_delete(tmp_path: Path) -> None:
 
 
 def test_vectors_come_back_in_id_order_and_batches(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     for i in range(5):
         store.add_memory(f"m{i}", np.full(4, i, dtype=np.float32))
     parts = list(store.vectors("memories", after_id=1, batch=2))
@@ -142,7 +151,7 @@ def test_vectors_come_back_in_id_order_and_batches(tmp_path: Path) -> None:
 
 
 def test_replacing_a_document_swaps_its_chunks(tmp_path: Path) -> None:
-    store = Store(tmp_path / "c.db")
+    store = open_db(tmp_path / "c.db")
     store.replace_document(
         "/d.txt", "h1", 10, [(0, 0, 5, "hello"), (1, 4, 9, "world")], np.ones((2, 4))
     )

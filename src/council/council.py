@@ -14,7 +14,7 @@ from council.embeddings import Embedder, make_embedder
 from council.errors import InvalidRequestError, ModelNotFoundError, NoAnswerError
 from council.exchange import Conversation, check, new_exchange_id, success_label, with_context
 from council.heads import Head, build_heads, make_context
-from council.memory.episodic import Memory, Recalled, open_store
+from council.memory.episodic import Memory, Recalled
 from council.memory.rag import Knowledge
 from council.memory.store import ANONYMOUS, ExchangeRecord
 from council.metrics import Metrics
@@ -22,6 +22,7 @@ from council.routing.cloud_retry import CloudRetry, Request, Step
 from council.routing.router import Router, reason_kind
 from council.routing.selector import Hints
 from council.routing.tasks import classify_task
+from council.storage import open_store
 from council.strategies import Ballot, Context, get_strategy
 from council.strategies.base import REFUSED, count_ballot, to_verdict
 from council.strategies.simple import vote

@@ -10,7 +10,7 @@ Per role three aliases point at versions (NULL: the base model, no adapter):
 Every change of champion is a row in `deployments` (deploy | promote | rollback) with its
 state (canary → confirmed | rolled_back), reason and summary. The store is the one truth:
 the CLI, the nightly cycle and every server process read and write it, and servers apply
-it (adapters/deployer.py).
+it (adapters/deployer.py). Its SQL is in adapters/ledger.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from council.adapters import ledger
 from council.errors import AdapterError, AdapterNotFoundError
 from council.memory.store import Store
 
@@ -45,17 +46,11 @@ class Registry:
     # versions --------------------------------------------------------------------------
     def register(self, meta: dict[str, Any]) -> None:
         """Record a finished adapter (its meta.json); registering twice changes nothing."""
-        with self.store.tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO adapters (version, role, path, base_model, "
-                "dataset_version, meta_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (meta["version"], meta["role"], meta["path"], meta.get("base_model_name", ""),
-                 meta.get("dataset_version"), json.dumps(meta), meta["created_at"]),
-            )  # fmt: skip
+        ledger.insert_adapter(self.store, meta)
 
     def discover(self) -> int:
         """Register finished adapter folders that the store does not know yet."""
-        known = {r["version"] for r in self.store.query("SELECT version FROM adapters")}
+        known = ledger.known_versions(self.store)
         added = 0
         for meta in finished_adapters(self.data_dir / "adapters"):
             if meta["version"] not in known:
@@ -64,21 +59,18 @@ class Registry:
         return added
 
     def get(self, version: str) -> dict[str, Any]:
-        rows = self.store.query("SELECT * FROM adapters WHERE version = ?", (version,))
-        if not rows:
-            known = [r["version"] for r in self.store.query(
-                "SELECT version FROM adapters WHERE retired = 0 ORDER BY created_at DESC LIMIT 5"
-            )]  # fmt: skip
+        row = ledger.adapter_row(self.store, version)
+        if row is None:
+            known = ledger.newest_versions(self.store, 5)
             raise AdapterNotFoundError(
                 f"No adapter version {version!r}. Newest known: "
                 f"{', '.join(known) or 'none yet (run council train)'}; "
                 "see `council adapters list`."
             )
-        return self._row(rows[0])
+        return self._row(row)
 
     def versions(self, role: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM adapters" + (" WHERE role = ?" if role else "")
-        rows = self.store.query(sql + " ORDER BY created_at", (role,) if role else ())
+        rows = ledger.adapter_rows(self.store, role)
         aliases = self.all_aliases()
         out = []
         for r in rows:
@@ -101,7 +93,7 @@ class Registry:
     # aliases ---------------------------------------------------------------------------
     def all_aliases(self) -> dict[str, dict[str, str | None]]:
         out: dict[str, dict[str, str | None]] = {}
-        for r in self.store.query("SELECT role, alias, version FROM adapter_aliases"):
+        for r in ledger.alias_rows(self.store):
             out.setdefault(r["role"], {})[r["alias"]] = r["version"]
         return out
 
@@ -116,16 +108,7 @@ class Registry:
         if version is not None:
             self._check_role(self.get(version), role)
         with self.store.tx() as db:
-            self._set(db, role, "challenger", version)
-
-    @staticmethod
-    def _set(db: Any, role: str, alias: str, version: str | None) -> None:
-        db.execute(
-            "INSERT INTO adapter_aliases (role, alias, version, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (role, alias) DO UPDATE SET version = excluded.version, "
-            "updated_at = excluded.updated_at",
-            (role, alias, version, time.time()),
-        )
+            ledger.set_alias(db, role, "challenger", version)
 
     @staticmethod
     def _check_role(adapter: dict[str, Any], role: str) -> None:
@@ -157,32 +140,23 @@ class Registry:
         if version is not None:
             self._check_role(self.get(version), role)
         with self.store.tx() as db:
-            running = db.execute(
-                "SELECT version, started_at FROM deployments WHERE role = ? AND state = 'canary'",
-                (role,),
-            ).fetchone()
+            running = ledger.canary_of(db, role)
             if running is not None:
                 raise AdapterError(
                     f"A canary of {running['version'] or BASE} is still being watched for role "
                     f"{role!r}; wait for its verdict (council adapters list) or roll it back."
                 )
-            current = self._alias(db, role, "champion")
+            current = ledger.alias(db, role, "champion")
             if version == current:
                 raise AdapterError(f"{version or BASE} is already the champion of {role!r}.")
-            self._set(db, role, "previous", current)
-            self._set(db, role, "champion", version)
-            if self._alias(db, role, "challenger") == version:
-                self._set(db, role, "challenger", None)
-            cur = db.execute(
-                "INSERT INTO deployments (role, version, previous, action, state, share, "
-                "window_s, requests, reason, started_at, ended_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (role, version, current, action, "canary" if canary else "confirmed", share,
-                 window_s if canary else 0, requests if canary else 0, reason, time.time(),
-                 None if canary else time.time()),
+            ledger.set_alias(db, role, "previous", current)
+            ledger.set_alias(db, role, "champion", version)
+            if ledger.alias(db, role, "challenger") == version:
+                ledger.set_alias(db, role, "challenger", None)
+            dep_id = ledger.insert_deployment(
+                db, role=role, version=version, previous=current, action=action, canary=canary,
+                share=share, window_s=window_s, requests=requests, reason=reason,
             )  # fmt: skip
-            dep_id = cur.lastrowid
-        assert dep_id is not None
         return self.deployment(dep_id)
 
     def rollback(
@@ -190,11 +164,9 @@ class Registry:
     ) -> dict[str, Any]:
         """Return the role to its previous champion; a watched canary ends `rolled_back`."""
         with self.store.tx() as db:
-            current = self._alias(db, role, "champion")
-            target = self._alias(db, role, "previous")
-            canary = db.execute(
-                "SELECT id FROM deployments WHERE role = ? AND state = 'canary'", (role,)
-            ).fetchone()
+            current = ledger.alias(db, role, "champion")
+            target = ledger.alias(db, role, "previous")
+            canary = ledger.canary_of(db, role)
             if current is None and target is None and canary is None:
                 raise AdapterError(
                     f"Role {role!r} already answers with the base model and has no previous "
@@ -202,52 +174,28 @@ class Registry:
                 )
             now = time.time()
             if canary is not None:
-                db.execute(
-                    "UPDATE deployments SET state = 'rolled_back', ended_at = ?, reason = ?, "
-                    "summary_json = ? WHERE id = ?",
-                    (now, reason, json.dumps(summary or {}), canary["id"]),
-                )
+                ledger.roll_back_canary(db, canary["id"], reason, summary or {}, now)
             # What the restored champion had replaced becomes `previous` again.
-            before = db.execute(
-                "SELECT previous FROM deployments WHERE role = ? AND action != 'rollback' "
-                "AND version IS ? ORDER BY id DESC LIMIT 1",
-                (role, target),
-            ).fetchone()
-            self._set(db, role, "champion", target)
-            self._set(db, role, "previous", before["previous"] if before else None)
-            cur = db.execute(
-                "INSERT INTO deployments (role, version, previous, action, state, reason, "
-                "summary_json, started_at, ended_at) VALUES (?, ?, ?, 'rollback', 'confirmed', "
-                "?, ?, ?, ?)",
-                (role, target, current, reason, json.dumps(summary or {}), now, now),
-            )
-            dep_id = cur.lastrowid
-        assert dep_id is not None
+            before = ledger.replaced_by(db, role, target)
+            ledger.set_alias(db, role, "champion", target)
+            ledger.set_alias(db, role, "previous", before)
+            dep_id = ledger.insert_rollback(
+                db, role=role, version=target, previous=current, reason=reason,
+                summary=summary or {}, now=now,
+            )  # fmt: skip
         return self.deployment(dep_id)
 
     def confirm(self, dep_id: int, summary: dict[str, Any]) -> dict[str, Any]:
         """A canary passed its window: the deployment is confirmed."""
-        with self.store.tx() as db:
-            db.execute(
-                "UPDATE deployments SET state = 'confirmed', ended_at = ?, summary_json = ? "
-                "WHERE id = ? AND state = 'canary'",
-                (time.time(), json.dumps(summary), dep_id),
-            )
+        ledger.confirm(self.store, dep_id, summary)
         return self.deployment(dep_id)
-
-    @staticmethod
-    def _alias(db: Any, role: str, alias: str) -> str | None:
-        row = db.execute(
-            "SELECT version FROM adapter_aliases WHERE role = ? AND alias = ?", (role, alias)
-        ).fetchone()
-        return row["version"] if row else None
 
     # reading -----------------------------------------------------------------------------
     def deployment(self, dep_id: int) -> dict[str, Any]:
-        rows = self.store.query("SELECT * FROM deployments WHERE id = ?", (dep_id,))
-        if not rows:
+        row = ledger.deployment_row(self.store, dep_id)
+        if row is None:
             raise AdapterNotFoundError(f"No deployment {dep_id}.")
-        return self._deployment(rows[0])
+        return self._deployment(row)
 
     @staticmethod
     def _deployment(r: Any) -> dict[str, Any]:
@@ -256,20 +204,13 @@ class Registry:
         return d
 
     def canaries(self) -> list[dict[str, Any]]:
-        rows = self.store.query("SELECT * FROM deployments WHERE state = 'canary' ORDER BY id")
-        return [self._deployment(r) for r in rows]
+        return [self._deployment(r) for r in ledger.canary_rows(self.store)]
 
     def history(self, role: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM deployments" + (" WHERE role = ?" if role else "")
-        args: tuple[Any, ...] = (role, limit) if role else (limit,)
-        rows = self.store.query(sql + " ORDER BY id DESC LIMIT ?", args)
-        return [self._deployment(r) for r in rows]
+        return [self._deployment(r) for r in ledger.history_rows(self.store, role, limit)]
 
     def roles(self) -> list[str]:
-        rows = self.store.query(
-            "SELECT role FROM adapters UNION SELECT role FROM adapter_aliases ORDER BY role"
-        )
-        return [r["role"] for r in rows]
+        return ledger.roles(self.store)
 
     def state(self) -> dict[str, Any]:
         """Per role: the aliases, a canary being watched, and the latest changes."""
@@ -285,12 +226,7 @@ class Registry:
 
     def signature(self) -> tuple[Any, ...]:
         """Changes whenever an alias or a deployment changes (servers poll this)."""
-        row = self.store.query(
-            "SELECT (SELECT MAX(updated_at) FROM adapter_aliases) AS a, "
-            "(SELECT MAX(id) FROM deployments) AS d, "
-            "(SELECT COUNT(*) FROM deployments WHERE state = 'canary') AS c"
-        )[0]
-        return (row["a"], row["d"], row["c"])
+        return ledger.signature(self.store)
 
 
 def parse_version(text: str | None) -> str | None:

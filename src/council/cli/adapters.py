@@ -29,7 +29,7 @@ ReasonOpt = Annotated[str, typer.Option(help="Recorded with the rollback.")]
 
 def _registry(settings: Settings) -> Registry:
     from council.adapters.registry import Registry
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     registry = Registry(open_store(settings), settings.data_dir)
     registry.discover()

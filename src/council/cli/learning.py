@@ -68,7 +68,7 @@ def freeze(
     Example: council dataset freeze --min-quality 0.8
     """
     from council.learning.datasets import freeze as run
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
     manifest = run(open_store(settings), settings.data_dir / "datasets", min_quality=min_quality)
@@ -83,7 +83,7 @@ def list_datasets(config: ConfigOpt = None) -> None:
     Example: council dataset list
     """
     from council.learning.datasets import list_datasets as listed
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     table = Table(title="Datasets")
     for col in ("version", "examples", "path"):

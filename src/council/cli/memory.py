@@ -27,8 +27,9 @@ def _open(settings: Settings) -> tuple[Any, Any, Any]:
     """(store, memory, knowledge) without loading any model heads."""
     from council.embeddings import make_embedder
     from council.errors import ConfigError
-    from council.memory.episodic import Memory, open_store
+    from council.memory.episodic import Memory
     from council.memory.rag import Knowledge
+    from council.storage import open_store
 
     embedder = make_embedder(settings.embedder, settings.threads)
     if embedder is None:
@@ -48,7 +49,7 @@ def feedback(
 
     Example: council feedback ex_3f2a... down --comment "wrong total"
     """
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     store = open_store(settings_from(config))
     success = store.add_feedback(exchange_id, 1 if rating is Rating.up else -1, comment)

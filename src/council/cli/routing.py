@@ -18,7 +18,7 @@ commands = typer.Typer()
 
 def _store(settings: Settings) -> Any:
     """The memory store when memory is on (no embedder or heads are loaded)."""
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     return open_store(settings) if settings.memory else None
 

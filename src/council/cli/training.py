@@ -44,7 +44,7 @@ def train(
     from council.jobs.runs import Runs
     from council.learning.datasets import latest_version
     from council.learning.train import Progress, TrainConfig, train_adapter
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
     store = open_store(settings)
@@ -112,7 +112,7 @@ def gauntlet(
     """
     from council.embeddings import Embedder
     from council.learning.gauntlet import run_gauntlet
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
     report = asyncio.run(run_gauntlet(
@@ -236,7 +236,7 @@ def improve(
     Example: council improve --since 24h
     """
     from council.learning.cycle import Cycle
-    from council.memory.episodic import open_store
+    from council.storage import open_store
 
     settings = settings_from(config)
 

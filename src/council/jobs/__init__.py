@@ -1,1 +1,1 @@
-"""Operations around the learning pipeline: the leader lock, the schedule, notifications, run records."""
+"""Operations around the learning pipeline: leader lock, schedule, notifications, runs."""

@@ -3,7 +3,7 @@
 A run lives in the store's `runs` table, so any process can follow it: the server that
 started it, the CLI, or another host. Its log is a file beside the data; `tail()` serves the
 end of it. Training runs start as a separate process with their own thread budget, so
-training never starves serving.
+training never starves serving. Its SQL is in jobs/ledger.py.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from council.config import Settings
 from council.errors import RunNotFoundError
+from council.jobs import ledger
 from council.memory.store import Store
 
 
@@ -31,14 +32,11 @@ class Runs:
     def create(self, kind: str, params: dict[str, Any] | None = None) -> str:
         run_id = f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
         self.root.mkdir(parents=True, exist_ok=True)
-        now = time.time()
-        with self.store.tx() as db:
-            db.execute(
-                "INSERT INTO runs (id, kind, status, params_json, log_path, host, pid, "
-                "created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
-                (run_id, kind, json.dumps(params or {}), str(self.log_path(run_id)),
-                 socket.gethostname(), os.getpid(), now, now),
-            )  # fmt: skip
+        ledger.insert_run(
+            self.store, run_id=run_id, kind=kind, params_json=json.dumps(params or {}),
+            log_path=str(self.log_path(run_id)), host=socket.gethostname(), pid=os.getpid(),
+            now=time.time(),
+        )  # fmt: skip
         return run_id
 
     def log_path(self, run_id: str) -> Path:
@@ -54,21 +52,19 @@ class Runs:
         if fields.get("status") in ("succeeded", "failed", "skipped"):
             cols["finished_at"] = time.time()
         cols["updated_at"] = time.time()
-        sets = ", ".join(f"{k} = ?" for k in cols)
-        with self.store.tx() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*cols.values(), run_id))
+        ledger.update_run(self.store, run_id, cols)
 
     def log(self, run_id: str, line: str) -> None:
         with self.log_path(run_id).open("a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
     def get(self, run_id: str, tail: int = 40) -> dict[str, Any]:
-        rows = self.store.query("SELECT * FROM runs WHERE id = ?", (run_id,))
-        if not rows:
+        row = ledger.run_row(self.store, run_id)
+        if row is None:
             raise RunNotFoundError(
                 f"No run {run_id!r}; POST /api/train (or council improve) starts one."
             )
-        run = dict(rows[0])
+        run = dict(row)
         for name in ("params", "steps", "result"):
             run[name] = json.loads(run.pop(f"{name}_json"))
         run["logs_tail"] = self.tail(run_id, tail)
@@ -85,20 +81,13 @@ class Runs:
         return text.splitlines()[-lines:]
 
     def recent(self, kind: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        sql = "SELECT id, kind, status, step, progress, created_at, finished_at, error FROM runs"
-        args: tuple[Any, ...] = (kind, limit) if kind else (limit,)
-        sql += (" WHERE kind = ?" if kind else "") + " ORDER BY created_at DESC LIMIT ?"
-        return [dict(r) for r in self.store.query(sql, args)]
+        return ledger.recent_runs(self.store, kind, limit)
 
     def abandon_dead(self, kind: str, keep: str) -> list[str]:
         """Mark `running` runs of this host whose process is gone as failed (a crash or
         kill -9 mid-run); the caller holds the leader lock, so none of them is alive."""
         host = socket.gethostname()
-        rows = self.store.query(
-            "SELECT id, pid FROM runs WHERE kind = ? AND status IN ('queued', 'running') "
-            "AND host = ? AND id != ?",
-            (kind, host, keep),
-        )
+        rows = ledger.unfinished_runs(self.store, kind, host, keep)
         dead = [r["id"] for r in rows if not _alive(r["pid"])]
         for run_id in dead:
             self.update(run_id, status="failed", error="the process died mid-run")
@@ -106,14 +95,9 @@ class Runs:
 
     def prune(self, keep: int) -> int:
         """Delete the logs of all but the newest `keep` runs (their rows stay: metrics)."""
-        old = self.store.query(
-            "SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY created_at DESC "
-            "LIMIT -1 OFFSET ?",
-            (keep,),
-        )
         removed = 0
-        for r in old:
-            path = self.log_path(r["id"])
+        for run_id in ledger.finished_runs_past(self.store, keep):
+            path = self.log_path(run_id)
             if path.exists():
                 path.unlink()
                 removed += 1

@@ -14,8 +14,8 @@ from council.embeddings import Embedder, make_embedder
 from council.learning.datasets import histogram
 from council.learning.ledger import add_example, examples
 from council.learning.quality import Gate
-from council.memory.episodic import open_store
 from council.memory.store import Store
+from council.storage import open_store
 from council.types import Message, as_messages
 
 READY_AT = 100  # the seed: "minimum 100 examples" for a hosted fine-tune

@@ -24,12 +24,14 @@ from typing import Any
 
 import httpx
 
+from council.adapters import ledger as adapter_ledger
 from council.adapters import registry as adapters
 from council.config import Settings
 from council.errors import StepFailed
 from council.jobs.lock import leader_lock
 from council.jobs.notify import notify
 from council.jobs.runs import Runs, train_command
+from council.learning import ledger
 from council.memory.store import Store
 
 STALE_TRAINING_S = 24 * 3600
@@ -161,19 +163,10 @@ class Cycle:
 
     def _untrained_dataset(self) -> str | None:
         """The newest dataset, when no adapter was trained on it (a cycle died first)."""
-        rows = self.store.query(
-            "SELECT d.version FROM datasets d LEFT JOIN adapters a ON a.dataset_version = "
-            "d.version WHERE a.version IS NULL AND d.created_at = (SELECT MAX(created_at) "
-            "FROM datasets)"
-        )
-        return str(rows[0][0]) if rows else None
+        return ledger.untrained_dataset(self.store)
 
     def _unfrozen_examples(self) -> int:
-        last = self.store.query("SELECT MAX(created_at) FROM datasets")[0][0] or 0.0
-        return int(self.store.query(
-            "SELECT COUNT(*) FROM examples WHERE created_at > ? AND quality >= ?",
-            (last, self.settings.quality_threshold),
-        )[0][0])  # fmt: skip
+        return ledger.unfrozen_examples(self.store, self.settings.quality_threshold)
 
     def harvest(self) -> str:
         from council.council import Council
@@ -305,11 +298,10 @@ def retain(store: Store, registry: adapters.Registry, data_dir: Path, keep_datas
             if a["version"] in aliased:
                 continue
             shutil.rmtree(a["path"], ignore_errors=True)
-            with store.tx() as db:
-                db.execute("UPDATE adapters SET retired = 1 WHERE version = ?", (a["version"],))
+            adapter_ledger.retire(store, a["version"])
             gone_adapters += 1
     needed = {a["dataset_version"] for a in registry.versions() if a["version"] in aliased}
-    rows = store.query("SELECT version, path FROM datasets ORDER BY created_at DESC")
+    rows = ledger.dataset_rows(store, newest_first=True)
     gone_datasets = 0
     for r in rows[keep_datasets:]:
         if r["version"] in needed or not Path(r["path"]).exists():

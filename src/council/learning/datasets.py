@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from council.errors import DatasetError
+from council.learning import ledger
 from council.learning.ledger import examples
 from council.memory.store import Store
 
@@ -64,12 +65,7 @@ def freeze(
     """Write a new immutable version of every example ≥ min_quality (optionally only from
     some sources); returns its manifest."""
     rows = [r for r in examples(store, min_quality) if sources is None or r["source"] in sources]
-    leaked = {
-        r[0]
-        for r in store.query(
-            "SELECT e.id FROM examples e JOIN holdout h ON h.content_hash = e.content_hash"
-        )
-    }
+    leaked = ledger.leaked_example_ids(store)
     rows = [r for r in rows if r["id"] not in leaked]
     if not rows:
         raise DatasetError(
@@ -112,12 +108,9 @@ def freeze(
                 os.fsync(f.fileno())
         final = root / version
         with store.tx() as db:
-            db.execute(
-                "INSERT INTO datasets (version, path, examples, manifest_sha256, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (version, str(final), len(rows), hashlib.sha256(manifest_bytes).hexdigest(),
-                 manifest["created_at"]),
-            )  # fmt: skip
+            ledger.insert_dataset(
+                db, manifest, str(final), hashlib.sha256(manifest_bytes).hexdigest()
+            )
             tmp.rename(final)  # inside the transaction: a version exists only when both do
             _fsync_dir(root)
     except BaseException:
@@ -127,25 +120,25 @@ def freeze(
 
 
 def list_datasets(store: Store) -> list[dict[str, Any]]:
-    return [dict(r) for r in store.query("SELECT * FROM datasets ORDER BY created_at")]
+    return ledger.dataset_rows(store)
 
 
 def latest_version(store: Store) -> str:
-    rows = store.query("SELECT version FROM datasets ORDER BY created_at DESC LIMIT 1")
-    if not rows:
+    version = ledger.latest_dataset(store)
+    if version is None:
         raise DatasetError(
             "No frozen dataset yet: run `council harvest` and `council dataset freeze` first."
         )
-    return str(rows[0]["version"])
+    return version
 
 
 def load_dataset(store: Store, version: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(manifest, rows) of a frozen version, checking the file against the manifest hash."""
-    row = store.query("SELECT path FROM datasets WHERE version = ?", (version,))
-    if not row:
+    path = ledger.dataset_path(store, version)
+    if path is None:
         known = ", ".join(d["version"] for d in list_datasets(store)) or "none yet"
         raise DatasetError(f"No dataset {version!r}. Known: {known} (`council dataset freeze`).")
-    folder = Path(row[0][0])
+    folder = Path(path)
     manifest = json.loads((folder / "manifest.json").read_text())
     body = (folder / "train.jsonl").read_bytes()
     if hashlib.sha256(body).hexdigest() != manifest["train_sha256"]:

@@ -243,7 +243,7 @@ async def run_gauntlet(
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
-    from council.learning.ledger import register_holdout
+    from council.learning.ledger import record_gauntlet_report, register_holdout
     from council.learning.train import role_heads
 
     registry = Registry(store, settings.data_dir)
@@ -289,20 +289,8 @@ async def run_gauntlet(
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
                        "skipped_as_trained": skipped}  # fmt: skip
     report["path"] = str(write_report(report, settings.data_dir / "gauntlet"))
-    record_report(store, role, report)
+    record_gauntlet_report(store, role, report)
     return report
-
-
-def record_report(store: Any, role: str, report: dict[str, Any]) -> None:
-    """Keep the verdict in the store: metrics and the cognitive map read it from there."""
-    with store.tx() as db:
-        db.execute(
-            "INSERT INTO gauntlet_reports (role, champion, challenger, verdict, ratio, path, "
-            "report_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (role, report["champion"], report["challenger"], report["verdict"],
-             report["quality_improvement_ratio"], report.get("path"),
-             json.dumps(report, default=str), time.time()),
-        )  # fmt: skip
 
 
 __all__ = ["Item", "Outcome", "asdict", "compare", "mcnemar_p", "run_items", "wilson"]

@@ -19,11 +19,11 @@ from council.errors import ConfigError
 from council.exchange import new_exchange_id
 from council.learning.agent0 import Agent0, Rewrite
 from council.learning.arbiter import ArbiterLoop
-from council.learning.ledger import record_harvest
+from council.learning.ledger import count_examples, failures, record_harvest
 from council.learning.metrics import learning_metrics
 from council.learning.quality import Gate, Signals, heuristic_score, quality_score
 from council.memory.episodic import parse_since
-from council.memory.store import ExchangeRecord, Store
+from council.memory.store import ExchangeRecord
 from council.types import Message, Verdict
 from council.verify import verify_answer
 
@@ -54,26 +54,6 @@ class HarvestReport:
         return self.count("accepted") / done if done else 0.0
 
 
-def failures(
-    store: Store, since: float | None, *, low_confidence: float | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:  # fmt: skip
-    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet."""
-    sql = (
-        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type "
-        "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
-        "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
-        "AND e.created_at >= ? AND (e.success = 0"
-    )
-    args: list[Any] = [since or 0.0]
-    if low_confidence is not None:
-        sql += " OR (e.success IS NULL AND e.confidence < ?)"
-        args.append(low_confidence)
-    sql += ") ORDER BY e.created_at LIMIT ?"
-    args.append(limit if limit is not None else -1)
-    return [dict(r) for r in store.query(sql, args)]
-
-
 async def harvest(
     council: Council,
     *,
@@ -102,7 +82,7 @@ async def harvest(
         metrics.harvest.labels(item.status).inc()
     if report.count("accepted") + report.count("rejected"):  # an empty run rates nothing
         metrics.rewrite_success_rate.set(report.rewrite_success_rate)
-    metrics.examples.set(store.query("SELECT COUNT(*) FROM examples")[0][0])
+    metrics.examples.set(count_examples(store))
     return report
 
 

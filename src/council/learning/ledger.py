@@ -1,17 +1,109 @@
-"""SQL for the learning tables (examples, harvests, hold-out), over the memory Store."""
+"""Learning's storage: its tables (harvests, examples, hold-out, datasets, gauntlet reports),
+their migrations and every query of the learning pipeline, over the memory Store.
+
+The content hash lives here because it keys the examples and hold-out tables.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import sqlite3
 import time
+import unicodedata
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from council.learning.quality import content_hash, normalise
+from council.memory.schema import run_script
 from council.memory.store import ExchangeRecord, Store
 from council.types import Message
+
+
+# migrations (council/storage.py orders them) ---------------------------------------------
+def m002_learning(db: sqlite3.Connection) -> None:
+    run_script(
+        db,
+        """
+        CREATE TABLE harvests (                        -- one row per harvested failure
+            exchange_id TEXT PRIMARY KEY REFERENCES exchanges(id),
+            status TEXT NOT NULL,                      -- accepted | rejected
+            rewrite_id TEXT REFERENCES exchanges(id),  -- Agent-0's answer, stored as an exchange
+            quality REAL NOT NULL,
+            signals_json TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            harvested_at REAL NOT NULL
+        );
+
+        CREATE TABLE examples (                        -- training examples, each traceable
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL,                      -- harvest | collector | distill
+            exchange_ids_json TEXT NOT NULL,           -- where it came from
+            messages_json TEXT NOT NULL,               -- the prompt side (system/user turns)
+            response TEXT NOT NULL,                    -- the assistant answer to learn
+            reasoning TEXT,
+            quality REAL NOT NULL,
+            task_type TEXT,
+            models_agreed INTEGER,
+            user_feedback INTEGER,
+            signals_json TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL UNIQUE,         -- exact duplicates are refused
+            vector BLOB,                               -- prompt embedding, for near-duplicates
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX examples_quality ON examples(quality);
+
+        CREATE TABLE holdout (                         -- gauntlet items training must never see
+            content_hash TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            family TEXT,
+            vector BLOB,
+            created_at REAL NOT NULL
+        );
+
+        CREATE TABLE datasets (                        -- frozen, immutable versions
+            version TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            examples INTEGER NOT NULL,
+            manifest_sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    )
+
+
+def m003_gauntlet_reports(db: sqlite3.Connection) -> None:
+    """Learning's part of m003_adapters (see council/storage.py)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE gauntlet_reports (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            role TEXT NOT NULL,
+            champion TEXT,
+            challenger TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            ratio REAL,
+            path TEXT,
+            report_json TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    )
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
+
+
+def content_hash(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(normalise(p) for p in parts).encode()).hexdigest()
+
+
+# examples and harvests -------------------------------------------------------------------
 
 
 def insert_example(
@@ -97,3 +189,123 @@ def examples(store: Store, min_quality: float = 0.0) -> list[dict[str, Any]]:
             d[key] = json.loads(d.pop(f"{key}_json"))
         out.append(d)
     return out
+
+
+def count_examples(store: Store) -> int:
+    return int(store.query("SELECT COUNT(*) FROM examples")[0][0])
+
+
+def failures(
+    store: Store, since: float | None, *, low_confidence: float | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet."""
+    sql = (
+        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type "
+        "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
+        "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
+        "AND e.created_at >= ? AND (e.success = 0"
+    )
+    args: list[Any] = [since or 0.0]
+    if low_confidence is not None:
+        sql += " OR (e.success IS NULL AND e.confidence < ?)"
+        args.append(low_confidence)
+    sql += ") ORDER BY e.created_at LIMIT ?"
+    args.append(limit if limit is not None else -1)
+    return [dict(r) for r in store.query(sql, args)]
+
+
+def holdout_has(store: Store, digest: str) -> bool:
+    return bool(store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (digest,)))
+
+
+def holdout_vectors(store: Store) -> list[Any]:
+    """(vector, text) of every hold-out item that has a vector."""
+    return store.query("SELECT vector, text FROM holdout WHERE vector IS NOT NULL")
+
+
+def example_has(store: Store, digest: str) -> bool:
+    return bool(store.query("SELECT 1 FROM examples WHERE content_hash = ?", (digest,)))
+
+
+def example_vectors(store: Store) -> list[Any]:
+    """(vector, prompt side + response) of every example that has a vector."""
+    return store.query(
+        "SELECT vector, messages_json || ' ' || response FROM examples WHERE vector IS NOT NULL"
+    )
+
+
+# datasets ----------------------------------------------------------------------------------
+def leaked_example_ids(store: Store) -> set[int]:
+    """Examples whose content is a hold-out item's: never frozen into a dataset."""
+    return {
+        r[0]
+        for r in store.query(
+            "SELECT e.id FROM examples e JOIN holdout h ON h.content_hash = e.content_hash"
+        )
+    }
+
+
+def insert_dataset(
+    db: sqlite3.Connection, manifest: dict[str, Any], path: str, manifest_sha256: str
+) -> None:
+    """Record a frozen version, inside a transaction the caller holds (see datasets.freeze)."""
+    db.execute(
+        "INSERT INTO datasets (version, path, examples, manifest_sha256, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (manifest["version"], path, manifest["examples"], manifest_sha256,
+         manifest["created_at"]),
+    )  # fmt: skip
+
+
+def dataset_rows(store: Store, *, newest_first: bool = False) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM datasets ORDER BY created_at" + (" DESC" if newest_first else "")
+    return [dict(r) for r in store.query(sql)]
+
+
+def latest_dataset(store: Store) -> str | None:
+    rows = store.query("SELECT version FROM datasets ORDER BY created_at DESC LIMIT 1")
+    return str(rows[0]["version"]) if rows else None
+
+
+def dataset_path(store: Store, version: str) -> str | None:
+    row = store.query("SELECT path FROM datasets WHERE version = ?", (version,))
+    return str(row[0][0]) if row else None
+
+
+def untrained_dataset(store: Store) -> str | None:
+    """The newest dataset, when no adapter was trained on it (reads the adapters table)."""
+    rows = store.query(
+        "SELECT d.version FROM datasets d LEFT JOIN adapters a ON a.dataset_version = "
+        "d.version WHERE a.version IS NULL AND d.created_at = (SELECT MAX(created_at) "
+        "FROM datasets)"
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def unfrozen_examples(store: Store, min_quality: float) -> int:
+    """Examples ≥ min_quality added since the newest dataset was frozen."""
+    last = store.query("SELECT MAX(created_at) FROM datasets")[0][0] or 0.0
+    return int(store.query(
+        "SELECT COUNT(*) FROM examples WHERE created_at > ? AND quality >= ?",
+        (last, min_quality),
+    )[0][0])  # fmt: skip
+
+
+# gauntlet reports --------------------------------------------------------------------------
+def record_gauntlet_report(store: Store, role: str, report: dict[str, Any]) -> None:
+    """Keep the verdict in the store: metrics and the cognitive map read it from there."""
+    with store.tx() as db:
+        db.execute(
+            "INSERT INTO gauntlet_reports (role, champion, challenger, verdict, ratio, path, "
+            "report_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (role, report["champion"], report["challenger"], report["verdict"],
+             report["quality_improvement_ratio"], report.get("path"),
+             json.dumps(report, default=str), time.time()),
+        )  # fmt: skip
+
+
+def latest_gauntlet_report(store: Store) -> Any | None:
+    """(ratio, report_json) of the newest gauntlet report, or None."""
+    rows = store.query("SELECT ratio, report_json FROM gauntlet_reports ORDER BY id DESC LIMIT 1")
+    return rows[0] if rows else None

@@ -7,14 +7,15 @@ gain, reasoning markers, code blocks) only nudge the score (weight 0.25).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from council.learning import ledger
+from council.learning.ledger import content_hash
 from council.memory.store import Store
 
 REASONING_WORDS = ("because", "therefore", "step", "first", "so ", "thus", "since")
@@ -58,18 +59,9 @@ def quality_score(s: Signals) -> float:
     return round(sum(v * w for v, w in parts) / total, 4)
 
 
-def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text)).strip()
-
-
 def numbers(text: str) -> list[str]:
     """The numbers in a text, in order (a near-duplicate must carry the same ones)."""
     return re.findall(r"\d+(?:\.\d+)?", text)
-
-
-def content_hash(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(normalise(p) for p in parts).encode()).hexdigest()
 
 
 class Gate:
@@ -81,13 +73,14 @@ class Gate:
         self.leak_similarity = leak_similarity
 
     def _closest(
-        self, sql: str, vector: np.ndarray | None, threshold: float, text: str
-    ) -> float | None:
+        self, rows_of: Callable[[Store], list[Any]], vector: np.ndarray | None,
+        threshold: float, text: str,
+    ) -> float | None:  # fmt: skip
         """The highest cosine ≥ threshold among rows (vector, text) that carry the same
         numbers as `text` — "5 - 3" and "5 - 4" embed alike but are different questions."""
         if vector is None:
             return None
-        rows = self.store.query(sql)
+        rows = rows_of(self.store)
         if not rows:
             return None
         sims = np.stack([np.frombuffer(r[0], dtype=np.float32) for r in rows]) @ vector
@@ -99,19 +92,15 @@ class Gate:
     def leak(self, prompt: str, vector: np.ndarray | None) -> str | None:
         """Why this prompt is (close to) a hold-out item, or None."""
         h = content_hash(prompt)
-        if self.store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (h,)):
+        if ledger.holdout_has(self.store, h):
             return "matches a hold-out item exactly"
-        sim = self._closest("SELECT vector, text FROM holdout WHERE vector IS NOT NULL",
-                            vector, self.leak_similarity, prompt)  # fmt: skip
+        sim = self._closest(ledger.holdout_vectors, vector, self.leak_similarity, prompt)
         return None if sim is None else f"near a hold-out item (cosine {sim:.3f})"
 
     def duplicate(self, digest: str, vector: np.ndarray | None, text: str = "") -> str | None:
-        if self.store.query("SELECT 1 FROM examples WHERE content_hash = ?", (digest,)):
+        if ledger.example_has(self.store, digest):
             return "exact duplicate of an existing example"
-        sim = self._closest(
-            "SELECT vector, messages_json || ' ' || response FROM examples "
-            "WHERE vector IS NOT NULL", vector, self.near_duplicate, text,
-        )  # fmt: skip
+        sim = self._closest(ledger.example_vectors, vector, self.near_duplicate, text)
         return None if sim is None else f"near duplicate of an existing example (cosine {sim:.3f})"
 
     def admit(

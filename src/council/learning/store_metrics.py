@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from council.adapters import ledger as adapters
+from council.jobs import ledger as jobs
+from council.learning import ledger as learning
 from council.memory.store import Store
 
 CYCLE_OUTCOMES = ("succeeded", "failed", "skipped")
@@ -32,17 +34,12 @@ class StoreMetrics(Collector):
         yield from self._deployments()
         yield from self._cycles()
 
-    def _one(self, sql: str) -> Any:
-        rows = self.store.query(sql)
-        return rows[0][0] if rows else None
-
     def _training(self) -> Iterator[Metric]:
-        trained = self._one("SELECT COUNT(*) FROM adapters") or 0
+        trained = adapters.count_adapters(self.store)
         for name in ("swarm_lora_train", "autogen_training_completed"):
             yield CounterMetricFamily(name, "LoRA adapters trained.", value=trained)
-        rows = self.store.query("SELECT meta_json FROM adapters ORDER BY created_at DESC LIMIT 1")
-        if rows:
-            meta = json.loads(rows[0][0])
+        meta = adapters.newest_meta(self.store)
+        if meta is not None:
             if meta.get("final_loss") is not None:
                 for name in ("swarm_lora_loss_last", "autogen_training_loss"):
                     yield GaugeMetricFamily(
@@ -55,47 +52,40 @@ class StoreMetrics(Collector):
             )
 
     def _gauntlet(self) -> Iterator[Metric]:
-        rows = self.store.query(
-            "SELECT ratio, report_json FROM gauntlet_reports ORDER BY id DESC LIMIT 1"
-        )
-        if not rows:
+        row = learning.latest_gauntlet_report(self.store)
+        if row is None:
             return
-        if rows[0]["ratio"] is not None:
+        if row["ratio"] is not None:
             yield GaugeMetricFamily(
                 "autogen_quality_improvement_ratio",
                 "Challenger / champion accuracy on the target family (latest gauntlet).",
-                rows[0]["ratio"],
+                row["ratio"],
             )
         acc = GaugeMetricFamily(
             "autogen_gauntlet_accuracy",
             "Accuracy per family in the latest gauntlet.",
             labels=["family", "side"],
         )
-        for fam, r in json.loads(rows[0]["report_json"])["families"].items():
+        for fam, r in json.loads(row["report_json"])["families"].items():
             for side in ("champion", "challenger"):
                 acc.add_metric([fam, side], r[side]["accuracy"])
         yield acc
 
     def _deployments(self) -> Iterator[Metric]:
-        ok = self._one(
-            "SELECT COUNT(*) FROM deployments WHERE action != 'rollback' AND state = 'confirmed'"
-        )
+        ok, rolled = adapters.count_deployments(self.store)
         yield CounterMetricFamily(
             "autogen_deployment_success",
             "Deployments confirmed (immediately, or after their canary).",
-            value=ok or 0,
+            value=ok,
         )
-        rolled = self._one("SELECT COUNT(*) FROM deployments WHERE action = 'rollback'")
         yield CounterMetricFamily(
-            "autogen_rollback_triggered", "Rollbacks (automatic or by hand).", value=rolled or 0
+            "autogen_rollback_triggered", "Rollbacks (automatic or by hand).", value=rolled
         )
         champ = GaugeMetricFamily(
             "council_adapter_champion", "1 for each role's champion version.",
             labels=["role", "version"],
         )  # fmt: skip
-        for r in self.store.query(
-            "SELECT role, version FROM adapter_aliases WHERE alias = 'champion'"
-        ):
+        for r in adapters.champions(self.store):
             champ.add_metric([r["role"], r["version"] or "base"], 1.0)
         yield champ
 
@@ -104,19 +94,14 @@ class StoreMetrics(Collector):
             "autogen_cycle_runs", "Improvement cycles by outcome.", labels=["outcome"]
         )
         counts = {o: 0 for o in CYCLE_OUTCOMES}
-        for r in self.store.query(
-            "SELECT status, COUNT(*) AS n FROM runs WHERE kind = 'improve' GROUP BY status"
-        ):
-            if r["status"] in counts:
-                counts[r["status"]] = r["n"]
+        for status, n in jobs.improve_counts(self.store).items():
+            if status in counts:
+                counts[status] = n
         for outcome, n in counts.items():
             runs.add_metric([outcome], n)
         yield runs
-        last = self.store.query(
-            "SELECT finished_at - created_at FROM runs WHERE kind = 'improve' "
-            "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
-        )
-        if last:
+        last = jobs.last_improve_seconds(self.store)
+        if last is not None:
             yield GaugeMetricFamily(
-                "autogen_cycle_duration_seconds", "Wall time of the latest cycle.", last[0][0]
+                "autogen_cycle_duration_seconds", "Wall time of the latest cycle.", last
             )

@@ -46,10 +46,6 @@ class Recalled:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def open_store(settings: Settings) -> Store:
-    return Store(settings.data_dir / "council.db")
-
-
 def fingerprint(embedder: Embedder) -> str:
     return f"{embedder.source}:{embedder.dim}"
 
@@ -57,10 +53,10 @@ def fingerprint(embedder: Embedder) -> str:
 class Memory:
     """Exchanges and notes in SQLite, searchable through a FAISS index derived from them."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: Store | None = None):
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store):
         self.settings = settings
         self.embedder = embedder
-        self.store = store or open_store(settings)
+        self.store = store
         index = VectorIndex(
             settings.data_dir / "memories.faiss",
             embedder.dim,

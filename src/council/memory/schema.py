@@ -1,27 +1,25 @@
-"""The store's schema as an ordered list of migrations (applied names are recorded).
+"""Memory's tables (conversations, exchanges, votes, feedback, memories, documents, chunks)
+and the migration machinery every part's tables go through.
 
-`PRAGMA user_version` holds how many migrations a database has seen, so a database written by
-a newer Council (more migrations than we know) is refused instead of silently downgraded.
+Each part defines the migrations of its own tables (learning/ledger.py, adapters/ledger.py,
+jobs/ledger.py); council/storage.py lists them all in one ordered history and hands it to the
+Store. Applied names are recorded in `schema_migrations`; `PRAGMA user_version` holds how many
+migrations a database has seen, so a database written by a newer Council (more migrations
+than we know) is refused instead of silently downgraded.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from council.errors import SchemaTooNewError
 
+# A migration is named mNNN_what; its name is recorded, so it never changes once released.
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []
 
 
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
-
-
-@migration
 def m001_initial(db: sqlite3.Connection) -> None:
     run_script(
         db,
@@ -128,134 +126,6 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
-def m002_learning(db: sqlite3.Connection) -> None:
-    run_script(
-        db,
-        """
-        CREATE TABLE harvests (                        -- one row per harvested failure
-            exchange_id TEXT PRIMARY KEY REFERENCES exchanges(id),
-            status TEXT NOT NULL,                      -- accepted | rejected
-            rewrite_id TEXT REFERENCES exchanges(id),  -- Agent-0's answer, stored as an exchange
-            quality REAL NOT NULL,
-            signals_json TEXT NOT NULL,
-            agent TEXT NOT NULL,
-            harvested_at REAL NOT NULL
-        );
-
-        CREATE TABLE examples (                        -- training examples, each traceable
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            source TEXT NOT NULL,                      -- harvest | collector | distill
-            exchange_ids_json TEXT NOT NULL,           -- where it came from
-            messages_json TEXT NOT NULL,               -- the prompt side (system/user turns)
-            response TEXT NOT NULL,                    -- the assistant answer to learn
-            reasoning TEXT,
-            quality REAL NOT NULL,
-            task_type TEXT,
-            models_agreed INTEGER,
-            user_feedback INTEGER,
-            signals_json TEXT NOT NULL DEFAULT '{}',
-            content_hash TEXT NOT NULL UNIQUE,         -- exact duplicates are refused
-            vector BLOB,                               -- prompt embedding, for near-duplicates
-            created_at REAL NOT NULL
-        );
-        CREATE INDEX examples_quality ON examples(quality);
-
-        CREATE TABLE holdout (                         -- gauntlet items training must never see
-            content_hash TEXT PRIMARY KEY,
-            text TEXT NOT NULL,
-            family TEXT,
-            vector BLOB,
-            created_at REAL NOT NULL
-        );
-
-        CREATE TABLE datasets (                        -- frozen, immutable versions
-            version TEXT PRIMARY KEY,
-            path TEXT NOT NULL,
-            examples INTEGER NOT NULL,
-            manifest_sha256 TEXT NOT NULL,
-            created_at REAL NOT NULL
-        );
-        """,
-    )
-
-
-@migration
-def m003_adapters(db: sqlite3.Connection) -> None:
-    run_script(
-        db,
-        """
-        CREATE TABLE adapters (                        -- immutable trained versions
-            version TEXT PRIMARY KEY,
-            role TEXT NOT NULL,
-            path TEXT NOT NULL,
-            base_model TEXT NOT NULL,
-            dataset_version TEXT,
-            meta_json TEXT NOT NULL,
-            retired INTEGER NOT NULL DEFAULT 0,        -- files removed by retention
-            created_at REAL NOT NULL
-        );
-        CREATE INDEX adapters_role ON adapters(role, created_at);
-
-        CREATE TABLE adapter_aliases (                 -- champion | challenger | previous
-            role TEXT NOT NULL,
-            alias TEXT NOT NULL,
-            version TEXT REFERENCES adapters(version), -- NULL: the base model, no adapter
-            updated_at REAL NOT NULL,
-            PRIMARY KEY (role, alias)
-        );
-
-        CREATE TABLE deployments (                     -- every champion change, with its canary
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            role TEXT NOT NULL,
-            version TEXT,                              -- NULL: back to the base model
-            previous TEXT,
-            action TEXT NOT NULL,                      -- deploy | promote | rollback
-            state TEXT NOT NULL,                       -- canary | confirmed | rolled_back
-            share REAL NOT NULL DEFAULT 1.0,
-            window_s REAL NOT NULL DEFAULT 0,
-            requests INTEGER NOT NULL DEFAULT 0,
-            reason TEXT NOT NULL DEFAULT '',
-            summary_json TEXT NOT NULL DEFAULT '{}',
-            started_at REAL NOT NULL,
-            ended_at REAL
-        );
-        CREATE INDEX deployments_state ON deployments(state, role);
-
-        CREATE TABLE gauntlet_reports (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            role TEXT NOT NULL,
-            champion TEXT,
-            challenger TEXT NOT NULL,
-            verdict TEXT NOT NULL,
-            ratio REAL,
-            path TEXT,
-            report_json TEXT NOT NULL,
-            created_at REAL NOT NULL
-        );
-
-        CREATE TABLE runs (                            -- background training / improve runs
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,                        -- train | improve
-            status TEXT NOT NULL,                      -- queued | running | succeeded | failed
-            step TEXT NOT NULL DEFAULT '',
-            progress REAL NOT NULL DEFAULT 0,
-            params_json TEXT NOT NULL DEFAULT '{}',
-            steps_json TEXT NOT NULL DEFAULT '[]',     -- [{name, status, seconds, detail}]
-            result_json TEXT NOT NULL DEFAULT '{}',
-            error TEXT,
-            log_path TEXT,
-            host TEXT,
-            pid INTEGER,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            finished_at REAL
-        );
-        """,
-    )
-
-
-@migration
 def m004_vote_certainty(db: sqlite3.Connection) -> None:
     # Each head's self-certainty (mean token logprob): the router relearns from it at start.
     db.execute("ALTER TABLE votes ADD COLUMN logprob REAL")
@@ -273,8 +143,9 @@ def run_script(db: sqlite3.Connection, sql: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {pending[:80]!r}")
 
 
-def migrate(db: sqlite3.Connection, where: str) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction; returns their names.
+def migrate(db: sqlite3.Connection, where: str, migrations: Sequence[Migration]) -> list[str]:
+    """Apply the pending ones of `migrations` (the whole ordered history) in order, each in its
+    own transaction; returns their names.
 
     `db` must be in autocommit mode (isolation_level=None): we issue BEGIN/COMMIT ourselves so
     that DDL is transactional too.
@@ -283,14 +154,14 @@ def migrate(db: sqlite3.Connection, where: str) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
     )
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
+    if version > len(migrations):
         raise SchemaTooNewError(
             f"The database {where} has schema version {version}, but this Council knows only "
-            f"{len(MIGRATIONS)}: it was written by a newer release. Upgrade Council, or set "
+            f"{len(migrations)}: it was written by a newer release. Upgrade Council, or set "
             "COUNCIL_DATA_DIR to another folder. The database was left untouched."
         )
     applied = []
-    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+    for number, step in enumerate(migrations[version:], start=version + 1):
         db.execute("BEGIN IMMEDIATE")  # a crash mid-migration leaves the previous version
         try:
             step(db)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from council.errors import ExchangeNotFoundError
-from council.memory.schema import migrate
+from council.memory.schema import Migration, migrate
 from council.types import Message, Verdict
 
 ANONYMOUS = "anonymous"
@@ -53,9 +53,12 @@ def _bool(v: Any) -> bool | None:
 
 
 class Store:
-    """Thin SQL over one database file; every method is one short transaction."""
+    """Thin SQL over one database file; every method is one short transaction.
 
-    def __init__(self, path: Path):
+    `migrations` is the whole ordered history, every part's tables (council/storage.py
+    assembles it: open a store with `council.storage.open_store`)."""
+
+    def __init__(self, path: Path, migrations: Sequence[Migration]):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -65,7 +68,7 @@ class Store:
         self.db.execute("PRAGMA foreign_keys=ON")
         self._lock = threading.RLock()
         with self._lock:
-            migrate(self.db, str(path))
+            migrate(self.db, str(path), migrations)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

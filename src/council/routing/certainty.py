@@ -10,23 +10,14 @@ import threading
 from collections import deque
 from typing import Any
 
+from council.routing import ledger
 from council.strategies import REGISTRY
 
 HISTORY = 500  # answers kept per (head, domain)
 MIN_SAMPLES = 30  # fewer than this: no threshold yet, early stop falls back to agreement
 # First-round answers only: strategies that store revised answers or other sampling settings
 # say so (StrategyFacts.first_round); their certainty means something else.
-LATER_ROUNDS = ", ".join(f"'{name}'" for name, f in REGISTRY.items() if not f.first_round)
-RECENT_SQL = f"""
-    SELECT head, task_type, logprob FROM (
-        SELECT v.head, e.task_type, v.logprob, e.created_at,
-               ROW_NUMBER() OVER (PARTITION BY v.head, e.task_type
-                                  ORDER BY e.created_at DESC) AS age
-        FROM votes v JOIN exchanges e ON e.id = v.exchange_id
-        WHERE v.logprob IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
-          AND e.strategy NOT IN ({LATER_ROUNDS})
-    ) WHERE age <= ? ORDER BY created_at
-"""
+NOT_FIRST_ROUND = tuple(name for name, f in REGISTRY.items() if not f.first_round)
 
 
 class CertaintyHistory:
@@ -39,7 +30,7 @@ class CertaintyHistory:
     def load(self, store: Any) -> int:
         """Relearn from the stored votes (the newest HISTORY per head and domain), so a
         restart does not forget what "sure" means; returns how many answers were read."""
-        rows = store.query(RECENT_SQL, (self.size,))
+        rows = ledger.recent_certainty(store, self.size, NOT_FIRST_ROUND)
         for head, task, logprob in rows:
             self.add(head, task or "general", logprob)
         return len(rows)

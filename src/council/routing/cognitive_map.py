@@ -16,7 +16,7 @@ confidence = (sum_s w_s * successes_s + PRIOR * STRENGTH) / (sum_s w_s * trials_
 a Beta prior worth STRENGTH trials at PRIOR keeps two lucky answers from reading as 100 %,
 and the gauntlet (blind, gold answers) weighs double.
 
-Per domain, `heads` scores each head on the live exchanges (HEAD_VOTES_SQL, judge_vote): the
+Per domain, `heads` scores each head on the live exchanges (ledger.head_votes, judge_vote): the
 selector asks the domain's best head first when it stops early.
 """
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from council.routing import ledger
 from council.routing.tasks import TASK_TYPES, classify_task
 from council.verify import verify_answer
 
@@ -42,11 +43,6 @@ WEIGHTS = {"live": 1.0, "gauntlet": 2.0, "training": 1.0}
 # question (checkable arithmetic: exact), else by the exchange's label: a head was right when
 # its answer won a ballot that succeeded, wrong when it won one that failed or lost one that
 # succeeded; losing a failed ballot says nothing about it.
-HEAD_VOTES_SQL = """
-    SELECT e.task_type, e.prompt, e.success, v.head, v.answer, v.won
-    FROM votes v JOIN exchanges e ON e.id = v.exchange_id
-    WHERE v.error IS NULL AND e.role IN ('council', 'single') AND e.created_at >= ?
-"""
 MIN_HEAD_SAMPLES = 20  # fewer judged answers than this: the head's score is not used
 GAUNTLET_DOMAINS = {
     "basic_arithmetic": "math",
@@ -82,20 +78,14 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
 
     heads: dict[str, dict[str, Evidence]] = {}
     if store is not None:
-        for task, prompt, success, head, answer, won in store.query(
-            HEAD_VOTES_SQL, (now - LIVE_DAYS * 86400,)
+        for task, prompt, success, head, answer, won in ledger.head_votes(
+            store, now - LIVE_DAYS * 86400
         ):
             right = judge_vote(prompt, answer, success, bool(won))
             if right is not None:
                 e = heads.setdefault(task or "general", {}).setdefault(head, Evidence())
                 e.add(float(right), 1.0)
-        rows = store.query(
-            "SELECT task_type, COUNT(*), SUM(success) FROM exchanges "
-            "WHERE success IS NOT NULL AND role IN ('council', 'single') AND created_at >= ? "
-            "GROUP BY task_type",
-            (now - LIVE_DAYS * 86400,),
-        )
-        for task, n, ok in rows:
+        for task, n, ok in ledger.labelled_by_task(store, now - LIVE_DAYS * 86400):
             ev(task or "general", "live").add(float(ok or 0), float(n))
     report = _latest_gauntlet(data_dir / "gauntlet")
     if report is not None:

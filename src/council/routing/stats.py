@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from council.config import Settings
+from council.routing import ledger
 from council.routing.governor import Governor
 
 
@@ -21,11 +22,7 @@ def routing_stats(settings: Settings, store: Any | None, governor: Governor) -> 
     out: dict[str, Any] = {"answers": 0, "cloud_answers": 0, "cloud_share": None,
                            "escalations": 0, "early_stops": 0, "by_strategy": {}}  # fmt: skip
     if store is not None:
-        rows = store.query(
-            "SELECT strategy, models_json, notes_json FROM exchanges "
-            "WHERE role IN ('council', 'single')"
-        )
-        for strategy, models_json, notes_json in rows:
+        for strategy, models_json, notes_json in ledger.answers(store):
             out["answers"] += 1
             out["by_strategy"][strategy] = out["by_strategy"].get(strategy, 0) + 1
             if cloud_heads & set(json.loads(models_json)):

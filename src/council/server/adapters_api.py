@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from council.errors import InvalidRequestError
 from council.adapters import registry as adapters
 from council.adapters.deployer import Deployer
+from council.errors import InvalidRequestError
 from council.jobs.runs import Runs, spawn_training
 from council.server.admin_api import require_admin
 

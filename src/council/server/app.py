@@ -11,10 +11,10 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from council import __version__
+from council.adapters.deployer import Deployer
+from council.adapters.registry import Registry
 from council.config import Settings
 from council.council import Council
-from council.adapters.registry import Registry
-from council.adapters.deployer import Deployer
 from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers

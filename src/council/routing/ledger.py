@@ -1,0 +1,61 @@
+"""Routing's storage: what the router reads back from the stored exchanges and votes (memory's
+tables) for its figures, the heads' certainty and the cognitive map. Routing has no tables of
+its own (the spend ledger is JSON lines: spend.py). Answers are exchanges of role council or
+single: harvest rewrites and Agent-0's answers are not routing's doing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def answers(store: Any) -> list[Any]:
+    """(strategy, models_json, notes_json) of every stored answer."""
+    rows: list[Any] = store.query(
+        "SELECT strategy, models_json, notes_json FROM exchanges "
+        "WHERE role IN ('council', 'single')"
+    )
+    return rows
+
+
+def recent_certainty(store: Any, size: int, skip_strategies: Sequence[str]) -> list[Any]:
+    """(head, task_type, logprob) of each head's newest `size` answers per task type, oldest
+    first; failed votes and the answers of `skip_strategies` left out."""
+    marks = ", ".join("?" * len(skip_strategies))
+    sql = f"""
+    SELECT head, task_type, logprob FROM (
+        SELECT v.head, e.task_type, v.logprob, e.created_at,
+               ROW_NUMBER() OVER (PARTITION BY v.head, e.task_type
+                                  ORDER BY e.created_at DESC) AS age
+        FROM votes v JOIN exchanges e ON e.id = v.exchange_id
+        WHERE v.logprob IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
+          AND e.strategy NOT IN ({marks})
+    ) WHERE age <= ? ORDER BY created_at
+"""
+    rows: list[Any] = store.query(sql, (*skip_strategies, size))
+    return rows
+
+
+def head_votes(store: Any, since: float) -> list[Any]:
+    """(task_type, prompt, success, head, answer, won) of every answer's votes that did not
+    fail, since then."""
+    rows: list[Any] = store.query(
+        """
+    SELECT e.task_type, e.prompt, e.success, v.head, v.answer, v.won
+    FROM votes v JOIN exchanges e ON e.id = v.exchange_id
+    WHERE v.error IS NULL AND e.role IN ('council', 'single') AND e.created_at >= ?
+""",
+        (since,),
+    )
+    return rows
+
+
+def labelled_by_task(store: Any, since: float) -> list[Any]:
+    """(task_type, count, successes) of the answers with a success label, since then."""
+    rows: list[Any] = store.query(
+        "SELECT task_type, COUNT(*), SUM(success) FROM exchanges "
+        "WHERE success IS NOT NULL AND role IN ('council', 'single') AND created_at >= ? "
+        "GROUP BY task_type",
+        (since,),
+    )
+    return rows

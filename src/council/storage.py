@@ -1,0 +1,50 @@
+"""The one SQLite file and its one ordered migration history, assembled above the parts.
+
+Each part owns its tables: their migrations and every query of them live in the part's
+storage module (memory/schema.py + memory/store.py, learning/ledger.py, adapters/ledger.py,
+jobs/ledger.py; routing/ledger.py only reads memory's tables). This module lists their
+migrations in the order they were released and opens the Store with all of them, so a store
+opened by any entry point (server, CLI, cycle, tests) has every table.
+
+Append a new migration at the end, named mNNN_what with the next number; never reorder,
+rename or edit a released one (databases record the names and count them in user_version).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from council.adapters.ledger import m003_adapter_tables
+from council.config import Settings
+from council.jobs.ledger import m003_runs
+from council.learning.ledger import m002_learning, m003_gauntlet_reports
+from council.memory.schema import Migration, m001_initial, m004_vote_certainty
+from council.memory.store import Store
+
+DATABASE = "council.db"
+
+
+def m003_adapters(db: sqlite3.Connection) -> None:
+    """One release added the tables of three parts in one step; each part keeps its DDL."""
+    m003_adapter_tables(db)  # adapters, adapter_aliases, deployments
+    m003_gauntlet_reports(db)  # learning
+    m003_runs(db)  # jobs
+
+
+MIGRATIONS: list[Migration] = [
+    m001_initial,  # memory: conversations, exchanges, votes, feedback, memories, documents
+    m002_learning,  # learning: harvests, examples, holdout, datasets
+    m003_adapters,
+    m004_vote_certainty,  # memory: votes.logprob
+]
+
+
+def open_db(path: Path) -> Store:
+    """The store in this file, migrated to the whole history."""
+    return Store(path, MIGRATIONS)
+
+
+def open_store(settings: Settings) -> Store:
+    """The store of this data dir."""
+    return open_db(settings.data_dir / DATABASE)
