@@ -69,7 +69,7 @@ def main() -> None:
     if shared.exists():
         (data / "models").symlink_to(shared)
     s = Settings(data_dir=data, admin_token=TOKEN, recall_k=0, canary_probes=0)
-    base = resolve_model_dir(s.heads[0].model, s.models_dir)
+    base = resolve_model_dir(s.heads.specs[0].model, s.models_dir)
     versions = ["core-swap-a", "core-swap-b"]
     for i, v in enumerate(versions):
         make_adapter(base, data / "adapters", v, seed=i, created=1000.0 + i)

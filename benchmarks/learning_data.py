@@ -104,7 +104,7 @@ def main() -> None:
     from council.config import load_settings
     from council.storage import open_db
 
-    store = open_db(load_settings(data_dir=data).data_dir / "council.db")
+    store = open_db(load_settings(data_dir=data).server.data_dir / "council.db")
     rows = store.query(
         "SELECT h.status, h.quality, h.signals_json, e.prompt, r.answer AS rewrite "
         "FROM harvests h JOIN exchanges e ON e.id = h.exchange_id "

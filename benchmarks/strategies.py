@@ -285,7 +285,7 @@ async def warm_up(
 
     await asyncio.gather(*(ask(i) for i in warm))
     assert council.memory is not None
-    domains = cognitive_map.write(council.settings.data_dir, council.memory.store)["domains"]
+    domains = cognitive_map.write(council.settings.server.data_dir, council.memory.store)["domains"]
     scores = ", ".join(f"{h} {s['accuracy']:.2f}" for h, s in domains["math"]["heads"].items())
     print(
         f"warm-up: {len(warm)} full-council questions (seed {args.seed + 1}) in "

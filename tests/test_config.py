@@ -29,12 +29,12 @@ def test_toml_file_then_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     monkeypatch.setenv("COUNCIL_CONFIG", str(cfg))
     s = load_settings()
-    assert s.port == 9001 and s.strategy == "weighted"
-    assert [h.id for h in s.heads] == ["a"] and s.heads[0].quality == 7
+    assert s.server.port == 9001 and s.routing.strategy == "weighted"
+    assert [h.id for h in s.heads.specs] == ["a"] and s.heads.specs[0].quality == 7
     monkeypatch.setenv("COUNCIL_PORT", "9002")
     monkeypatch.setenv("COUNCIL_HEADS", '[{"id": "b", "kind": "openai", "model": "m"}]')
     s = load_settings()
-    assert s.port == 9002 and [h.id for h in s.heads] == ["b"]
+    assert s.server.port == 9002 and [h.id for h in s.heads.specs] == ["b"]
 
 
 @pytest.mark.parametrize(

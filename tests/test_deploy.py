@@ -41,7 +41,7 @@ def train_versions(s: Settings, embedder: Embedder, n: int) -> list[str]:
     learner = Learner(s, embedder=embedder)
     for i in range(8):
         learner.collect_example(f"What is {i} plus {i + 7}?", f"ANSWER: {2 * i + 7}", 0.95, "math")
-    version = freeze(learner.store, s.data_dir / "datasets")["version"]
+    version = freeze(learner.store, s.server.data_dir / "datasets")["version"]
     out = []
     for seed in range(n):
         cfg = TrainConfig(**{**ONE_STEP.__dict__, "seed": seed})
@@ -133,7 +133,7 @@ def test_train_runs_in_the_background_and_reports_progress(
     config = tmp_path / "council.toml"
     from tests.helpers import write_config
 
-    write_config(config, s.heads, data_dir=str(tmp_path), admin_token=TOKEN, memory=True)
+    write_config(config, s.heads.specs, data_dir=str(tmp_path), admin_token=TOKEN, memory=True)
     monkeypatch.setenv("COUNCIL_CONFIG", str(config))  # the training process reads it
     with ThreadServer(create_app(s)) as server, httpx.Client(base_url=server.url,
                                                            timeout=60) as http:  # fmt: skip
@@ -200,7 +200,7 @@ def test_an_adapter_trained_on_garbage_is_rolled_back_inside_its_window(
                "Give me a tip for sleeping well."]  # fmt: skip
     for p in prompts:
         learner.collect_example(p, "Zebra zebra zebra zebra zebra zebra zebra zebra.", 0.95)
-    version = freeze(learner.store, s.data_dir / "datasets")["version"]
+    version = freeze(learner.store, s.server.data_dir / "datasets")["version"]
     garbage = TrainConfig(rank=8, alpha=16, epochs=1, batch_size=4, grad_accum=1,
                           learning_rate=1e-2, max_steps=10)  # fmt: skip
     bad = train_adapter(s, learner.store, version, config=garbage)["version"]

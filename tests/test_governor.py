@@ -69,19 +69,27 @@ def test_governor_round_trip_persists_and_reaches_the_learning_jobs(tmp_path: Pa
         assert r.status_code == 200 and r.json()["daily_budget_usd"] == 2.5
         bad = client.post("/api/config/governor", json={"local_onyl": True}, headers=auth)
         assert bad.status_code == 400 and "local_onyl" in bad.json()["error"]["message"]
-    saved = json.loads((council.settings.data_dir / "governor.json").read_text())
+    saved = json.loads((council.settings.server.data_dir / "governor.json").read_text())
     assert saved == {"daily_budget_usd": 2.5, "enable_oracle_refinement": True, "local_only": False}
     # the same Settings object the learning jobs read carries the governed values ...
-    assert council.settings.local_only is False and council.settings.enable_oracle_refinement
+    assert (
+        council.settings.routing.local_only is False
+        and council.settings.learning.enable_oracle_refinement
+    )
     assert ArbiterLoop(council).oracle is not None and ArbiterLoop(council).oracle.id == "paid"
     # ... and a council started later (another process) reads the file
     later = make(scripted("1", id="a"))
-    assert later.settings.local_only is False and later.settings.daily_budget_usd == 2.5
+    assert (
+        later.settings.routing.local_only is False
+        and later.settings.routing.daily_budget_usd == 2.5
+    )
     # a change written by another process is picked up without a restart
     time.sleep(0.01)
     later.governor.update({"local_only": True})
     os.utime(council.governor.path, None)
-    assert council.governor.state().local_only is True and council.settings.local_only is True
+    assert (
+        council.governor.state().local_only is True and council.settings.routing.local_only is True
+    )
     assert ArbiterLoop(council).oracle is not None and ArbiterLoop(council).oracle.id == "free"
 
 
@@ -151,7 +159,7 @@ def _exchange(store, i: int, task: str, success: bool) -> None:  # type: ignore[
 
 async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_path: Path) -> None:
     settings = settings_with([HeadSpec(id="s")])
-    data = settings.data_dir
+    data = settings.server.data_dir
     store = open_store(settings)
     for i in range(6):
         _exchange(store, i, "math", i < 2)  # 2 of 6 live math answers were right
@@ -213,7 +221,7 @@ async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() ->
                 0.5, "vote", 1.0, 0.0, ["good", "fast"], "math")  # fmt: skip
     store.record(ExchangeRecord("m-checked", "ana", [Message("user", "What is 6 * 7?")], v,
                                 success=False, label_source="verifier"))  # fmt: skip
-    m = cognitive_map.write(settings.data_dir, store)["domains"]["math"]["heads"]
+    m = cognitive_map.write(settings.server.data_dir, store)["domains"]["math"]["heads"]
     # good: right 22 of 22 judged by label (its 8 losses were failed ballots: no evidence)
     # and right on the checked one; fast: wrong 8 times by winning failed ballots, 22 by
     # losing good ones, and on the checked one
@@ -294,7 +302,7 @@ def test_a_broken_governor_file_is_an_error_that_says_the_fix() -> None:
     from council.errors import ConfigError
 
     settings = settings_with([HeadSpec(id="a")])
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    (settings.data_dir / "governor.json").write_text('{"local_only": "maybe"}')
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.server.data_dir / "governor.json").write_text('{"local_only": "maybe"}')
     with pytest.raises(ConfigError, match="fix it or delete it"):
         Council(settings, heads=[scripted("1", id="a")])

@@ -98,7 +98,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 
 def start(settings: Settings, ttl_s: float = 60.0) -> subprocess.Popen[str]:
-    args = [str(settings.data_dir), settings.redis_url or "", str(ttl_s)]
+    args = [str(settings.server.data_dir), settings.deploy.redis_url or "", str(ttl_s)]
     return subprocess.Popen(
         [sys.executable, "-c", CONTENDER, *args],
         stdin=subprocess.PIPE,
@@ -170,9 +170,9 @@ def test_a_killed_file_lock_holder_frees_the_lock_at_once(tmp_path: Path) -> Non
     holder.wait(timeout=30)
     with leader_lock(settings) as lease:  # the kernel dropped the flock with the process
         assert lease.backend == "file"
-        record = (settings.data_dir / "locks" / "improve.holder.json").read_text()
+        record = (settings.server.data_dir / "locks" / "improve.holder.json").read_text()
         assert f'"pid": {lease.pid}' in record  # the dead holder's record was replaced
-    assert not (settings.data_dir / "locks" / "improve.holder.json").exists()
+    assert not (settings.server.data_dir / "locks" / "improve.holder.json").exists()
 
 
 def test_a_crashed_file_lock_holder_frees_the_lock(tmp_path: Path) -> None:

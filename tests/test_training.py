@@ -41,7 +41,7 @@ def dataset(s: Settings, embedder: Embedder, n: int) -> tuple[Learner, str]:
     for i in range(n):
         answer = f"REASONING: add.\nANSWER: {2 * i + 7}"
         learner.collect_example(f"What is {i} plus {i + 7}?", answer, 0.95, "math")
-    return learner, freeze(learner.store, s.data_dir / "datasets")["version"]
+    return learner, freeze(learner.store, s.server.data_dir / "datasets")["version"]
 
 
 def test_training_refuses_too_few_examples(tmp_path: Path, tiny_model_dir: Path,

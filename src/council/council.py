@@ -53,17 +53,19 @@ class Council(Head):
         self.heads: dict[str, Head] = {
             h.id: h for h in (heads if heads is not None else build_heads(settings, self.ctx))
         }
-        self.embedder = embedder if embedder is not None else make_embedder(settings.embedder)
+        self.embedder = (
+            embedder if embedder is not None else make_embedder(settings.memory.embedder)
+        )
         self.metrics = metrics or Metrics()
         self.router = Router(settings)  # the governor applies its saved switches to settings
         self.governor = self.router.governor
         self.metrics.spend_today.set_function(self.governor.ledger.today)
-        self.metrics.budget.set_function(lambda: self.settings.daily_budget_usd or -1.0)
+        self.metrics.budget.set_function(lambda: self.settings.routing.daily_budget_usd or -1.0)
         self.memory = memory
         self.knowledge = knowledge
         # Called with every head call's result (the deployer's canary watches these).
         self.observers: list[Callable[[Head, list[Message], list[Completion]], None]] = []
-        if settings.memory and memory is None and self.embedder is not None:
+        if settings.memory.enabled and memory is None and self.embedder is not None:
             store = open_store(settings)
             self.memory = Memory(settings, self.embedder, store)
             self.knowledge = knowledge or Knowledge(settings, self.embedder, store)
@@ -83,8 +85,8 @@ class Council(Head):
             raise ModelNotFoundError(f"Unknown model {head_id!r}. Known: {known}") from None
 
     def fastest(self) -> Head:
-        if self.settings.hybrid_head:
-            return self.head(self.settings.hybrid_head)
+        if self.settings.heads.hybrid_head:
+            return self.head(self.settings.heads.hybrid_head)
         if not self.enabled:
             raise InvalidRequestError("No enabled heads; enable one in council.toml ([[heads]]).")
         return max(self.enabled, key=lambda h: (h.spec.speed, h.spec.quality))
@@ -128,7 +130,7 @@ class Council(Head):
         """
         started = time.perf_counter()
         conversation = self.check(messages)
-        name = strategy or self.settings.strategy
+        name = strategy or self.settings.routing.strategy
         get_strategy(name)  # an unknown name fails before any work
         if num_models is not None and num_models < 1:
             raise InvalidRequestError("num_models must be at least 1.", param="num_models")
@@ -234,7 +236,7 @@ class Council(Head):
         if self.memory is None:
             return
         verdict.success, verdict.label_source = success_label(
-            verdict, verified, self.settings.success_threshold
+            verdict, verified, self.settings.routing.success_threshold
         )
         verdict.exchange_id = new_exchange_id()
         record = ExchangeRecord(
@@ -254,7 +256,7 @@ class Council(Head):
         self, messages: Conversation | str | list[Message] | list[dict[str, Any]]
     ) -> Conversation:
         """The request's messages, validated once (a Conversation passes as it is)."""
-        return check(messages, self.settings.max_prompt_chars)
+        return check(messages, self.settings.server.max_prompt_chars)
 
     async def call(
         self, head: Head, msgs: list[Message], params: GenParams | None, n: int = 1
@@ -294,13 +296,13 @@ class Council(Head):
         self, question: str, task: str, specs: list[HeadSpec], completions: list[Completion]
     ) -> Ballot:
         """Stage 2: extract each answer and cluster equal ones (embeddings for free text)."""
-        threshold = self.settings.cluster_threshold
+        threshold = self.settings.routing.cluster_threshold
         return await count_ballot(self.embedder, threshold, question, task, specs, completions)
 
     def judge(self, members: list[Head]) -> Head | None:
         """best_of_n's judge: the configured one, else the best head of this ballot's provider."""
-        if self.settings.judge:
-            return self.head(self.settings.judge)
+        if self.settings.routing.judge:
+            return self.head(self.settings.routing.judge)
         provider = {h.spec.provider for h in members}
         pool = [h for h in self.enabled if h.spec.provider in provider] or members
         return max(pool, key=lambda h: h.spec.quality) if pool else None

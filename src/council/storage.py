@@ -47,4 +47,4 @@ def open_db(path: Path) -> Store:
 
 def open_store(settings: Settings) -> Store:
     """The store of this data dir."""
-    return open_db(settings.data_dir / DATABASE)
+    return open_db(settings.server.data_dir / DATABASE)

@@ -80,7 +80,7 @@ class Deployer:
         await self.sync()
         for role in self.roles():  # probes are only needed once a deploy is coming
             aliases = self.registry.aliases(role)
-            if aliases["challenger"] and self.settings.canary_probes:
+            if aliases["challenger"] and self.settings.deploy.canary_probes:
                 self._spawn(self._prepare_probes(role, aliases["champion"]))
         self._loop_task = asyncio.create_task(self._poll())
 
@@ -205,8 +205,8 @@ class Deployer:
     def _start_watch(self, role: str, canary: dict[str, Any]) -> None:
         s = self.settings
         watch = CanaryWatch(
-            canary, s.canary_min_samples, s.rollback_threshold_success,
-            s.rollback_threshold_latency, baseline_ms=list(self.baseline.get(role, ())),
+            canary, s.deploy.canary_min_samples, s.deploy.rollback_threshold_success,
+            s.deploy.rollback_threshold_latency, baseline_ms=list(self.baseline.get(role, ())),
         )  # fmt: skip
         watch.started = canary["started_at"]
         self.watches[role] = watch
@@ -235,7 +235,9 @@ class Deployer:
             self._spawn(asyncio.to_thread(adapters.announce_rollback, self.settings, done))
             return
         done = self.registry.confirm(canary["id"], summary)
-        path = write_summary(self.settings.data_dir, done, {"reason": reason, "metrics": summary})
+        path = write_summary(
+            self.settings.server.data_dir, done, {"reason": reason, "metrics": summary}
+        )
         text = f"Deployed {canary['version'] or BASE} as {role} champion ({reason})"
         log.info(text)
         self._spawn(self._prepare_probes(role, canary["version"]))
@@ -256,7 +258,7 @@ class Deployer:
         key = (role, champion)
         if key in self.probe_sets:
             return self.probe_sets[key]
-        want = self.settings.canary_probes
+        want = self.settings.deploy.canary_probes
         head = self._probe_head(role, champion)
         if want == 0 or head is None:
             self.probe_sets[key] = []

@@ -252,9 +252,9 @@ def deploy(
     not to: the API applies the change first and announces it after)."""
     dep = registry.deploy(
         role, version, canary=canary,
-        share=settings.canary_share if share is None else share,
-        window_s=settings.canary_window_s if window_s is None else window_s,
-        requests=settings.canary_requests if requests is None else requests,
+        share=settings.deploy.canary_share if share is None else share,
+        window_s=settings.deploy.canary_window_s if window_s is None else window_s,
+        requests=settings.deploy.canary_requests if requests is None else requests,
         action=action, reason=reason,
     )  # fmt: skip
     dep["summary_path"] = str(write_summary(registry.data_dir, dep, {"reason": reason}))

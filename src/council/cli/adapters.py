@@ -31,7 +31,7 @@ def _registry(settings: Settings) -> Registry:
     from council.adapters.registry import Registry
     from council.storage import open_store
 
-    registry = Registry(open_store(settings), settings.data_dir)
+    registry = Registry(open_store(settings), settings.server.data_dir)
     registry.discover()
     return registry
 

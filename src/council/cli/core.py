@@ -49,16 +49,20 @@ def serve(
 
     settings = settings_from(config, host=host, port=port)
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if nightly is not None:
         from council.jobs.schedule import start_nightly
 
         start_nightly(settings, nightly)
-    url = f"http://{settings.host}:{settings.port}"
+    url = f"http://{settings.server.host}:{settings.server.port}"
     out.print(f"Council on {url}  (heads load first) · chat page: {url}/ · API: {url}/v1")
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.server.log_level,
     )
 
 
@@ -187,7 +191,7 @@ def heads(
         "state",
     ):
         table.add_column(col, overflow="fold")
-    for h in settings.heads:
+    for h in settings.heads.specs:
         if h.id in states:
             state = states[h.id]
         elif h.kind == "local" and h.model in BUILTIN:

@@ -71,7 +71,9 @@ def freeze(
     from council.storage import open_store
 
     settings = settings_from(config)
-    manifest = run(open_store(settings), settings.data_dir / "datasets", min_quality=min_quality)
+    manifest = run(
+        open_store(settings), settings.server.data_dir / "datasets", min_quality=min_quality
+    )
     out.print(f"frozen {manifest['version']}: {manifest['examples']} examples", highlight=False)
     out.print(f"quality {manifest['quality_histogram']} · sources {manifest['sources']}")
 

@@ -31,7 +31,7 @@ def _open(settings: Settings) -> tuple[Any, Any, Any]:
     from council.memory.rag import Knowledge
     from council.storage import open_store
 
-    embedder = make_embedder(settings.embedder, settings.threads)
+    embedder = make_embedder(settings.memory.embedder, settings.heads.threads)
     if embedder is None:
         raise ConfigError("Memory needs an embedder; set COUNCIL_EMBEDDER (e.g. minilm).")
     store = open_store(settings)

@@ -20,7 +20,7 @@ def _store(settings: Settings) -> Any:
     """The memory store when memory is on (no embedder or heads are loaded)."""
     from council.storage import open_store
 
-    return open_store(settings) if settings.memory else None
+    return open_store(settings) if settings.memory.enabled else None
 
 
 @commands.command("map")
@@ -36,11 +36,11 @@ def show_map(
     from council.routing import cognitive_map
 
     settings = settings_from(config)
-    data = cognitive_map.write(settings.data_dir, _store(settings))
+    data = cognitive_map.write(settings.server.data_dir, _store(settings))
     if as_json:
         out.print_json(json.dumps(data))
         return
-    table = Table(title=f"Cognitive map ({settings.data_dir / cognitive_map.FILE})")
+    table = Table(title=f"Cognitive map ({settings.server.data_dir / cognitive_map.FILE})")
     cols = ("domain", "confidence", "samples", "live", "gauntlet", "training", "examples")
     for col in (*cols, "heads (live accuracy)"):
         table.add_column(col)

@@ -48,7 +48,7 @@ def train(
 
     settings = settings_from(config)
     store = open_store(settings)
-    runs = Runs(store, settings.data_dir)
+    runs = Runs(store, settings.server.data_dir)
 
     def report(**fields: Any) -> None:  # into the run record, when there is one
         if run_id is not None:
@@ -116,7 +116,7 @@ def gauntlet(
 
     settings = settings_from(config)
     report = asyncio.run(run_gauntlet(
-        settings, open_store(settings), Embedder(settings.embedder), adapter=adapter,
+        settings, open_store(settings), Embedder(settings.memory.embedder), adapter=adapter,
         against=against, target=target, blind=blind, control=control, role=role,
     ))  # fmt: skip
     table = Table(title=f"Gauntlet: {report['champion']} vs {report['challenger']}")
@@ -161,7 +161,9 @@ def bootstrap(
     from council.learning.train import TrainConfig, train_adapter
 
     settings = settings_from(config)
-    learner = Learner(settings, embedder=make_embedder(settings.embedder, settings.threads))
+    learner = Learner(
+        settings, embedder=make_embedder(settings.memory.embedder, settings.heads.threads)
+    )
     kept = skipped = 0
     for rec in records(data):
         if limit is not None and kept >= limit:
@@ -176,7 +178,7 @@ def bootstrap(
         skipped += added is None
     if not kept:
         raise BootstrapError(f"No usable records in {data} ({skipped} skipped): see --help.")
-    manifest = freeze(learner.store, settings.data_dir / "datasets", sources=["bootstrap"])
+    manifest = freeze(learner.store, settings.server.data_dir / "datasets", sources=["bootstrap"])
     out.print(f"{kept} examples ({skipped} skipped) frozen as {manifest['version']}")
     meta = train_adapter(settings, learner.store, manifest["version"], role=role,
                          config=TrainConfig(epochs=epochs))  # fmt: skip
@@ -204,7 +206,7 @@ def finetune(
     if provider != "openai":
         raise InvalidRequestError(f"Unknown provider {provider!r}. Known: openai")
     settings = settings_from(config)
-    path = settings.data_dir / "exports" / f"finetune-{int(time.time())}.jsonl"
+    path = settings.server.data_dir / "exports" / f"finetune-{int(time.time())}.jsonl"
     n = Learner(settings).export_for_finetuning(path, "openai", min_quality)
     if n == 0:
         raise InvalidRequestError(f"No examples with quality >= {min_quality} to upload.")

@@ -24,10 +24,10 @@ class HeadContext:
 def make_context(settings: Settings) -> HeadContext:
     pool = ModelPool(
         settings.models_dir,
-        threads=settings.threads,
-        window_ms=settings.batch_window_ms,
-        max_batch=settings.max_batch,
-        pack=settings.pack_weights,
+        threads=settings.heads.threads,
+        window_ms=settings.heads.batch_window_ms,
+        max_batch=settings.heads.max_batch,
+        pack=settings.heads.pack_weights,
     )
     return HeadContext(settings, pool)
 
@@ -45,7 +45,7 @@ def build_head(spec: HeadSpec, ctx: HeadContext) -> Head:
 def build_heads(settings: Settings, ctx: HeadContext | None = None) -> list[Head]:
     """Every head in the catalogue (disabled ones too; the council skips them)."""
     ctx = ctx or make_context(settings)
-    return [build_head(spec, ctx) for spec in settings.heads]
+    return [build_head(spec, ctx) for spec in settings.heads.specs]
 
 
 __all__ = ["HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead"]

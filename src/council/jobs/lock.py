@@ -120,9 +120,9 @@ def leader_lock(
         raise ValueError(f"lock name {name!r} must be letters, digits, '.', '_' or '-'")
     if ttl_s <= 0:
         raise ValueError(f"ttl_s must be positive, not {ttl_s}")
-    if settings.redis_url:
-        return _redis_lock(settings.redis_url, name, ttl_s)
-    return _file_lock(Path(settings.data_dir) / "locks", name)
+    if settings.deploy.redis_url:
+        return _redis_lock(settings.deploy.redis_url, name, ttl_s)
+    return _file_lock(Path(settings.server.data_dir) / "locks", name)
 
 
 @contextlib.contextmanager

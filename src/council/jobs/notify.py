@@ -29,12 +29,12 @@ def notify(
     *,
     timeout_s: float = 5.0,
 ) -> bool:
-    """POST the event to settings.notification_webhook; True on a 2xx, False otherwise.
+    """POST the event to settings.deploy.notification_webhook; True on a 2xx, False otherwise.
 
     Slack reads `text`, Discord reads `content`; both drop the `fields` object, so the fields
     are also written into the message as `key: value` lines. Never raises.
     """
-    url = settings.notification_webhook
+    url = settings.deploy.notification_webhook
     if not url:
         return False
     message = render(text, fields)

@@ -115,7 +115,7 @@ def train_command(
                         ("--learning-rate", learning_rate)):  # fmt: skip
         if value is not None and value != "":
             argv += [flag, str(value)]
-    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.data_dir),
+    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.server.data_dir),
            "COUNCIL_THREADS": str(training_threads())}  # fmt: skip
     return argv, env
 

@@ -29,10 +29,10 @@ def parse_time(text: str) -> tuple[int, int]:
 
 def run_cycle(settings: Settings) -> int:
     """One `council improve` as a child process; returns its exit code."""
-    log_dir = settings.data_dir / "runs"
+    log_dir = settings.server.data_dir / "runs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = f"http://{settings.host}:{settings.port}"
-    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.data_dir)}
+    server = f"http://{settings.server.host}:{settings.server.port}"
+    env = {**os.environ, "COUNCIL_DATA_DIR": str(settings.server.data_dir)}
     with (log_dir / "nightly.log").open("a") as sink:
         code = subprocess.run(
             [sys.executable, "-m", "council", "improve", "--server", server],

@@ -75,12 +75,12 @@ class Agent0:
 
     def __init__(self, council: Council, agent: str | None = None, samples: int | None = None):
         self.council = council
-        self.agent = agent or council.settings.agent0
-        self.samples = samples or council.settings.agent0_samples
+        self.agent = agent or council.settings.learning.agent0
+        self.samples = samples or council.settings.learning.agent0_samples
         if self.agent != "council":
             head = council.head(self.agent)
             priced = head.spec.cost_in_per_1k > 0 or head.spec.cost_out_per_1k > 0
-            if priced and council.settings.local_only:
+            if priced and council.settings.routing.local_only:
                 raise ConfigError(
                     f"Agent-0 head {self.agent!r} is a paid head and local_only is on; set "
                     "COUNCIL_LOCAL_ONLY=false (or the governor) to allow cloud rewrites."
@@ -134,7 +134,7 @@ class Agent0:
         self, prompt: list[Message]
     ) -> tuple[list[str], float | None, float, str | None]:
         try:
-            params = GenParams(max_tokens=self.council.settings.agent0_max_tokens)
+            params = GenParams(max_tokens=self.council.settings.learning.agent0_max_tokens)
             v = await self.council.ask(prompt, record=False, recall=False, rag=False,
                                        params=params)  # fmt: skip
         except Exception as exc:  # every head failed: leave the exchange for the next run
@@ -147,7 +147,7 @@ class Agent0:
     ) -> tuple[list[str], float | None, float, str | None]:
         head = self.council.head(self.agent)
         params = GenParams(
-            max_tokens=self.council.settings.agent0_max_tokens,
+            max_tokens=self.council.settings.learning.agent0_max_tokens,
             temperature=max(head.spec.temperature, 0.5),
         )
         # Through the council: timeouts, the governor's budget and metrics apply here too.

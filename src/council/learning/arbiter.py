@@ -49,16 +49,17 @@ class ArbiterLoop:
     def __init__(self, council: Council, metadata_path: Path | None = None):
         self.council = council
         s = council.settings
-        self.path = metadata_path or s.data_dir / "datasets" / "training_metadata.jsonl"
+        self.path = metadata_path or s.server.data_dir / "datasets" / "training_metadata.jsonl"
         allowed = [
             h for h in council.enabled
-            if not s.local_only or (h.spec.cost_in_per_1k == 0 and h.spec.cost_out_per_1k == 0)
+            if not s.routing.local_only or not h.spec.priced
         ]  # fmt: skip
         ranked = sorted(allowed, key=lambda h: -h.spec.quality)
-        self.oracle: Head | None = council.head(s.oracle_head) if s.oracle_head else (
+        oracle, arbiter = s.learning.oracle_head, s.learning.arbiter_head
+        self.oracle: Head | None = council.head(oracle) if oracle else (
             ranked[0] if ranked else None)  # fmt: skip
         rest = [h for h in ranked if h is not self.oracle]
-        self.arbiter: Head | None = council.head(s.arbiter_head) if s.arbiter_head else (
+        self.arbiter: Head | None = council.head(arbiter) if arbiter else (
             rest[0] if rest else self.oracle)  # fmt: skip
 
     async def refine(
@@ -72,7 +73,7 @@ class ArbiterLoop:
             result = Platinum(question, str(tool["value"]) if not _same(answer, str(
                 tool["value"])) else answer, "tool", prov)  # fmt: skip
             return self._log(result)
-        if not s.enable_oracle_refinement or self.oracle is None:
+        if not s.learning.enable_oracle_refinement or self.oracle is None:
             prov["oracle"] = None
             return Platinum(question, answer, "proposer", prov)
         tpl = load_prompt("oracle")
@@ -84,7 +85,7 @@ class ArbiterLoop:
                           "final": final}  # fmt: skip
         oracle_answer = final or answer
         unsure = agrees is not True or (confidence is not None and confidence < UNSURE_BELOW)
-        if not (unsure or s.force_arbiter) or self.arbiter is None:
+        if not (unsure or s.learning.force_arbiter) or self.arbiter is None:
             return self._log(Platinum(question, oracle_answer, "oracle", prov))
         reply = await self._ask(
             self.arbiter,

@@ -26,8 +26,8 @@ class Learner:
                  embedder: Embedder | None = None):  # fmt: skip
         self.settings = settings
         self.store = store or open_store(settings)
-        self.embedder = embedder or make_embedder(settings.embedder, settings.threads)
-        self.gate = Gate(self.store, settings.near_duplicate)
+        self.embedder = embedder or make_embedder(settings.memory.embedder, settings.heads.threads)
+        self.gate = Gate(self.store, settings.learning.near_duplicate)
 
     def collect_example(
         self, messages: list[dict[str, Any]] | list[Message] | str, response: str,
@@ -37,7 +37,7 @@ class Learner:
     ) -> int | None:  # fmt: skip
         """Keep a training example if it clears the quality bar and the gate; returns its id."""
         msgs = as_messages(messages)
-        if quality_score < self.settings.quality_threshold:
+        if quality_score < self.settings.learning.quality_threshold:
             return None
         prompt = "\n".join(m.content for m in msgs if m.role == "user")
         vector = self.embedder.encode([f"{prompt}\n{response}"])[0] if self.embedder else None
@@ -61,8 +61,9 @@ class Learner:
             "quality_distribution": histogram(q),
             "task_distribution": dict(Counter(r["task_type"] or "general" for r in rows)),
             "sources": dict(Counter(r["source"] for r in rows)),
-            "ready_for_finetuning": len(rows) >= max(READY_AT, self.settings.min_failures_to_train),
-            "ready_for_lora": len(rows) >= self.settings.min_failures_to_train,
+            "ready_for_finetuning": len(rows)
+            >= max(READY_AT, self.settings.learning.min_failures_to_train),
+            "ready_for_lora": len(rows) >= self.settings.learning.min_failures_to_train,
         }
 
     def export_for_finetuning(
@@ -118,7 +119,7 @@ class KnowledgeDistillation:
             quality = 1.0 if checked else v.confidence
             got = self.learner.collect_example(
                 [{"role": "user", "content": task}], v.answer, quality, v.task_type,
-                models_agreed=v.confidence >= self.learner.settings.success_threshold,
+                models_agreed=v.confidence >= self.learner.settings.routing.success_threshold,
                 source="distill",
             )  # fmt: skip
             if got is not None:

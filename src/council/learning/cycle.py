@@ -50,11 +50,11 @@ class Cycle:
     ):  # fmt: skip
         self.settings = settings
         self.store = store
-        self.server = server or f"http://{settings.host}:{settings.port}"
+        self.server = server or f"http://{settings.server.host}:{settings.server.port}"
         self.role, self.since, self.blind, self.control = role, since, blind, control
         self.epochs, self.learning_rate, self.canary = epochs, learning_rate, canary
-        self.runs = Runs(store, settings.data_dir)
-        self.registry = adapters.Registry(store, settings.data_dir)
+        self.runs = Runs(store, settings.server.data_dir)
+        self.registry = adapters.Registry(store, settings.server.data_dir)
         self.on_line = on_line
         self.steps: list[dict[str, Any]] = []
         self.result: dict[str, Any] = {}
@@ -138,18 +138,18 @@ class Cycle:
             f"no server at {self.server} (only the deploy step needs one)"
             if health is None else f"server {health.get('status', 'ok')}"
         )  # fmt: skip
-        free_gb = shutil.disk_usage(self.settings.data_dir).free / 1e9
-        if free_gb < self.settings.min_free_disk_gb:
+        free_gb = shutil.disk_usage(self.settings.server.data_dir).free / 1e9
+        if free_gb < self.settings.learning.min_free_disk_gb:
             raise StepFailed(
-                f"Only {free_gb:.1f} GB free under {self.settings.data_dir}; the cycle needs "
-                f"{self.settings.min_free_disk_gb:g} GB (COUNCIL_MIN_FREE_DISK_GB). Free some "
-                "space (old datasets and adapters go with retention)."
+                f"Only {free_gb:.1f} GB free under {self.settings.server.data_dir}; the cycle "
+                f"needs {self.settings.learning.min_free_disk_gb:g} GB (COUNCIL_MIN_FREE_DISK_GB). "
+                "Free some space (old datasets and adapters go with retention)."
             )
         from council.learning.harvest import failures, parse_since
 
         pending = len(failures(self.store, parse_since(self.since)))
         fresh = self._unfrozen_examples()
-        need = self.settings.min_failures_to_train
+        need = self.settings.learning.min_failures_to_train
         untrained = self._untrained_dataset()
         if untrained:
             return f"dataset {untrained} was never trained on (an earlier cycle died): resuming"
@@ -166,7 +166,7 @@ class Cycle:
         return ledger.untrained_dataset(self.store)
 
     def _unfrozen_examples(self) -> int:
-        return ledger.unfrozen_examples(self.store, self.settings.quality_threshold)
+        return ledger.unfrozen_examples(self.store, self.settings.learning.quality_threshold)
 
     def harvest(self) -> str:
         from council.council import Council
@@ -189,17 +189,17 @@ class Cycle:
 
         fresh = self._unfrozen_examples()
         untrained = self._untrained_dataset()
-        if untrained and fresh < self.settings.min_failures_to_train:
+        if untrained and fresh < self.settings.learning.min_failures_to_train:
             self.result["dataset"] = untrained
             return f"{untrained}: frozen by an earlier cycle that died before training"
-        if fresh < self.settings.min_failures_to_train:
+        if fresh < self.settings.learning.min_failures_to_train:
             self.result["stop"] = (
                 f"{fresh} new examples < MIN_FAILURES_TO_TRAIN "
-                f"({self.settings.min_failures_to_train}): no training tonight"
+                f"({self.settings.learning.min_failures_to_train}): no training tonight"
             )
             return self.result["stop"]
-        manifest = freeze(self.store, self.settings.data_dir / "datasets",
-                          min_quality=self.settings.quality_threshold)  # fmt: skip
+        manifest = freeze(self.store, self.settings.server.data_dir / "datasets",
+                          min_quality=self.settings.learning.quality_threshold)  # fmt: skip
         self.result["dataset"] = manifest["version"]
         return f"{manifest['version']}: {manifest['examples']} examples"
 
@@ -223,7 +223,7 @@ class Cycle:
         from council.learning.gauntlet import run_gauntlet
 
         report = asyncio.run(run_gauntlet(
-            self.settings, self.store, Embedder(self.settings.embedder),
+            self.settings, self.store, Embedder(self.settings.memory.embedder),
             adapter=self.result["adapter"], against="champion", blind=self.blind,
             control=self.control, role=self.role,
         ))  # fmt: skip
@@ -276,11 +276,17 @@ class Cycle:
 
     def cleanup(self) -> str:
         s = self.settings
-        removed = retain(self.store, self.registry, s.data_dir, s.keep_datasets, s.keep_adapters)
-        logs = self.runs.prune(s.keep_runs)
+        removed = retain(
+            self.store,
+            self.registry,
+            s.server.data_dir,
+            s.learning.keep_datasets,
+            s.learning.keep_adapters,
+        )
+        logs = self.runs.prune(s.learning.keep_runs)
         from council.routing import cognitive_map
 
-        cognitive_map.write(s.data_dir, self.store)
+        cognitive_map.write(s.server.data_dir, self.store)
         return (
             f"removed {removed['datasets']} datasets, {removed['adapters']} adapters, "
             f"{logs} logs; cognitive map rebuilt"

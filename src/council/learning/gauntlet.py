@@ -246,7 +246,7 @@ async def run_gauntlet(
     from council.learning.ledger import record_gauntlet_report, register_holdout
     from council.learning.train import role_heads
 
-    registry = Registry(store, settings.data_dir)
+    registry = Registry(store, settings.server.data_dir)
     await asyncio.to_thread(registry.discover)
     if against == "champion":
         against = registry.champion(role) or "base"
@@ -288,7 +288,7 @@ async def run_gauntlet(
     report = compare(items, base, new, target, (against, adapter))
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
                        "skipped_as_trained": skipped}  # fmt: skip
-    report["path"] = str(write_report(report, settings.data_dir / "gauntlet"))
+    report["path"] = str(write_report(report, settings.server.data_dir / "gauntlet"))
     record_gauntlet_report(store, role, report)
     return report
 

@@ -69,11 +69,11 @@ async def harvest(
     store = council.memory.store
     agent = agent0 or Agent0(council)
     arbiter = ArbiterLoop(council)
-    gate = Gate(store, s.near_duplicate)
+    gate = Gate(store, s.learning.near_duplicate)
     metrics = learning_metrics(council.metrics)
     rows = failures(
         store, parse_since(since), limit=limit,
-        low_confidence=s.success_threshold if include_low_confidence else None,
+        low_confidence=s.routing.success_threshold if include_low_confidence else None,
     )  # fmt: skip
     report = HarvestReport(considered=len(rows))
     for row in rows:
@@ -109,8 +109,10 @@ async def _one(
     embed = council.memory.embedder.encode
     vector = (await asyncio.to_thread(embed, [f"{question}\n{rw.answer}"]))[0]
     admitted, refused = gate.admit(question, rw.text, vector)
-    accepted = admitted and quality >= s.quality_threshold
-    reason = refused or (None if accepted else f"quality {quality:.2f} < {s.quality_threshold}")
+    accepted = admitted and quality >= s.learning.quality_threshold
+    reason = refused or (
+        None if accepted else f"quality {quality:.2f} < {s.learning.quality_threshold}"
+    )
     messages = [Message(**m) for m in json.loads(row["messages_json"])]
     rewrite = ExchangeRecord(
         id=new_exchange_id(),
@@ -145,7 +147,7 @@ async def _one(
 
 async def _judge(council: Council, question: str, rw: Rewrite) -> float | None:
     """A configured judge head's 1-10 score, as 0..1 (None without a judge or a reading)."""
-    judge_id = council.settings.quality_judge
+    judge_id = council.settings.learning.quality_judge
     if judge_id is None:
         return None
     head = council.head(judge_id)

@@ -75,11 +75,11 @@ def git_revision() -> str | None:
 
 
 def adapters_root(settings: Settings) -> Path:
-    return settings.data_dir / "adapters"
+    return settings.server.data_dir / "adapters"
 
 
 def role_heads(settings: Settings, role: str) -> list[Any]:
-    heads = [h for h in settings.heads if h.kind == "local" and h.role == role]
+    heads = [h for h in settings.heads.specs if h.kind == "local" and h.role == role]
     if not heads:
         raise TrainingError(
             f'No local head has role {role!r}; set `role = "{role}"` on a local head in '
@@ -113,11 +113,11 @@ def train_adapter(
     """Train a LoRA adapter for `role` on a frozen dataset; returns its meta.json."""
     cfg = config or TrainConfig()
     manifest, examples = load_dataset(store, dataset_version)
-    if len(examples) < settings.min_failures_to_train:
+    if len(examples) < settings.learning.min_failures_to_train:
         raise TrainingError(
             f"Dataset {dataset_version} has {len(examples)} examples; training needs at least "
-            f"{settings.min_failures_to_train} (MIN_FAILURES_TO_TRAIN). Harvest more failures "
-            "or lower MIN_FAILURES_TO_TRAIN."
+            f"{settings.learning.min_failures_to_train} (MIN_FAILURES_TO_TRAIN). Harvest more "
+            "failures or lower MIN_FAILURES_TO_TRAIN."
         )
     heads = role_heads(settings, role)
     base = resolve_model_dir(heads[0].model, settings.models_dir)
@@ -157,7 +157,7 @@ def train_adapter(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     meta["path"] = str(final)
-    registry = Registry(store, settings.data_dir)
+    registry = Registry(store, settings.server.data_dir)
     registry.register(meta)  # (a crash before this line: Registry.discover() finds it)
     registry.set_challenger(role, version)
     return meta
@@ -176,7 +176,7 @@ def _fit(
     from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
-    torch.set_num_threads(settings.threads)
+    torch.set_num_threads(settings.heads.threads)
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(base)
     if tok.pad_token is None:

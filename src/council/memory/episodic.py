@@ -58,9 +58,9 @@ class Memory:
         self.embedder = embedder
         self.store = store
         index = VectorIndex(
-            settings.data_dir / "memories.faiss",
+            settings.server.data_dir / "memories.faiss",
             embedder.dim,
-            approx_threshold=settings.approx_threshold,
+            approx_threshold=settings.memory.approx_threshold,
             fingerprint=fingerprint(embedder),
         )
         self.table = IndexedTable(self.store, "memories", index)
@@ -99,17 +99,17 @@ class Memory:
     def recall(self, question: str, *, user: str, session: str | None) -> list[Recalled]:
         """Relevant past exchanges of this user (never another's), not known to be wrong."""
         s = self.settings
-        if s.recall_k <= 0:
+        if s.memory.recall_k <= 0:
             return []
         found = self.query(
             question,
-            k=s.recall_k,
+            k=s.memory.recall_k,
             filters={"user": user, "exclude_session": session, "success": "not_failed"},
         )
         return [
             Recalled("memory", r["id"], r["text"], r["score"], r["exchange_id"])
             for r in found
-            if r["score"] >= s.recall_min_score
+            if r["score"] >= s.memory.recall_min_score
         ]
 
     def record(self, rec: ExchangeRecord) -> None:

@@ -44,9 +44,9 @@ class Knowledge:
         self.embedder = embedder
         self.store = store
         index = VectorIndex(
-            settings.data_dir / "knowledge.faiss",
+            settings.server.data_dir / "knowledge.faiss",
             embedder.dim,
-            approx_threshold=settings.approx_threshold,
+            approx_threshold=settings.memory.approx_threshold,
             fingerprint=fingerprint(embedder),
         )
         self.table = IndexedTable(store, "chunks", index)
@@ -66,7 +66,9 @@ class Knowledge:
                 if known is not None and known["sha256"] == digest:
                     report.unchanged.append(key)
                     continue
-                chunks = chunk_text(read_document(path), s.chunk_size, s.chunk_overlap)
+                chunks = chunk_text(
+                    read_document(path), s.memory.chunk_size, s.memory.chunk_overlap
+                )
             except (DocumentError, OSError) as exc:
                 report.errors.append((str(path), str(exc)))
                 continue
@@ -85,7 +87,7 @@ class Knowledge:
         return report
 
     def search(self, text: str, k: int | None = None) -> list[Recalled]:
-        k = k or self.settings.rag_k
+        k = k or self.settings.memory.rag_k
         hits = self.table.search(self.embedder.encode([text])[0], k)
         rows = self.store.chunk_rows([i for i, _ in hits])
         return [
@@ -99,7 +101,7 @@ class Knowledge:
         talk and at least a few words; relevance is then gated by rag_min_score)."""
         if override is not None:
             return override
-        mode = self.settings.rag_mode
+        mode = self.settings.memory.rag_mode
         if mode != "auto":
             return mode == "always"
         return len(question.split()) >= 3 and not _SMALL_TALK.match(question)
@@ -110,4 +112,4 @@ class Knowledge:
         hits = self.search(question)
         if override:
             return hits
-        return [h for h in hits if h.score >= self.settings.rag_min_score]
+        return [h for h in hits if h.score >= self.settings.memory.rag_min_score]

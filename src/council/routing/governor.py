@@ -2,8 +2,8 @@
 
 Its five switches are Settings fields (`governor_enabled` is the API's `enabled`); overrides
 are persisted in data_dir/governor.json and written onto the Settings object the council and
-the learning jobs share, so `settings.local_only` (read by learning/arbiter.py and agent0.py)
-is always the governed value. A file changed by another process (`council governor ...`
+the learning jobs share, so `settings.routing.local_only` (read by learning/arbiter.py and
+agent0.py) is always the governed value. A file changed by another process (`council governor ...`
 while the server runs) is picked up on the next request.
 
 Enforcement happens where every head call passes, `Council.call`: a cloud head is refused
@@ -27,13 +27,13 @@ from council.types import Completion, Message
 
 log = logging.getLogger(__name__)
 FILE = "governor.json"
-# API name -> Settings attribute
+# API name -> (Settings section, attribute)
 FIELDS = {
-    "enabled": "governor_enabled",
-    "enable_oracle_refinement": "enable_oracle_refinement",
-    "force_arbiter": "force_arbiter",
-    "local_only": "local_only",
-    "daily_budget_usd": "daily_budget_usd",
+    "enabled": ("routing", "governor_enabled"),
+    "enable_oracle_refinement": ("learning", "enable_oracle_refinement"),
+    "force_arbiter": ("learning", "force_arbiter"),
+    "local_only": ("routing", "local_only"),
+    "daily_budget_usd": ("routing", "daily_budget_usd"),
 }
 
 
@@ -62,15 +62,17 @@ class GovernorUpdate(BaseModel):
 class Governor:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.path = settings.data_dir / FILE
-        self.ledger = SpendLedger(settings.data_dir / "spend")
+        self.path = settings.server.data_dir / FILE
+        self.ledger = SpendLedger(settings.server.data_dir / "spend")
         self._mtime: float | None = None
         self.refresh()
 
     # the switches --------------------------------------------------------------------
     def state(self) -> GovernorState:
         self.refresh()
-        return GovernorState(**{k: getattr(self.settings, v) for k, v in FIELDS.items()})
+        return GovernorState(
+            **{k: getattr(getattr(self.settings, sec), v) for k, (sec, v) in FIELDS.items()}
+        )
 
     def update(self, change: GovernorUpdate | dict[str, Any]) -> GovernorState:
         """Apply and persist a change (atomic write); returns the new state."""
@@ -123,14 +125,15 @@ class Governor:
 
     def _apply(self, saved: dict[str, Any]) -> None:
         for key, value in saved.items():
-            setattr(self.settings, FIELDS[key], value)
+            section, name = FIELDS[key]
+            setattr(getattr(self.settings, section), name, value)
 
     # enforcement ---------------------------------------------------------------------
     def refusal(self, spec: HeadSpec) -> str | None:
         """Why this head may not be called now, or None."""
         self.refresh()  # a long learning job sees a switch flipped while it runs
         s = self.settings
-        if s.local_only and spec.is_cloud:
+        if s.routing.local_only and spec.is_cloud:
             return (
                 f"refused by the governor: {spec.id} is a cloud head and local_only is on "
                 '(POST /api/config/governor {"local_only": false} or `council governor '
@@ -140,7 +143,7 @@ class Governor:
         if left is not None and left <= 0 and spec.priced:
             return (
                 f"refused by the governor: today's spend ${self.ledger.today():.4f} reached "
-                f"daily_budget_usd ${s.daily_budget_usd:g}; raise it (POST "
+                f"daily_budget_usd ${s.routing.daily_budget_usd:g}; raise it (POST "
                 "/api/config/governor) or wait for midnight UTC"
             )
         return None
@@ -174,9 +177,9 @@ class Governor:
     def remaining(self) -> float | None:
         """What is left of today's budget; None when there is no cap."""
         s = self.settings
-        if not s.governor_enabled or s.daily_budget_usd is None:
+        if not s.routing.governor_enabled or s.routing.daily_budget_usd is None:
             return None
-        return s.daily_budget_usd - self.ledger.today()
+        return s.routing.daily_budget_usd - self.ledger.today()
 
     def report(self) -> dict[str, Any]:
         """The state plus today's spend, for the admin API and `council stats`."""

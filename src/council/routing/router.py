@@ -21,12 +21,12 @@ from council.types import Completion, Verdict
 
 def policy_of(settings: Settings) -> Policy:
     return Policy(
-        early_stop_k=settings.early_stop_k,
-        early_stop_confidence=settings.early_stop_confidence,
-        early_stop_alone_share=settings.early_stop_alone_share,
-        debate_rounds=settings.debate_rounds,
-        moa_layers=settings.moa_layers,
-        clone_samples=settings.clone_samples,
+        early_stop_k=settings.routing.early_stop_k,
+        early_stop_confidence=settings.routing.early_stop_confidence,
+        early_stop_alone_share=settings.routing.early_stop_alone_share,
+        debate_rounds=settings.routing.debate_rounds,
+        moa_layers=settings.routing.moa_layers,
+        clone_samples=settings.routing.clone_samples,
     )
 
 
@@ -34,14 +34,14 @@ class Router:
     def __init__(self, settings: Settings, governor: Governor | None = None):
         self.settings = settings
         self.governor = governor or Governor(settings)
-        self.map = CognitiveMap(settings.data_dir)
+        self.map = CognitiveMap(settings.server.data_dir)
         self.certainty = CertaintyHistory()
         self.selector = StrategySelector(policy_of(settings))
 
     def tiers(self, specs: list[HeadSpec]) -> tuple[list[Tier], list[str]]:
         """The providers' ballots in priority order, and which heads the governor kept off."""
         allowed, refused = self.governor.allowed(specs)
-        return provider_tiers(allowed, self.settings.provider_priority), refused
+        return provider_tiers(allowed, self.settings.routing.provider_priority), refused
 
     def retry(self, request: Request, specs: list[HeadSpec]) -> CloudRetry:
         """The walk over the providers' ballots for one question, each planned when reached."""
@@ -97,7 +97,10 @@ class Router:
         `verified`: the verifier's word on it (None: no verifier applies)."""
         s = self.settings
         return escalation_reason(
-            verdict.confidence, verified, below=s.escalate_below, on_verifier=s.escalate_on_verifier
+            verdict.confidence,
+            verified,
+            below=s.routing.escalate_below,
+            on_verifier=s.routing.escalate_on_verifier,
         )
 
 

@@ -18,7 +18,7 @@ def routing_stats(settings: Settings, store: Any | None, governor: Governor) -> 
     ballot; without a memory store there is nothing to count (the live gauge on /metrics,
     swarm_cloud_share_ratio, covers the running process).
     """
-    cloud_heads = {h.id for h in settings.heads if h.is_cloud}
+    cloud_heads = {h.id for h in settings.heads.specs if h.is_cloud}
     out: dict[str, Any] = {"answers": 0, "cloud_answers": 0, "cloud_share": None,
                            "escalations": 0, "early_stops": 0, "by_strategy": {}}  # fmt: skip
     if store is not None:

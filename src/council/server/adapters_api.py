@@ -112,7 +112,7 @@ async def rollback(role: str, request: Request, body: RollbackRequest | None = N
 async def train(body: TrainRequest, request: Request) -> dict[str, Any]:
     """Start a training run in its own process; follow it at /api/runs/{id}."""
     deployer = deployer_of(request)
-    runs = Runs(deployer.registry.store, deployer.settings.data_dir)
+    runs = Runs(deployer.registry.store, deployer.settings.server.data_dir)
     run_id = await asyncio.to_thread(
         spawn_training, deployer.settings, runs, dataset=body.dataset, role=body.role,
         epochs=body.epochs, learning_rate=body.learning_rate,
@@ -123,7 +123,7 @@ async def train(body: TrainRequest, request: Request) -> dict[str, Any]:
 @router.get("/api/runs")
 async def list_runs(request: Request, kind: str | None = None) -> dict[str, Any]:
     deployer = deployer_of(request)
-    runs = Runs(deployer.registry.store, deployer.settings.data_dir)
+    runs = Runs(deployer.registry.store, deployer.settings.server.data_dir)
     return {"runs": await asyncio.to_thread(runs.recent, kind)}
 
 
@@ -131,5 +131,5 @@ async def list_runs(request: Request, kind: str | None = None) -> dict[str, Any]
 async def get_run(run_id: str, request: Request) -> dict[str, Any]:
     """Status, step, progress (0-1), per-step timings, result, and the log's last lines."""
     deployer = deployer_of(request)
-    runs = Runs(deployer.registry.store, deployer.settings.data_dir)
+    runs = Runs(deployer.registry.store, deployer.settings.server.data_dir)
     return await asyncio.to_thread(runs.get, run_id)

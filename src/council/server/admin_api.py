@@ -21,7 +21,7 @@ from council.server.council_api import council_of
 
 
 def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
-    token = council_of(request).settings.admin_token
+    token = council_of(request).settings.server.admin_token
     if token is None or not token.get_secret_value():
         raise PermissionDeniedError(
             "Admin endpoints are off: set COUNCIL_ADMIN_TOKEN (or admin_token in council.toml) "
@@ -59,7 +59,7 @@ async def set_governor(body: GovernorUpdate, request: Request) -> dict[str, Any]
 async def get_map(request: Request) -> dict[str, Any]:
     """The cognitive map the selector reads (per-domain confidence and its evidence)."""
     council = council_of(request)
-    path = council.settings.data_dir / cognitive_map.FILE
+    path = council.settings.server.data_dir / cognitive_map.FILE
     if not path.exists():
         raise InvalidRequestError(
             "No cognitive map yet: POST /api/cognitive-map (or run `council map`) to build it.",
@@ -74,7 +74,7 @@ async def rebuild_map(request: Request) -> dict[str, Any]:
     """Rebuild the cognitive map now from live success rates, gauntlet and training data."""
     council = council_of(request)
     store = council.memory.store if council.memory is not None else None
-    return await asyncio.to_thread(cognitive_map.write, council.settings.data_dir, store)
+    return await asyncio.to_thread(cognitive_map.write, council.settings.server.data_dir, store)
 
 
 @router.get("/api/routing/stats")

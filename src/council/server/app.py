@@ -33,7 +33,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         await council.start()
         deployer = None
         if council.memory is not None:  # the registry lives in the memory store
-            registry = Registry(council.memory.store, settings.data_dir)
+            registry = Registry(council.memory.store, settings.server.data_dir)
             deployer = Deployer(council, registry, settings)
             council.metrics.registry.register(StoreMetrics(deployer.registry.store))
             await deployer.start()  # each role's champion is loaded before the port opens

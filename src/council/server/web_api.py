@@ -114,14 +114,14 @@ async def strategies(request: Request) -> dict[str, Any]:
         fast = None  # no enabled head: the page still loads and shows why sends fail
     return {
         "strategies": list(STRATEGIES),
-        "default": council.settings.strategy,
+        "default": council.settings.routing.strategy,
         "descriptions": {
             name: (inspect.getdoc(fn) or "").split("\n")[0] for name, fn in STRATEGIES.items()
         },
         "heads": [h.id for h in council.enabled],
         "fast_head": fast,
         "memory": council.memory is not None,
-        "max_prompt_chars": council.settings.max_prompt_chars,
+        "max_prompt_chars": council.settings.server.max_prompt_chars,
     }
 
 

@@ -35,7 +35,7 @@ async def debate(ctx: Context) -> Decision:
     rounds = [round_summary("answers", b)]
     heads = {h.id: h for h in ctx.members}
     notes: list[str] = []
-    for r in range(1, ctx.settings.debate_rounds + 1):
+    for r in range(1, ctx.settings.routing.debate_rounds + 1):
         if converged(b):
             notes.append(f"debate converged after {'the answers' if r == 1 else f'round {r - 1}'}")
             break
@@ -48,9 +48,11 @@ async def debate(ctx: Context) -> Decision:
         rounds.append(round_summary(f"round {r}", b))
     else:
         if converged(b):
-            notes.append(f"debate converged in round {ctx.settings.debate_rounds}")
+            notes.append(f"debate converged in round {ctx.settings.routing.debate_rounds}")
         else:
-            notes.append(f"debate did not converge in {ctx.settings.debate_rounds} rounds; vote")
+            notes.append(
+                f"debate did not converge in {ctx.settings.routing.debate_rounds} rounds; vote"
+            )
     d = count_decision(b, by_quality=False)
     d.rounds, d.notes = rounds, notes
     return d
@@ -88,17 +90,17 @@ async def _revise(
 async def clone_dispatch(ctx: Context) -> Decision:
     """One head sampled several times (self-consistency), then a majority vote."""
     s = ctx.settings
-    head = ctx.best(s.clone_head)
+    head = ctx.best(s.routing.clone_head)
     params = ctx.params or GenParams()
     notes = []
     if not (params.temperature or head.spec.temperature):
         # Greedy samples are identical: the vote would be one answer counted N times.
-        params = replace(params, temperature=s.clone_temperature)
-        notes.append(f"sampled at temperature {s.clone_temperature:g} (the head is greedy)")
+        params = replace(params, temperature=s.routing.clone_temperature)
+        notes.append(f"sampled at temperature {s.routing.clone_temperature:g} (the head is greedy)")
     if params.seed is None and head.spec.seed is None:
         # Seeded by the question (samples k get seed + k): the same question, the same samples.
         params = replace(params, seed=ctx.rng.randrange(2**31))
-    completions = await ctx.call(head, ctx.messages, params, s.clone_samples)
+    completions = await ctx.call(head, ctx.messages, params, s.routing.clone_samples)
     require_answer(completions)
     if ctx.on_event is not None:
         first = completions[0]

@@ -27,15 +27,15 @@ async def moa(ctx: Context) -> Decision:
     """Layers of proposers refine each other's answers; an aggregator writes the answer."""
     s = ctx.settings
     proposers = ctx.members
-    if s.moa_proposers is not None and s.moa_proposers < len(proposers):
-        best = sorted(proposers, key=lambda h: -h.spec.quality)[: s.moa_proposers]
+    if s.routing.moa_proposers is not None and s.routing.moa_proposers < len(proposers):
+        best = sorted(proposers, key=lambda h: -h.spec.quality)[: s.routing.moa_proposers]
         proposers = [h for h in ctx.members if h in best]
     ctx.members = proposers
     b = await ctx.ballot()
     rounds = [round_summary("layer 1", b)]
     tpl = load_prompt("moa")
     layer_heads = proposers  # aligned with b.completions
-    for layer in range(2, s.moa_layers + 1):
+    for layer in range(2, s.routing.moa_layers + 1):
         msgs = with_system(
             ctx.messages, tpl["propose_system"].format(responses=responses_block(b.completions))
         )
@@ -44,7 +44,7 @@ async def moa(ctx: Context) -> Decision:
         rounds.append(round_summary(f"layer {layer}", b))
     d = count_decision(b, by_quality=False)
     d.rounds = rounds
-    aggregator = ctx.best(s.moa_aggregator)
+    aggregator = ctx.best(s.routing.moa_aggregator)
     msgs = with_system(
         ctx.messages, tpl["aggregate_system"].format(responses=responses_block(b.completions))
     )
@@ -54,7 +54,7 @@ async def moa(ctx: Context) -> Decision:
     if c.ok and c.text.strip():
         d.answer_text = c.text.strip()
         d.notes.append(
-            f"aggregator {aggregator.id} wrote the answer from {s.moa_layers} layer(s) of "
+            f"aggregator {aggregator.id} wrote the answer from {s.routing.moa_layers} layer(s) of "
             f"{len(proposers)} proposers"
         )
     else:

@@ -54,7 +54,7 @@ async def rank(ctx: Context) -> Decision:
     share = d.tally.weights[winner] / sum(d.tally.weights.values()) if winner is not None else 0.0
     d.tally = Tally(d.tally.clusters, d.tally.weights, winner, top, share)
     d.answer_index = top
-    chair = ctx.best(ctx.settings.chairman)
+    chair = ctx.best(ctx.settings.routing.chairman)
     tpl = load_prompt("rank")
     ranked = "\n\n".join(
         f"Answer {k + 1} (mean rank {s.mean_rank:.2f}):\n{b.completions[s.index].text.strip()}"
@@ -91,7 +91,7 @@ async def collect_reviews(ctx: Context, b: Ballot, answered: list[int]) -> list[
     heads = {h.id: h for h in ctx.members}
     tpl = load_prompt("rank")
     answers = [c.text for c in b.completions]
-    params = GenParams(temperature=0.0, max_tokens=ctx.settings.rank_max_tokens)
+    params = GenParams(temperature=0.0, max_tokens=ctx.settings.routing.rank_max_tokens)
 
     async def review(shown: Layout) -> Review:
         reviewer = heads[b.completions[shown.reviewer].head]

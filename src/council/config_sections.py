@@ -1,0 +1,176 @@
+"""The sections of Settings: server, heads, memory, routing, learning, deploy.
+
+Each field is still set by its old flat name: `COUNCIL_<NAME>` in the environment, `name = ...` at
+the top of council.toml (or inside its `[section]` table), or `Settings(name=...)`. `FLAT` maps
+those names (and the seeds' variable names) onto (section, field); config.py does the routing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from council.catalogue import HeadSpec, packaged_catalogue
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "council"
+
+
+class ServerSettings(Section):
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_prompt_chars: int = Field(32_000, ge=1)
+    admin_token: SecretStr | None = None  # COUNCIL_ADMIN_TOKEN; unset: admin API answers 403
+
+
+class HeadsSettings(Section):
+    specs: list[HeadSpec] = Field(default_factory=packaged_catalogue)  # COUNCIL_HEADS, [[heads]]
+    hybrid_head: str | None = None  # head for /hybrid; default: highest speed score
+    threads: int = Field(1, ge=1)  # torch threads per worker; 2 OpenMP threads collapse on 2 cores
+    batch_window_ms: float = Field(8.0, ge=0.0)
+    max_batch: int = Field(32, ge=1)
+    pack_weights: bool = True  # oneDNN-packed Linear weights: faster batches, one extra copy
+
+    @field_validator("specs")
+    @classmethod
+    def _unique_ids(cls, heads: list[HeadSpec]) -> list[HeadSpec]:
+        seen: set[str] = set()
+        for h in heads:
+            if h.id in seen:
+                raise ValueError(f"head id {h.id!r} appears twice; each head needs its own id")
+            if h.id == "council":
+                raise ValueError("head id 'council' is reserved for the ballot itself")
+            seen.add(h.id)
+        return heads
+
+
+class MemorySettings(Section):
+    enabled: bool = True  # COUNCIL_MEMORY: record every exchange and recall past ones
+    embedder: str = "minilm"  # "minilm" (packaged), a sentence-transformers folder, or "none"
+    recall_k: int = Field(3, ge=0)  # past exchanges put into a prompt
+    recall_min_score: float = Field(0.4, ge=-1.0, le=1.0)  # cosine similarity floor
+    rag_mode: Literal["auto", "always", "never"] = "auto"
+    rag_k: int = Field(5, ge=1)
+    rag_min_score: float = Field(0.35, ge=-1.0, le=1.0)
+    chunk_size: int = Field(800, ge=50)
+    chunk_overlap: int = Field(100, ge=0)
+    approx_threshold: int = Field(50_000, ge=1)  # vectors before HNSW replaces the flat index
+
+
+class RoutingSettings(Section):
+    """Strategies, routing, escalation and the governor (routing/, server/admin_api.py)."""
+
+    strategy: str = "vote"
+    judge: str | None = None  # head id that judges best_of_n; default: highest quality
+    cluster_threshold: float = Field(0.85, gt=0.0, le=1.0)
+    success_threshold: float = Field(0.7, ge=0.0, le=1.0)  # agreement that labels a success
+    # CloudRetry order; the environment takes "local,vllm,openai" (PROVIDER_PRIORITY too)
+    provider_priority: Annotated[list[str], NoDecode] = ["local", "vllm", "openai"]
+    escalate_below: float = Field(0.5, ge=0.0, le=1.0)  # CloudRetry under this confidence
+    escalate_on_verifier: bool = True  # ... and when a verifier (arithmetic) rejects the answer
+    early_stop_k: int = Field(2, ge=1)  # `auto`: ask the cheapest k heads first
+    early_stop_confidence: float = Field(1.0, gt=0.0, le=1.0)  # ... and stop if they agree so
+    # `auto`: the first head alone settles a question when its certainty is within its own
+    # top share of recent answers in the domain (routing/certainty.py); None: never alone
+    early_stop_alone_share: float | None = Field(0.7, gt=0.0, le=1.0)
+    chairman: str | None = None  # `rank` synthesiser; default: the highest-quality member
+    rank_max_tokens: int = Field(64, ge=8)  # a review is a short ranking, not an essay
+    moa_layers: int = Field(2, ge=1)  # proposer layers (the first answers the question)
+    moa_proposers: int | None = Field(None, ge=1)  # default: every member
+    moa_aggregator: str | None = None  # default: the highest-quality member
+    debate_rounds: int = Field(2, ge=1)  # revision rounds; stops early once all agree
+    clone_samples: int = Field(5, ge=2)  # `clone_dispatch`: samples of one head
+    clone_head: str | None = None  # default: the highest-quality member
+    clone_temperature: float = Field(0.7, gt=0.0, le=2.0)  # greedy clones would all agree
+    governor_enabled: bool = True  # enforce daily_budget_usd (the governor's `enabled`)
+    daily_budget_usd: float | None = Field(None, ge=0.0)  # None: no cap on priced heads
+    local_only: bool = True  # learning jobs never call a paid (priced) head unless False
+
+    @field_validator("provider_priority", mode="before")
+    @classmethod
+    def _split_providers(cls, v: Any) -> Any:
+        if isinstance(v, str):  # PROVIDER_PRIORITY=local,vllm,openai
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        if isinstance(v, list) and not v:
+            raise ValueError("provider_priority needs at least one provider, e.g. local")
+        return v
+
+
+class LearningSettings(Section):
+    """Learning data and the nightly cycle (the seeds' names are accepted as variables too)."""
+
+    agent0: str = "council"  # "council" (the ballot votes on rewrites) or a head id
+    agent0_samples: int = Field(2, ge=1)  # independent rewrites when Agent-0 is one head
+    agent0_max_tokens: int = Field(256, ge=16)
+    quality_threshold: float = Field(0.7, ge=0.0, le=1.0)  # examples below are rejected
+    quality_judge: str | None = None  # a head that scores rewrites 1-10 (optional signal)
+    near_duplicate: float = Field(0.95, gt=0.0, le=1.0)  # cosine above which examples collide
+    min_failures_to_train: int = Field(5, ge=1)
+    enable_oracle_refinement: bool = False
+    force_arbiter: bool = False
+    oracle_head: str | None = None  # default: the highest-quality head
+    arbiter_head: str | None = None  # default: the highest-quality head other than the oracle
+    min_free_disk_gb: float = Field(2.0, ge=0.0)  # the cycle's preflight
+    keep_datasets: int = Field(10, ge=1)  # retention after each cycle (newest kept) ...
+    keep_adapters: int = Field(5, ge=1)  # ... per role; aliased versions are always kept
+    keep_runs: int = Field(50, ge=1)  # run logs
+
+
+class DeploySettings(Section):
+    """Adapters in production: canary, rollback, notifications, shared state."""
+
+    canary_share: float = Field(0.5, gt=0.0, le=1.0)  # share of a role's calls on the new one
+    canary_window_s: float = Field(60.0, gt=0.0)  # the monitor window ...
+    canary_requests: int = Field(40, ge=1)  # ... or this many observed calls, whichever first
+    canary_min_samples: int = Field(10, ge=1)  # judged calls before a verdict may roll back
+    canary_probes: int = Field(24, ge=0)  # gold items the old champion gets right, re-asked
+    rollback_threshold_success: float = Field(0.85, ge=0.0, le=1.0)
+    # ms a canary's p95 may exceed the old champion's p95 measured alongside
+    rollback_threshold_latency: float = Field(1000.0, gt=0.0)
+    notification_webhook: str | None = None  # Slack/Discord-compatible incoming webhook URL
+    redis_url: str | None = None  # COUNCIL_REDIS_URL: the cycle's leader lock lives in Redis
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "server": ServerSettings,
+    "heads": HeadsSettings,
+    "memory": MemorySettings,
+    "routing": RoutingSettings,
+    "learning": LearningSettings,
+    "deploy": DeploySettings,
+}
+# Flat names that differ from the field's own name (the flat name is what users write).
+RENAMED = {("heads", "specs"): "heads", ("memory", "enabled"): "memory"}
+# The seeds' environment variable names, without the COUNCIL_ prefix.
+SEED_ENV = {
+    "min_failures_to_train": "MIN_FAILURES_TO_TRAIN",
+    "enable_oracle_refinement": "ENABLE_ORACLE_REFINEMENT",
+    "force_arbiter": "FORCE_ARBITER",
+    "provider_priority": "PROVIDER_PRIORITY",
+    "rollback_threshold_success": "ROLLBACK_THRESHOLD_SUCCESS",
+    "rollback_threshold_latency": "ROLLBACK_THRESHOLD_LATENCY",
+    "notification_webhook": "NOTIFICATION_WEBHOOK",
+}
+
+
+def _flat_names() -> dict[str, tuple[str, str]]:
+    names: dict[str, tuple[str, str]] = {}
+    for section, model in SECTIONS.items():
+        for field in model.model_fields:
+            names[RENAMED.get((section, field), field)] = (section, field)
+    return names
+
+
+FLAT: dict[str, tuple[str, str]] = _flat_names()  # flat name -> (section, field)
