@@ -1,0 +1,1 @@
+"""Who is asking: users, their API keys, and the caller of the request in flight."""
