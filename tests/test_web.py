@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from council.config import Settings
+from council.config_sections import RoutingSettings
 from council.council import Council
 from council.server.app import create_app
 from council.strategies import STRATEGIES
@@ -117,7 +117,7 @@ def test_page_assets_and_strategies_are_served(web: LiveWeb) -> None:
         assert web.get(f"/static/{asset}").status_code == 200, asset
     s = web.get("/api/strategies").json()
     assert s["strategies"] == list(STRATEGIES)
-    assert s["default"] == Settings.model_fields["strategy"].default  # the config sets none
+    assert s["default"] == RoutingSettings.model_fields["strategy"].default  # the config sets none
     assert s["heads"] == ["h0", "h1", "echo", "dead"] and s["fast_head"] == "h0"
     assert s["memory"] is True and set(s["descriptions"]) == set(STRATEGIES)
 
