@@ -37,10 +37,11 @@ def _check(value: Fraction) -> Fraction:
 def _eval(node: ast.AST) -> Fraction:
     if isinstance(node, ast.Expression):
         return _eval(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        if not math.isfinite(node.value):  # 1e999 parses as inf
-            raise UnsafeExpression(f"number {node.value} is too large")
-        return _check(Fraction(str(node.value)))
+    number = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        if not math.isfinite(number):  # 1e999 parses as inf
+            raise UnsafeExpression(f"number {number} is too large")
+        return _check(Fraction(str(number)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         v = _eval(node.operand)
         return v if isinstance(node.op, ast.UAdd) else -v
