@@ -6,9 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from council.council import Council
 from council.server import create_app
+from council.server.adapters_api import PromoteRequest, TrainRequest
 from tests.helpers import ScriptedHead, scripted, settings_with
 
 
@@ -204,3 +206,57 @@ def test_health_and_metrics(client: TestClient) -> None:
         'swarm_http_requests_total{route="/vote",status="200"}',
     ):
         assert name in text, name
+
+
+@pytest.mark.parametrize("path", ["/vote", "/chat", "/hybrid"])
+def test_empty_conversation_id_is_a_400_that_says_what_to_send(
+    client: TestClient, path: str
+) -> None:
+    # With memory on, "" reached SQLite as a dangling foreign key: a 500 after the ballot ran.
+    r = client.post(path, json={"prompt": "2+2?", "conversation_id": ""})
+    err = assert_openai_error(
+        r, 400, "conversation_id must be a non-empty id; omit it to start a new conversation"
+    )
+    assert err["param"] == "conversation_id" and err["code"] == "invalid_value"
+    assert "Value error" not in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "fragment"),
+    [
+        ("post", "/vote", {"json": {"prompt": "hi", "conversation_id": "   "}}, "conversation_id"),
+        ("post", "/vote", {"json": {"prompt": "hi", "user": ""}}, "user must be a non-empty id"),
+        (
+            "post",
+            "/v1/chat/completions",
+            {
+                "json": {
+                    "model": "council",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "conversation_id": "",
+                }
+            },
+            "omit it to start a new conversation",
+        ),
+        ("post", "/api/feedback", {"json": {"exchange_id": "", "rating": 1}}, "meta.exchange_id"),
+        ("get", "/api/memory/search", {"params": {"q": "x", "user": ""}}, "user must be"),
+        ("get", "/api/conversations", {"params": {"user": ""}}, "user must be a non-empty id"),
+    ],
+)
+def test_every_empty_id_is_a_400_naming_the_field(  # type: ignore[no-untyped-def]
+    client, method, path, kwargs, fragment
+) -> None:
+    assert_openai_error(getattr(client, method)(path, **kwargs), 400, fragment)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields", "fragment"),
+    [
+        (PromoteRequest, {"version": ""}, "send 'base' for no adapter"),
+        (TrainRequest, {"dataset": ""}, "omit it for the newest dataset"),
+        (TrainRequest, {"role": " "}, "role must be a non-empty id"),
+    ],
+)
+def test_admin_request_ids_are_never_empty(model, fields, fragment) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError, match=fragment):
+        model(**fields)

@@ -44,10 +44,33 @@ def test_verify_answer(question: str, answer: str, verdict: bool | None) -> None
     assert verify_answer(question, answer) is verdict
 
 
-@pytest.mark.parametrize("expr", ["2 ** 1000", "1 / 0", "__import__('os')", "9" * 300 + " * 9"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        *("2 ** 1000", "1 / 0", "__import__('os')", "9" * 300 + " * 9"),
+        "9" * 150 + " ** 64",  # 9,600 digits: past the int-to-str limit, must not raise it
+        *("1e999", "1e999999 + 1", "0.1e-999", "\x00"),
+    ],
+)
 def test_safe_arithmetic_refuses(expr: str) -> None:
     with pytest.raises(UnsafeExpression):
         safe_arithmetic(expr)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is " + "9" * 150 + " ^ 64?",  # over 4,300 digits: was a ValueError, then a 500
+        "What is " + "9" * 90 + " * " + "9" * 20 + "?",  # exact, but past the vote's key size
+    ],
+)
+def test_results_too_large_to_check_get_no_verdict(question: str) -> None:
+    assert verify_answer(question, "42") is None
+
+
+@pytest.mark.parametrize("answer", ["9" * 10_000, "1e999999", "Answer: " + "9" * 5000 + "/7"])
+def test_huge_answers_are_wrong_not_errors(answer: str) -> None:
+    assert verify_answer("What is 17 * 23?", answer) is False
 
 
 def test_arithmetic_examples_with_other_numbers_are_not_near_duplicates(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ number extracted from the answer.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from fractions import Fraction
 
@@ -15,6 +16,10 @@ from council.ballot.normalize import canonical_number, extract_answer
 
 MAX_EXPONENT = 64
 MAX_DIGITS = 200
+# Sizes are compared with this, never measured with str(): str() of an int past 4,300 digits
+# raises ValueError (Python's int-to-str limit), and (10**199) ** 64 gets there.
+_TOO_BIG = 10**MAX_DIGITS
+_LITERAL_EXPONENT = re.compile(r"(?<=[\d.])[eE]([+-]?\d+)")
 _EXPR = re.compile(r"[-+(\d][\d\s.,+\-*/×÷x^()]*[\d)]|\d")
 _OPS = {"×": "*", "÷": "/", "^": "**"}
 
@@ -24,7 +29,7 @@ class UnsafeExpression(ValueError):
 
 
 def _check(value: Fraction) -> Fraction:
-    if len(str(value.numerator)) > MAX_DIGITS or len(str(value.denominator)) > MAX_DIGITS:
+    if abs(value.numerator) >= _TOO_BIG or value.denominator >= _TOO_BIG:
         raise UnsafeExpression(f"result has more than {MAX_DIGITS} digits")
     return value
 
@@ -32,8 +37,11 @@ def _check(value: Fraction) -> Fraction:
 def _eval(node: ast.AST) -> Fraction:
     if isinstance(node, ast.Expression):
         return _eval(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return _check(Fraction(str(node.value)))
+    number = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(number, (int, float)) and not isinstance(number, bool):
+        if not math.isfinite(number):  # 1e999 parses as inf
+            raise UnsafeExpression(f"number {number} is too large")
+        return _check(Fraction(str(number)))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.UAdd, ast.USub)):
         v = _eval(node.operand)
         return v if isinstance(node.op, ast.UAdd) else -v
@@ -66,10 +74,15 @@ def safe_arithmetic(expr: str) -> Fraction:
     text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", text).replace(",", "")
     if len(text) > 500:
         raise UnsafeExpression("expression longer than 500 characters")
+    for m in _LITERAL_EXPONENT.finditer(text):  # 1e-999 would parse as 0.0, silently
+        if abs(int(m[1])) > MAX_DIGITS:
+            raise UnsafeExpression(f"number exponents must be at most {MAX_DIGITS}")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise UnsafeExpression(f"not an arithmetic expression: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, deep nesting
+        raise UnsafeExpression(f"not an arithmetic expression: {type(exc).__name__}") from None
     return _eval(tree)
 
 
@@ -114,7 +127,11 @@ def verify_answer(question: str, answer: str) -> bool | None:
     if expr is None:
         return None
     gold = safe_arithmetic(expr)
+    # More digits than the vote's keys hold (normalize bounds them): not checkable, no verdict.
+    key = canonical_number(f"{gold.numerator}/{gold.denominator}")
+    if key is None:
+        return None
     got = extract_answer(answer)
     if got.kind != "number" or got.key is None:
         return False
-    return got.key == canonical_number(f"{gold.numerator}/{gold.denominator}")
+    return got.key == key

@@ -11,25 +11,30 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from council.adapters import registry as adapters
 from council.adapters.deployer import Deployer
 from council.errors import InvalidRequestError
 from council.jobs.runs import Runs, spawn_training
 from council.server.admin_api import require_admin
+from council.server.schemas import require_id
 
 router = APIRouter(tags=["adapters"], dependencies=[Depends(require_admin)])
 
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: str | None = Field(None, description="Default: the role's challenger; 'base': none.")
+    version: str | None = Field(
+        None, min_length=1, description="Default: the role's challenger; 'base': none."
+    )
     canary: bool = True
     share: float | None = Field(None, gt=0.0, le=1.0)
     window_s: float | None = Field(None, gt=0.0)
     requests: int | None = Field(None, ge=1)
     reason: str = ""
+
+    _ids = field_validator("version", mode="before")(require_id)
 
 
 class RollbackRequest(BaseModel):
@@ -39,10 +44,14 @@ class RollbackRequest(BaseModel):
 
 class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset: str | None = Field(None, description="Frozen dataset version; default: the newest.")
-    role: str = "core"
+    dataset: str | None = Field(
+        None, min_length=1, description="Frozen dataset version; default: the newest."
+    )
+    role: str = Field("core", min_length=1)
     epochs: float | None = Field(None, gt=0.0)
     learning_rate: float | None = Field(None, gt=0.0)
+
+    _ids = field_validator("dataset", "role", mode="before")(require_id)
 
 
 def deployer_of(request: Request) -> Deployer:

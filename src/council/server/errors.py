@@ -31,7 +31,9 @@ def _describe(exc: RequestValidationError) -> tuple[str, str | None, str]:
     parts = []
     for e in errors:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        parts.append(f"{loc or 'body'}: {e.get('msg')}")
+        # Our validators' messages name the field and the fix; pydantic's prefix adds nothing.
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{loc or 'body'}: {msg}")
     param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
     return "Invalid request: " + "; ".join(parts), param, "invalid_value"
 

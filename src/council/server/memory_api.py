@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 
 from council.errors import ExchangeNotFoundError, InvalidRequestError
 from council.memory.episodic import Memory
 from council.server.council_api import council_of
-from council.server.schemas import FeedbackRequest
+from council.server.schemas import FeedbackRequest, check_id
 
 router = APIRouter(prefix="/api", tags=["memory"])
+
+
+def _user_filter(value: Any) -> Any:
+    return check_id(value, "user", "omit it to search every user's memories")
 
 
 def memory_of(request: Request) -> Memory:
@@ -59,7 +64,11 @@ async def stats(request: Request) -> dict[str, Any]:
 async def search(
     request: Request,
     q: str = Query(min_length=1, description="What to look for."),
-    user: str | None = None,
+    user: Annotated[
+        str | None,
+        BeforeValidator(_user_filter),
+        Query(min_length=1, description="Whose memories; omit for all."),
+    ] = None,
     k: int = Query(5, ge=1, le=100),
 ) -> dict[str, Any]:
     """Memories (and knowledge snippets) closest in meaning to q."""

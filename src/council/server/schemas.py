@@ -5,10 +5,35 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from council.routing.selector import Hints
 from council.types import Message
+
+# What to send instead of an empty id, per field. An empty id is never a real one: "" for a
+# conversation was stored as a dangling reference (SQLite's foreign key refused it: a 500).
+ID_HINTS = {
+    "user": "omit it to ask as the anonymous user",
+    "conversation_id": "omit it to start a new conversation",
+    "exchange_id": "send meta.exchange_id from the answer you are rating",
+    "version": "omit it for the role's challenger, or send 'base' for no adapter",
+    "dataset": "omit it for the newest dataset",
+    "role": "send a role name such as 'core' (the default)",
+}
+
+
+def require_id(value: Any, info: ValidationInfo) -> Any:
+    """A before-validator for id fields: "" or blank is a 400 naming the field and the fix.
+
+    Before, so that it speaks first; the field's own min_length=1 stays for the schema."""
+    return check_id(value, info.field_name or "id")
+
+
+def check_id(value: Any, name: str, hint: str | None = None) -> Any:
+    """Raise ValueError for an empty or blank id string; pass anything else through."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{name} must be a non-empty id; {hint or ID_HINTS.get(name, 'omit it')}")
+    return value
 
 
 class RouteHints(BaseModel):
@@ -28,10 +53,14 @@ class RouteHints(BaseModel):
 class MemoryOptions(BaseModel):
     """Who is asking and how memory is used; mixed into both request kinds."""
 
-    user: str | None = Field(None, description="Who is asking (memory is per user).")
-    conversation_id: str | None = Field(None, max_length=200, description="Groups turns.")
+    user: str | None = Field(None, min_length=1, description="Who is asking (memory is per user).")
+    conversation_id: str | None = Field(
+        None, min_length=1, max_length=200, description="Groups turns; omit for a new one."
+    )
     memory: bool | None = Field(None, description="false: do not recall past exchanges.")
     rag: bool | None = Field(None, description="true/false: force or skip knowledge lookup.")
+
+    _ids = field_validator("user", "conversation_id", mode="before")(require_id)
 
     def memory_options(self) -> dict[str, Any]:
         return {
@@ -134,6 +163,8 @@ class FeedbackRequest(BaseModel):
     exchange_id: str = Field(min_length=1, description="From meta.exchange_id of the answer.")
     rating: Literal[1, -1] = Field(description="1 = good answer, -1 = bad answer.")
     comment: str | None = Field(None, max_length=4000)
+
+    _ids = field_validator("exchange_id", mode="before")(require_id)
 
 
 def meta_of(verdict: Any) -> dict[str, Any]:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
 from council.errors import ConversationNotFoundError, CouncilError, MemoryOffError
 from council.memory.store import ANONYMOUS, Store
 from council.server.council_api import council_of
+from council.server.schemas import check_id
 from council.strategies import STRATEGIES
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -51,6 +52,10 @@ class RevalidatedStaticFiles(StaticFiles):
         response = super().file_response(*args, **kwargs)
         response.headers["Cache-Control"] = "no-cache"
         return response
+
+
+def _user_list(value: Any) -> Any:
+    return check_id(value, "user", "omit it for the anonymous user's conversations")
 
 
 def install_web(app: FastAPI) -> None:
@@ -128,7 +133,11 @@ async def strategies(request: Request) -> dict[str, Any]:
 @router.get("/api/conversations")
 async def conversations(
     request: Request,
-    user: str = Query(ANONYMOUS, min_length=1, max_length=200, description="Whose list."),
+    user: Annotated[
+        str,
+        BeforeValidator(_user_list),
+        Query(min_length=1, max_length=200, description="Whose list."),
+    ] = ANONYMOUS,
 ) -> dict[str, Any]:
     """The user's conversations, most recently active first."""
     store = store_of(request)
