@@ -32,6 +32,7 @@ from council.config_sections import (
     DeploySettings,
     HeadsSettings,
     LearningSettings,
+    LimitsSettings,
     MemorySettings,
     RoutingSettings,
     ServerSettings,
@@ -125,6 +126,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     learning: LearningSettings = Field(default_factory=LearningSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
 
     @model_validator(mode="after")
     def _routing_references(self) -> Settings:

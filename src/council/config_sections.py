@@ -143,6 +143,15 @@ class DeploySettings(Section):
     redis_url: str | None = None  # COUNCIL_REDIS_URL: the cycle's leader lock lives in Redis
 
 
+class LimitsSettings(Section):
+    """Default limits per API key (quota/); `council limits NAME` overrides them per user.
+    None: unlimited. Counted over every head call a request causes."""
+
+    rpm: int | None = Field(None, ge=0)  # requests per minute (a moving window)
+    tokens_per_day: int | None = Field(None, ge=0)  # tokens in + out, per UTC day
+    usd_per_day: float | None = Field(None, ge=0.0)  # spend on priced heads, per UTC day
+
+
 SECTIONS: dict[str, type[Section]] = {
     "server": ServerSettings,
     "heads": HeadsSettings,
@@ -150,6 +159,7 @@ SECTIONS: dict[str, type[Section]] = {
     "routing": RoutingSettings,
     "learning": LearningSettings,
     "deploy": DeploySettings,
+    "limits": LimitsSettings,
 }
 # Flat names that differ from the field's own name (the flat name is what users write).
 RENAMED = {("heads", "specs"): "heads", ("memory", "enabled"): "memory"}

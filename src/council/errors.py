@@ -11,6 +11,7 @@
     ├── AuthenticationError      an admin endpoint without the right bearer token (401)
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
+    ├── RateLimitError           a key over its requests per minute or daily budget (429)
     │
     │   memory:
     ├── ExchangeNotFoundError    an exchange id the store does not have (404)
@@ -200,3 +201,17 @@ class RunNotFoundError(CouncilError):
     status_code = 404
     error_type = "invalid_request_error"
     code = "run_not_found"
+
+
+# limits per key -------------------------------------------------------------------------------
+class RateLimitError(CouncilError):
+    """A key over one of its limits; `retry_after` (seconds) becomes the Retry-After header."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, limit: str, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+        self.limit = limit

@@ -112,6 +112,28 @@ class Metrics:
         self.budget = Gauge(
             "swarm_daily_budget_usd", "The governor's daily budget (-1: no cap).", registry=r
         )
+        # limits per key (quota/): labelled by the key's user name
+        self.key_requests = Counter(
+            "council_key_requests_total", "Requests admitted per key.", ["key"], registry=r
+        )
+        self.key_tokens = Counter(
+            "council_key_tokens_total",
+            "Tokens (in + out) of every head call a key's requests caused.",
+            ["key", "head"],
+            registry=r,
+        )
+        self.key_cost = Counter(
+            "council_key_cost_usd_total",
+            "Spend of every priced head call a key's requests caused.",
+            ["key", "head"],
+            registry=r,
+        )
+        self.key_rejections = Counter(
+            "council_key_rejections_total",
+            "Requests refused with 429, by key and the limit (rpm, tokens_per_day, usd_per_day).",
+            ["key", "limit"],
+            registry=r,
+        )
         self._answers = {"local": 0, "cloud": 0}
 
     def observe_call(self, spec: HeadSpec, completions: list[Completion]) -> None:

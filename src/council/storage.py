@@ -21,6 +21,7 @@ from council.jobs.ledger import m003_runs
 from council.learning.ledger import m002_learning, m003_gauntlet_reports
 from council.memory.schema import Migration, m001_initial, m004_vote_certainty
 from council.memory.store import Store
+from council.quota.ledger import m005_key_limits
 
 DATABASE = "council.db"
 
@@ -37,6 +38,7 @@ MIGRATIONS: list[Migration] = [
     m002_learning,  # learning: harvests, examples, holdout, datasets
     m003_adapters,
     m004_vote_certainty,  # memory: votes.logprob
+    m005_key_limits,  # quota: limits_override, key_requests, key_usage
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from council.cli import adapters, core, learning, memory, routing, stats, training
+from council.cli import quota as quota_cli
 from council.cli.common import CouncilGroup
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(learning.commands)  # harvest, export, distill
 app.add_typer(memory.commands)  # feedback, ingest
 app.add_typer(routing.commands)  # map, governor, route
 app.add_typer(stats.commands)  # stats [routing|memory|learning]
+app.add_typer(quota_cli.commands)  # usage, limits
 app.add_typer(adapters.group, name="adapters")
 app.add_typer(learning.dataset_group, name="dataset")
 app.add_typer(memory.group, name="memory")

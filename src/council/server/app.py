@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from council import __version__
@@ -18,6 +18,7 @@ from council.council import Council
 from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers
+from council.server.quota import admit, close_quota, install_quota
 from council.server.web_api import install_web
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,14 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         if deployer is not None:
             await deployer.close()
         await council.close()
+        close_quota(app)
 
     app = FastAPI(
         title="Council",
         version=__version__,
         summary="Every answer is a vote of several model heads.",
         lifespan=lifespan,
+        dependencies=[Depends(admit)],  # limits per key, before any request asks the council
     )
     app.state.council = council
     app.state.settings = settings
@@ -64,6 +67,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(admin_api.router)
     app.include_router(adapters_api.router)
     install_web(app)
+    install_quota(app, council, settings)
 
     @app.middleware("http")
     async def count_requests(

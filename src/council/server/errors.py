@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -44,7 +45,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code >= 500:
             log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
         body = error_body(exc.message, exc.error_type, exc.param, exc.code)
-        return JSONResponse(body, status_code=exc.status_code)
+        retry_after = getattr(exc, "retry_after", None)  # 429 and 503: when to come back
+        headers = None
+        if retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
