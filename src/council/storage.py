@@ -19,8 +19,9 @@ from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
 from council.jobs.ledger import m003_runs
 from council.learning.ledger import m002_learning, m003_gauntlet_reports
-from council.memory.schema import Migration, m001_initial, m004_vote_certainty
+from council.memory.schema import Migration, m001_initial, m004_vote_certainty, m006_document_owner
 from council.memory.store import Store
+from council.users.ledger import m005_users
 
 DATABASE = "council.db"
 
@@ -37,6 +38,8 @@ MIGRATIONS: list[Migration] = [
     m002_learning,  # learning: harvests, examples, holdout, datasets
     m003_adapters,
     m004_vote_certainty,  # memory: votes.logprob
+    m005_users,  # users: users, api_keys, sessions
+    m006_document_owner,  # memory: documents.owner (shared or one user's)
 ]
 
 
