@@ -136,8 +136,9 @@ async def conversations(
     ),
 ) -> dict[str, Any]:
     """The caller's conversations, most recently active first."""
+    who = owner(user)  # another user's name is refused before anything else
     store = store_of(request)
-    return {"conversations": await asyncio.to_thread(store.conversations, owner(user))}
+    return {"conversations": await asyncio.to_thread(store.conversations, who)}
 
 
 @router.get("/api/conversations/{cid}")
