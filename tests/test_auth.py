@@ -194,3 +194,12 @@ def test_cli_adds_lists_and_revokes_users(client: TestClient) -> None:
     assert client.get("/api/users", headers=bearer(key)).status_code == 401
     gone = runner.invoke(cli, ["users", "revoke", "ana"])
     assert gone.exit_code == 1 and "No active user" in gone.output
+
+
+def test_the_page_carries_its_sign_in_form_without_a_key(client: TestClient) -> None:
+    users_of(client).add("ana")  # keys mode: the page and its files still load unsigned
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="signin"' in page.text and "users add" in page.text
+    script = client.get("/static/session.js").text
+    assert "/api/session" in script and 'mode === "keys"' in script
+    assert '"X-Council-Page": "1"' in client.get("/static/api.js").text
