@@ -33,6 +33,7 @@ class ServerSettings(Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_prompt_chars: int = Field(32_000, ge=1)
     admin_token: SecretStr | None = None  # COUNCIL_ADMIN_TOKEN; unset: admin API answers 403
+    session_hours: float = Field(168.0, gt=0.0)  # a web page sign-in lasts this long
 
 
 class HeadsSettings(Section):

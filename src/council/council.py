@@ -170,14 +170,14 @@ class Council(Head):
         recall: bool | None,
         rag: bool | None,
     ) -> list[Recalled]:
-        """Stage 0: this user's relevant past exchanges and knowledge snippets."""
+        """Stage 0: this user's relevant past exchanges and the knowledge they may read."""
         found: list[Recalled] = []
         if self.memory is not None and recall is not False:
             found += await asyncio.to_thread(
                 self.memory.recall, question, user=user, session=conversation_id
             )
         if self.knowledge is not None and rag is not False:
-            found += await asyncio.to_thread(self.knowledge.lookup, question, rag)
+            found += await asyncio.to_thread(self.knowledge.lookup, question, rag, user)
         return found
 
     def plan(self, request: Request) -> CloudRetry:

@@ -35,7 +35,11 @@
     ├── RunNotFoundError         a run id with no record (404)
     ├── LockHeld                 lives in jobs/lock.py: another cycle holds the leader lock
     ├── LockUnavailable          lives in jobs/lock.py: the lock's backend cannot be used
-    └── LockLost                 lives in jobs/lock.py: a Redis lease expired while held
+    ├── LockLost                 lives in jobs/lock.py: a Redis lease expired while held
+    │
+    │   users:
+    ├── UserExistsError          `users add` for a name that has a live key (409)
+    └── UserNotFoundError        `users revoke` for a name with no live key (404)
 
 The lock errors stay beside the lock: their messages are built from its holder records.
 IndexCorrupt stays beside the index: it never reaches a user (the index is rebuilt).
@@ -215,3 +219,18 @@ class RateLimitError(CouncilError):
         super().__init__(message, code=code)
         self.retry_after = retry_after
         self.limit = limit
+
+
+# users ----------------------------------------------------------------------------------------
+class UserExistsError(CouncilError):
+    status_code = 409
+    error_type = "invalid_request_error"
+    code = "user_exists"
+    param = "name"
+
+
+class UserNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "user_not_found"
+    param = "name"

@@ -19,9 +19,10 @@ from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
 from council.jobs.ledger import m003_runs
 from council.learning.ledger import m002_learning, m003_gauntlet_reports
-from council.memory.schema import Migration, m001_initial, m004_vote_certainty
+from council.memory.schema import Migration, m001_initial, m004_vote_certainty, m007_document_owner
 from council.memory.store import Store
 from council.quota.ledger import m005_key_limits
+from council.users.ledger import m006_users
 
 DATABASE = "council.db"
 
@@ -39,6 +40,8 @@ MIGRATIONS: list[Migration] = [
     m003_adapters,
     m004_vote_certainty,  # memory: votes.logprob
     m005_key_limits,  # quota: limits_override, key_requests, key_usage
+    m006_users,  # users: users, api_keys, sessions
+    m007_document_owner,  # memory: documents.owner (shared or one user's)
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from council.cli import adapters, core, learning, memory, routing, stats, training
+from council.cli import adapters, core, learning, memory, routing, stats, training, users
 from council.cli import quota as quota_cli
 from council.cli.common import CouncilGroup
 
@@ -30,6 +30,7 @@ app.add_typer(quota_cli.commands)  # usage, limits
 app.add_typer(adapters.group, name="adapters")
 app.add_typer(learning.dataset_group, name="dataset")
 app.add_typer(memory.group, name="memory")
+app.add_typer(users.group, name="users")
 
 
 def main() -> None:

@@ -89,7 +89,7 @@ def read_document(path: Path) -> str:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise DocumentError(path, _unsupported(path))
-    text = _normalise(reader(path, _read_bytes(path)))
+    text = normalise(reader(path, _read_bytes(path)))
     if not text:
         raise DocumentError(path, "contains no text, so there is nothing to ingest; skip it")
     return text
@@ -237,7 +237,7 @@ def _pdf_text(path: Path, data: bytes) -> str:
     return "\n\n".join(pages)
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = "\n".join(line.rstrip() for line in text.split("\n"))

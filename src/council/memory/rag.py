@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +14,12 @@ from council.memory.documents import (
     chunk_text,
     file_digest,
     iter_documents,
+    normalise,
     read_document,
 )
 from council.memory.episodic import Recalled, fingerprint
 from council.memory.indexed import IndexedTable
+from council.memory.ownership import knowledge_ids
 from council.memory.store import Store
 from council.memory.vectors import VectorIndex
 
@@ -51,8 +54,9 @@ class Knowledge:
         )
         self.table = IndexedTable(store, "chunks", index)
 
-    def ingest(self, paths: list[Path]) -> IngestReport:
-        """Add new files, replace changed ones, skip unchanged; bad files are reported, skipped."""
+    def ingest(self, paths: list[Path], owner: str | None = None) -> IngestReport:
+        """Add new files, replace changed ones, skip unchanged; bad files are reported, skipped.
+        `owner`: None shares them with every user (the CLI, an admin), else that user only."""
         s = self.settings
         report = IngestReport()
         for path, problem in iter_documents(paths):
@@ -77,18 +81,45 @@ class Knowledge:
                 continue
             vectors = self.embedder.encode([c.text for c in chunks])
             rows = [(c.position, c.start, c.end, c.text) for c in chunks]
-            self.store.replace_document(key, digest, path.stat().st_size, rows, vectors)
+            self.store.replace_document(key, digest, path.stat().st_size, rows, vectors, owner)
             (report.replaced if known is not None else report.added).append(key)
             report.chunks += len(chunks)
+        return self._reindex(report)
+
+    def ingest_text(self, name: str, text: str, owner: str | None) -> IngestReport:
+        """One document sent as text (the API's upload), kept under `api:<owner>/<name>` so two
+        users' documents of the same name never replace each other."""
+        key = f"api:{owner or 'shared'}/{name}"
+        report = IngestReport()
+        text = normalise(text)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        known = self.store.document(key)
+        if known is not None and known["sha256"] == digest:
+            report.unchanged.append(key)
+            return report
+        s = self.settings
+        chunks = chunk_text(text, s.memory.chunk_size, s.memory.chunk_overlap)
+        if not chunks:
+            raise DocumentError(Path(name), "has no text to ingest; send the document's text")
+        vectors = self.embedder.encode([c.text for c in chunks])
+        rows = [(c.position, c.start, c.end, c.text) for c in chunks]
+        self.store.replace_document(key, digest, len(text.encode()), rows, vectors, owner)
+        (report.replaced if known is not None else report.added).append(key)
+        report.chunks += len(chunks)
+        return self._reindex(report)
+
+    def _reindex(self, report: IngestReport) -> IngestReport:
         if report.replaced:
             self.table.rebuild()  # old chunks' ids must leave the index, not crowd results
         elif report.added:
             self.table.open()  # catches up with the new rows and saves
         return report
 
-    def search(self, text: str, k: int | None = None) -> list[Recalled]:
+    def search(self, text: str, k: int | None = None, user: str | None = None) -> list[Recalled]:
+        """Closest chunks; with `user`, only shared documents and that user's own."""
         k = k or self.settings.memory.rag_k
-        hits = self.table.search(self.embedder.encode([text])[0], k)
+        allowed = knowledge_ids(self.store, user) if user is not None else None
+        hits = self.table.search(self.embedder.encode([text])[0], k, allowed)
         rows = self.store.chunk_rows([i for i, _ in hits])
         return [
             Recalled("knowledge", i, rows[i]["text"], score, rows[i]["source"], rows[i]["position"])
@@ -106,10 +137,12 @@ class Knowledge:
             return mode == "always"
         return len(question.split()) >= 3 and not _SMALL_TALK.match(question)
 
-    def lookup(self, question: str, override: bool | None = None) -> list[Recalled]:
+    def lookup(
+        self, question: str, override: bool | None = None, user: str | None = None
+    ) -> list[Recalled]:
         if self.table.index.info.count == 0 or not self.wants_knowledge(question, override):
             return []
-        hits = self.search(question)
+        hits = self.search(question, user=user)
         if override:
             return hits
         return [h for h in hits if h.score >= self.settings.memory.rag_min_score]

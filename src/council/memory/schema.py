@@ -131,6 +131,12 @@ def m004_vote_certainty(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE votes ADD COLUMN logprob REAL")
 
 
+def m007_document_owner(db: sqlite3.Connection) -> None:
+    # NULL: shared with every user (ingested by an admin or the CLI); else the one user whose
+    # requests may recall it (ingested through the API by that user). memory/ownership.py reads it.
+    db.execute("ALTER TABLE documents ADD COLUMN owner TEXT")
+
+
 def run_script(db: sqlite3.Connection, sql: str) -> None:
     """Execute statements one by one (executescript would COMMIT the open transaction)."""
     pending = ""

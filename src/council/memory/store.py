@@ -337,15 +337,16 @@ class Store:
 
     def replace_document(
         self, path: str, sha256: str, size: int,
-        chunks: list[tuple[int, int, int, str]], vectors: np.ndarray,
+        chunks: list[tuple[int, int, int, str]], vectors: np.ndarray, owner: str | None = None,
     ) -> int:  # fmt: skip
-        """Swap a document's chunks atomically: (position, start, end, text) + their vectors."""
+        """Swap a document's chunks atomically: (position, start, end, text) + their vectors.
+        `owner`: None shares it with every user, else only that user's requests recall it."""
         with self.tx() as db:
             db.execute("DELETE FROM documents WHERE path = ?", (path,))
             cur = db.execute(
-                "INSERT INTO documents (path, sha256, size, chunks, ingested_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (path, sha256, size, len(chunks), time.time()),
+                "INSERT INTO documents (path, sha256, size, chunks, ingested_at, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (path, sha256, size, len(chunks), time.time(), owner),
             )
             doc_id = int(cur.lastrowid or 0)
             db.executemany(

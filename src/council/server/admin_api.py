@@ -1,7 +1,9 @@
 """Admin endpoints: the governor, the cognitive map and routing figures.
 
-They need COUNCIL_ADMIN_TOKEN: with none configured they answer 403 (saying which setting
-turns them on); with a missing or wrong `Authorization: Bearer <token>` they answer 401.
+They take COUNCIL_ADMIN_TOKEN or an admin user's key (`council users add NAME --admin`):
+with no token configured and no admin caller they answer 403 (saying which setting turns them
+on); with a missing or wrong `Authorization: Bearer <token>` they answer 401; a signed-in user
+who is not an admin gets 403.
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ from council.routing import cognitive_map
 from council.routing.governor import GovernorUpdate
 from council.routing.stats import routing_stats
 from council.server.council_api import council_of
+from council.users.caller import current
 
 
 def require_admin(request: Request, authorization: str | None = Header(None)) -> None:
+    who = current()  # bound by server/auth.py: the admin token or an admin user's key
+    if who is not None and who.admin:
+        return
+    if who is not None and who.signed_in:
+        raise PermissionDeniedError(
+            f"User {who.name!r} is not an admin: use an admin's key or the admin token "
+            "(an admin user is added with `council users add NAME --admin`).",
+            code="not_admin",
+        )
     token = council_of(request).settings.server.admin_token
     if token is None or not token.get_secret_value():
         raise PermissionDeniedError(

@@ -17,9 +17,14 @@ from council.config import Settings
 from council.council import Council
 from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
+from council.server.auth import Authenticate
 from council.server.errors import install_error_handlers
 from council.server.quota import admit, close_quota, install_quota
+from council.server.users_api import admin as users_admin
+from council.server.users_api import session as users_session
 from council.server.web_api import install_web
+from council.storage import open_store
+from council.users.keys import Users
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     """Build the app; the council's heads load at startup, before the port accepts requests."""
     council = council or Council(settings)
+    # Users live in the store even when memory (recording exchanges) is off.
+    own_store = council.memory is None
+    users = Users(council.memory.store if council.memory is not None else open_store(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +57,8 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
             await deployer.close()
         await council.close()
         close_quota(app)
+        if own_store:
+            users.store.close()
 
     app = FastAPI(
         title="Council",
@@ -60,14 +70,18 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.state.council = council
     app.state.settings = settings
     app.state.started_at = time.time()
+    app.state.users = users
     install_error_handlers(app)
     app.include_router(council_api.router)
     app.include_router(openai_api.router)
     app.include_router(memory_api.router)
     app.include_router(admin_api.router)
     app.include_router(adapters_api.router)
+    app.include_router(users_admin)
+    app.include_router(users_session)
     install_web(app)
     install_quota(app, council, settings)
+    app.add_middleware(Authenticate, settings=settings, users=users)
 
     @app.middleware("http")
     async def count_requests(

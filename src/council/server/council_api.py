@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from council.council import Council
+from council.server.auth import memory_options
 from council.server.schemas import VoteRequest, meta_of
 from council.types import Verdict
 
@@ -25,13 +26,14 @@ def reply(verdict: Verdict) -> dict[str, Any]:
 @router.post("/vote", tags=["council"])
 async def vote(body: VoteRequest, request: Request) -> dict[str, Any]:
     """Every enabled head answers; the strategy decides. Returns the answer and the ballot."""
+    options = await memory_options(request, body)
     verdict = await council_of(request).ask(
         body.prompt,
         strategy=body.strategy,
         num_models=body.num_models,
         task_type=body.task_type,
         hints=body.route_hints(),
-        **body.memory_options(),
+        **options,
     )
     return reply(verdict)
 
@@ -45,7 +47,8 @@ async def chat(body: VoteRequest, request: Request) -> dict[str, Any]:
 @router.post("/hybrid", tags=["council"])
 async def hybrid(body: VoteRequest, request: Request) -> dict[str, Any]:
     """The low-latency path: the single fastest head, same response shape."""
-    return reply(await council_of(request).ask_single(body.prompt, **body.memory_options()))
+    options = await memory_options(request, body)
+    return reply(await council_of(request).ask_single(body.prompt, **options))
 
 
 @router.get("/health", tags=["ops"])

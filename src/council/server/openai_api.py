@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from council.council import COUNCIL_ID, OnEvent
 from council.errors import CouncilError
 from council.exchange import Conversation
+from council.server.auth import memory_options
 from council.server.council_api import council_of
 from council.server.errors import error_body
 from council.server.schemas import ChatCompletionRequest, meta_of
@@ -42,6 +43,7 @@ async def _decide(
     body: ChatCompletionRequest,
     request: Request,
     conversation: Conversation,
+    options: dict[str, Any],
     on_event: OnEvent | None = None,
 ) -> Verdict:
     council = council_of(request)
@@ -61,11 +63,9 @@ async def _decide(
             params=params,
             on_event=on_event,
             hints=body.route_hints(),
-            **body.memory_options(),
+            **options,
         )
-    return await council.ask_single(
-        conversation, head_id=body.model, params=params, **body.memory_options()
-    )
+    return await council.ask_single(conversation, head_id=body.model, params=params, **options)
 
 
 def _logprobs(body: ChatCompletionRequest, v: Verdict) -> dict[str, Any] | None:
@@ -98,15 +98,16 @@ async def chat_completions(
     conversation = council_of(request).check(body.as_messages())
     if body.model != COUNCIL_ID:
         council_of(request).head(body.model)  # 404 for an unknown model before any work
+    options = await memory_options(request, body)  # whose memory: refused before a stream
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
         return StreamingResponse(
-            _stream(body, request, conversation, cid, created),
+            _stream(body, request, conversation, options, cid, created),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    v = await _decide(body, request, conversation)
+    v = await _decide(body, request, conversation, options)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -134,6 +135,7 @@ async def _stream(
     body: ChatCompletionRequest,
     request: Request,
     conversation: Conversation,
+    options: dict[str, Any],
     cid: str,
     created: int,
 ) -> AsyncIterator[str]:
@@ -155,7 +157,7 @@ async def _stream(
 
     yield _sse(chunk({"role": "assistant", "content": ""}))
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(_decide(body, request, conversation, events.put_nowait))
+    task = asyncio.create_task(_decide(body, request, conversation, options, events.put_nowait))
     try:
         while not task.done():  # progress chunks (no choices) while the heads answer
             getter = asyncio.ensure_future(events.get())

@@ -172,3 +172,13 @@ def meta_of(verdict: Any) -> dict[str, Any]:
     d: dict[str, Any] = verdict.to_dict()
     d.pop("answer")
     return d
+
+
+class DocumentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="A name to cite it by.")
+    text: str = Field(min_length=1, max_length=2_000_000, description="The document's text.")
+    shared: bool | None = Field(
+        None, description="true: every user may recall it (admins); default: yours alone."
+    )

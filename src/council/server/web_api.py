@@ -15,7 +15,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from starlette.responses import Response
 
 from council.errors import ConversationNotFoundError, CouncilError, MemoryOffError
-from council.memory.store import ANONYMOUS, Store
+from council.memory.store import Store
+from council.server.auth import owner, scoped_to
 from council.server.council_api import council_of
 from council.server.schemas import check_id
 from council.strategies import STRATEGIES
@@ -75,11 +76,13 @@ def store_of(request: Request) -> Store:
 
 
 async def _found(store: Store, cid: str) -> dict[str, Any]:
+    """The conversation, if the caller may see it; another user's answers as a missing one."""
     found = await asyncio.to_thread(store.conversation, cid)
-    if found is None:
+    mine = scoped_to()
+    if found is None or (mine is not None and found["user_id"] != mine):
         raise ConversationNotFoundError(
             f"No conversation {cid!r}: it was deleted or never answered. "
-            "List yours with GET /api/conversations?user=NAME."
+            "List yours with GET /api/conversations."
         )
     return found
 
@@ -134,14 +137,15 @@ async def strategies(request: Request) -> dict[str, Any]:
 async def conversations(
     request: Request,
     user: Annotated[
-        str,
+        str | None,
         BeforeValidator(_user_list),
-        Query(min_length=1, max_length=200, description="Whose list."),
-    ] = ANONYMOUS,
+        Query(min_length=1, max_length=200, description="Whose list (single-user mode)."),
+    ] = None,
 ) -> dict[str, Any]:
-    """The user's conversations, most recently active first."""
+    """The caller's conversations, most recently active first."""
+    who = owner(user)  # another user's name is refused before anything else
     store = store_of(request)
-    return {"conversations": await asyncio.to_thread(store.conversations, user)}
+    return {"conversations": await asyncio.to_thread(store.conversations, who)}
 
 
 @router.get("/api/conversations/{cid}")
@@ -157,8 +161,9 @@ async def conversation(cid: str, request: Request) -> dict[str, Any]:
 async def rename(cid: str, body: RenameRequest, request: Request) -> dict[str, Any]:
     """Give a conversation a new title."""
     store = store_of(request)
+    await _found(store, cid)  # 404 unless it is the caller's
     if not await asyncio.to_thread(store.rename_conversation, cid, body.title):
-        await _found(store, cid)  # raises the 404 with its hint
+        await _found(store, cid)  # deleted meanwhile: raises the 404 with its hint
     return await _found(store, cid)
 
 

@@ -9,6 +9,10 @@ export class ApiError extends Error {
   }
 }
 
+// Sent on every call: the server refuses a state-changing request carried by the session
+// cookie alone (a cross-site page cannot add this header), see server/auth.py.
+const PAGE = { "X-Council-Page": "1" };
+
 const UNREACHABLE = () =>
   `Cannot reach the Council server at ${location.origin}. Is it running? ` +
   "Start it with: make run (or: council serve), then try again.";
@@ -32,7 +36,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
     res = await fetch(path, {
       method,
       signal,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers: body === undefined ? PAGE : { ...PAGE, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
@@ -55,7 +59,7 @@ export async function streamChat(payload, on, signal) {
     res = await fetch("/v1/chat/completions", {
       method: "POST",
       signal,
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      headers: { ...PAGE, "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify({ ...payload, stream: true }),
     });
   } catch (e) {

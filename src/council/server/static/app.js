@@ -5,6 +5,7 @@
 import { api, ApiError, streamChat } from "./api.js";
 import { icon } from "./icons.js";
 import { h } from "./markdown.js";
+import { signedIn } from "./session.js";
 import { TurnView } from "./turn.js";
 
 const $ = (id) => document.getElementById(id);
@@ -391,6 +392,8 @@ function wire() {
 async function main() {
   wire();
   renderControls();
+  const who = await signedIn(); // in keys mode, the key's user is who the page speaks for
+  if (who.user) state.user = who.user;
   try {
     state.config = await api("/api/strategies");
   } catch (e) {
