@@ -11,6 +11,7 @@
     ├── AuthenticationError      an admin endpoint without the right bearer token (401)
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
+    ├── OverloadedError          a model's queue is full: retry after `retry_after` s (503)
     │
     │   memory:
     ├── ExchangeNotFoundError    an exchange id the store does not have (404)
@@ -200,3 +201,16 @@ class RunNotFoundError(CouncilError):
     status_code = 404
     error_type = "invalid_request_error"
     code = "run_not_found"
+
+
+# admission ------------------------------------------------------------------------------------
+class OverloadedError(CouncilError):
+    """A loaded model's queue is full; the server adds Retry-After from `retry_after`."""
+
+    status_code = 503
+    error_type = "overloaded_error"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after
