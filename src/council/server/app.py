@@ -18,6 +18,7 @@ from council.council import Council
 from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.errors import install_error_handlers
+from council.server.limits import BodyLimit, HostCheck, allowed_hosts
 from council.server.web_api import install_web
 
 log = logging.getLogger(__name__)
@@ -80,4 +81,6 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         """Prometheus text format."""
         return Response(council.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts(settings))  # outermost
     return app
