@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from starlette._utils import parse_host_header
 from starlette.datastructures import Headers
-from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,23 +36,37 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        refusal = JSONResponse(
+            error_body(too_large(self.limit), "invalid_request_error", None, "body_too_large"),
+            status_code=413,
+        )
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            message = too_large(self.limit)
-            body = error_body(message, "invalid_request_error", None, "body_too_large")
-            await JSONResponse(body, status_code=413)(scope, receive, send)
+            await refusal(scope, receive, send)
             return
-        seen = 0
+        seen, refused, started = 0, False, False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if seen > self.limit:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:  # the route's body read fails; server/errors.py shapes it
-                raise HTTPException(413, too_large(self.limit))
+            if seen > self.limit:  # answer now; the route is told the client left
+                if not started:
+                    refused = True
+                    await refusal(scope, receive, send)
+                return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer; the route's own reply is dropped
+            started = True
+            await send(message)
+
+        await self.app(scope, counted, guarded)
 
 
 def allowed_hosts(settings: Settings) -> list[str]:
