@@ -30,6 +30,7 @@ class HeadSpec(BaseModel):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(256, ge=1)
+    max_tokens_cap: int | None = Field(None, ge=1)  # None: the server's COUNCIL_MAX_TOKENS_CAP
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
     # catalogue data (the ensemble seed's TOP_MODELS, as data)

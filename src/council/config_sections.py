@@ -34,6 +34,18 @@ class ServerSettings(Section):
     max_prompt_chars: int = Field(32_000, ge=1)
     admin_token: SecretStr | None = None  # COUNCIL_ADMIN_TOKEN; unset: admin API answers 403
     session_hours: float = Field(168.0, gt=0.0)  # a web page sign-in lasts this long
+    max_messages: int = Field(256, ge=1)  # messages in one request
+    max_body_bytes: int = Field(4_000_000, ge=1024)  # larger request bodies answer 413
+    # Host headers served (DNS rebinding); None: loopback names and `host`, any when bound to
+    # 0.0.0.0 or ::. The environment takes "a.example,b.example".
+    allowed_hosts: Annotated[list[str] | None, NoDecode] = None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: Any) -> Any:
+        if isinstance(v, str):  # COUNCIL_ALLOWED_HOSTS=council.lan,localhost
+            v = [h.strip() for h in v.split(",") if h.strip()]
+        return v
 
 
 class HeadsSettings(Section):
@@ -43,6 +55,8 @@ class HeadsSettings(Section):
     batch_window_ms: float = Field(8.0, ge=0.0)
     max_batch: int = Field(32, ge=1)
     pack_weights: bool = True  # oneDNN-packed Linear weights: faster batches, one extra copy
+    max_tokens_cap: int = Field(1024, ge=1)  # most tokens one head call may generate
+    queue_size: int = Field(16, ge=1)  # rows waiting per loaded model; beyond it: 503
 
     @field_validator("specs")
     @classmethod

@@ -5,15 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from council.config import HeadSpec, Settings
 from council.embeddings import Embedder, make_embedder
-from council.errors import InvalidRequestError, ModelNotFoundError, NoAnswerError
-from council.exchange import Conversation, check, new_exchange_id, success_label, with_context
+from council.errors import InvalidRequestError, ModelNotFoundError, NoAnswerError, OverloadedError
+from council.exchange import (
+    Conversation,
+    check,
+    check_params,
+    new_exchange_id,
+    success_label,
+    with_context,
+)
 from council.heads import Head, build_heads, make_context
+from council.heads.admission import reserve
 from council.memory.episodic import Memory, Recalled
 from council.memory.rag import Knowledge
 from council.memory.store import ANONYMOUS, ExchangeRecord
@@ -130,6 +139,7 @@ class Council(Head):
         """
         started = time.perf_counter()
         conversation = self.check(messages)
+        self.check_params(params)
         name = strategy or self.settings.routing.strategy
         get_strategy(name)  # an unknown name fails before any work
         if num_models is not None and num_models < 1:
@@ -203,8 +213,10 @@ class Council(Head):
             )
         ctx = Context(question, task, prompt, members, self.settings, params, self,
                       judge=self.judge(members), plan=plan, on_event=on_event)  # fmt: skip
-        try:
-            decision = await get_strategy(plan.strategy)(ctx)
+        demand = Counter(q for h in members if (q := h.queue()) is not None)
+        try:  # queued whole or refused whole (503), never half run
+            with reserve(demand):
+                decision = await get_strategy(plan.strategy)(ctx)
         finally:  # the router learns how sure each head sounded on its first answer
             self.router.learn(task, ctx.answers)
         v = to_verdict(plan.strategy, decision, ctx, started)
@@ -256,7 +268,17 @@ class Council(Head):
         self, messages: Conversation | str | list[Message] | list[dict[str, Any]]
     ) -> Conversation:
         """The request's messages, validated once (a Conversation passes as it is)."""
-        return check(messages, self.settings.server.max_prompt_chars)
+        server = self.settings.server
+        return check(messages, server.max_prompt_chars, server.max_messages)
+
+    def check_params(self, params: GenParams | None, head_id: str | None = None) -> None:
+        """max_tokens under the cap (one head's own, or the server's), stop strings, seed."""
+        head = self.head(head_id) if head_id else None
+        if head is not None and head.spec.max_tokens_cap is not None:
+            cap, setting = head.spec.max_tokens_cap, f"max_tokens_cap of head {head.id!r}"
+        else:
+            cap, setting = self.settings.heads.max_tokens_cap, "COUNCIL_MAX_TOKENS_CAP"
+        check_params(params, cap, setting)
 
     async def call(
         self, head: Head, msgs: list[Message], params: GenParams | None, n: int = 1
@@ -276,6 +298,8 @@ class Council(Head):
             )
         except TimeoutError:
             result = head.failed(f"timed out after {head.spec.timeout_s:g}s", started, n)
+        except OverloadedError:  # not admitted: the request answers 503, no head failed
+            raise
         except Exception as exc:  # a Head should not raise; if one does, it still only fails itself
             log.exception("head %s raised", head.id)
             result = head.failed(f"{type(exc).__name__}: {exc}", started, n)
@@ -323,6 +347,7 @@ class Council(Head):
         started = time.perf_counter()
         conversation = self.check(messages)
         head = self.head(head_id) if head_id else self.fastest()
+        self.check_params(params, head.id)
         user = user or ANONYMOUS
         question = conversation.question
         self.governor.refresh()

@@ -12,6 +12,7 @@
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
     ├── RateLimitError           a key over its requests per minute or daily budget (429)
+    ├── OverloadedError          a model's queue is full: retry after `retry_after` s (503)
     │
     │   memory:
     ├── ExchangeNotFoundError    an exchange id the store does not have (404)
@@ -234,3 +235,16 @@ class UserNotFoundError(CouncilError):
     error_type = "invalid_request_error"
     code = "user_not_found"
     param = "name"
+
+
+# admission ------------------------------------------------------------------------------------
+class OverloadedError(CouncilError):
+    """A loaded model's queue is full; the server adds Retry-After from `retry_after`."""
+
+    status_code = 503
+    error_type = "overloaded_error"
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -10,7 +10,11 @@ from typing import Any
 
 from council.errors import InvalidRequestError, PromptTooLongError
 from council.memory.episodic import Recalled
-from council.types import Message, Verdict, as_messages, last_user_text
+from council.types import GenParams, Message, Verdict, as_messages, last_user_text
+
+MAX_STOPS = 4  # as OpenAI
+MAX_STOP_CHARS = 64  # each decode step re-reads this much of every row's tail
+SEED_MIN, SEED_MAX = -(2**63), 2**63 - 1  # what a torch generator takes, as OpenAI's int64
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,9 @@ class Conversation:
 
 
 def check(
-    messages: Conversation | str | list[Message] | list[dict[str, Any]], max_chars: int
+    messages: Conversation | str | list[Message] | list[dict[str, Any]],
+    max_chars: int,
+    max_messages: int | None = None,
 ) -> Conversation:
     """The one place a request's messages are validated (a Conversation already was)."""
     if isinstance(messages, Conversation):
@@ -36,6 +42,12 @@ def check(
         raise InvalidRequestError(
             "No message to answer: send at least one non-empty message.", param="messages"
         )
+    if max_messages is not None and len(msgs) > max_messages:
+        raise InvalidRequestError(
+            f"The request has {len(msgs)} messages; the limit is {max_messages} "
+            "(COUNCIL_MAX_MESSAGES). Drop older turns or raise the limit.",
+            param="messages",
+        )
     size = sum(len(m.content) for m in msgs)
     if size > max_chars:
         raise PromptTooLongError(
@@ -43,6 +55,37 @@ def check(
             f"(COUNCIL_MAX_PROMPT_CHARS). Shorten it or raise the limit."
         )
     return Conversation(msgs)
+
+
+def check_params(params: GenParams | None, cap: int, setting: str) -> None:
+    """The one place a request's sampling settings are validated: max_tokens under the cap
+    (`setting` names where the cap is set), the stop strings, the seed."""
+    if params is None:
+        return
+    if params.max_tokens is not None and params.max_tokens > cap:
+        raise InvalidRequestError(
+            f"max_tokens {params.max_tokens} is over this server's cap of {cap} ({setting}); "
+            f"ask for at most {cap}",
+            param="max_tokens",
+            code="max_tokens_over_cap",
+        )
+    stops = params.stop or []
+    if len(stops) > MAX_STOPS:
+        raise InvalidRequestError(
+            f"{len(stops)} stop strings; send at most {MAX_STOPS}.", param="stop"
+        )
+    for s in stops:
+        if not s or len(s) > MAX_STOP_CHARS:
+            raise InvalidRequestError(
+                f"stop string {s[:80]!r} has {len(s)} characters; each must have 1 to "
+                f"{MAX_STOP_CHARS}.",
+                param="stop",
+            )
+    if params.seed is not None and not SEED_MIN <= params.seed <= SEED_MAX:
+        raise InvalidRequestError(
+            f"seed {params.seed} is out of range; send an integer from {SEED_MIN} to {SEED_MAX}.",
+            param="seed",
+        )
 
 
 def new_exchange_id() -> str:

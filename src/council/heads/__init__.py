@@ -28,6 +28,7 @@ def make_context(settings: Settings) -> HeadContext:
         window_ms=settings.heads.batch_window_ms,
         max_batch=settings.heads.max_batch,
         pack=settings.heads.pack_weights,
+        queue_size=settings.heads.queue_size,
     )
     return HeadContext(settings, pool)
 

@@ -13,6 +13,7 @@ from council.types import Completion, GenParams, Message
 
 if TYPE_CHECKING:
     from council.heads import HeadContext
+    from council.heads.admission import Admission
 
 
 @dataclass
@@ -29,7 +30,8 @@ class HeadState:
 
 
 class Head(ABC):
-    """A model that answers. Failures come back as Completions with `error`, never raise."""
+    """A model that answers. Failures come back as Completions with `error`, never raise;
+    the one exception is OverloadedError: the call was not admitted at all (retry later)."""
 
     adapter: str | None = None  # the adapter version this head answers with (None: base)
     # Set by the deployer: picks the adapter per call (a canary splits traffic). It is read
@@ -60,14 +62,28 @@ class Head(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release connections or memory (optional)."""
 
+    def queue(self) -> Admission | None:
+        """The bounded queue this head's rows wait in (local heads); None: no local queue."""
+        return None
+
+    def token_cap(self) -> int | None:
+        """The most tokens one call may generate: the head's own cap, else the server's."""
+        if self.spec.max_tokens_cap is not None:
+            return self.spec.max_tokens_cap
+        return self.ctx.settings.heads.max_tokens_cap if self.ctx is not None else None
+
     # helpers shared by every backend -------------------------------------------------
     def resolve(self, params: GenParams | None) -> GenParams:
+        """The call's sampling settings: the head's defaults fill the gaps; the token cap
+        bounds max_tokens whoever set it (a request, a strategy, the catalogue)."""
         p = params or GenParams()
         s = self.spec
+        max_tokens = s.max_tokens if p.max_tokens is None else p.max_tokens
+        cap = self.token_cap()
         return GenParams(
             temperature=s.temperature if p.temperature is None else p.temperature,
             top_p=s.top_p if p.top_p is None else p.top_p,
-            max_tokens=s.max_tokens if p.max_tokens is None else p.max_tokens,
+            max_tokens=max_tokens if cap is None else min(max_tokens, cap),
             seed=s.seed if p.seed is None else p.seed,
             stop=list(s.stop) + list(p.stop or []),
         )

@@ -4,11 +4,16 @@ Heads that share a base model differ only by persona, temperature and seed, so t
 requests are gathered for a few milliseconds and run as ONE `generate` call. Per-row
 sampling (temperature, top-p, seed, token budget, stop strings) lives in a logits
 processor, and generate itself runs greedily over the tokens that processor picks.
+
+Each model's queue is bounded (admission.py). A row whose caller gave up (a timeout, a
+disconnect) is `abandoned`: it ends at the next decode step, and one still waiting is
+dropped before its batch. Prompts are templated and tokenized on a thread of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from council.heads.admission import Admission
 from council.heads.packing import can_pack, pack_linears
 from council.types import Message
 
@@ -44,6 +50,7 @@ class Row:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     adapter: str | None = None
+    abandoned: bool = False  # set on the event loop when the caller stops waiting
 
 
 @dataclass
@@ -54,6 +61,7 @@ class RowResult:
     finish_reason: str
     token_logprobs: list[float] = field(default_factory=list)  # the model's own, per token
     token_ids: list[int] = field(default_factory=list)
+    token_texts: list[str] = field(default_factory=list)  # decoded on the model's thread
 
 
 class RowSampler(LogitsProcessor):
@@ -87,7 +95,11 @@ class RowSampler(LogitsProcessor):
         for i, row in enumerate(self.rows):
             if step > 0 and not self.done[i] and int(input_ids[i, -1]) == self.eos_id:
                 self.done[i] = True
-            if step >= row.max_new_tokens or self._stopped(i, input_ids[i, self.prompt_len :]):
+            if (
+                row.abandoned
+                or step >= row.max_new_tokens
+                or self._stopped(i, input_ids[i, self.prompt_len :])
+            ):
                 picks[i] = self.eos_id
                 self.done[i] = True
             elif row.temperature > 0:
@@ -136,6 +148,7 @@ class LocalModel:
         window_ms: float = 8.0,
         max_batch: int = 32,
         pack: bool = True,
+        queue_size: int = 16,
     ):
         self.folder = folder
         self.pack = pack
@@ -147,7 +160,11 @@ class LocalModel:
         self.adapters: dict[str, Path] = {}
         self.batches = 0  # generate calls made (tests and /health read it)
         self.rows_done = 0
+        self.rows_abandoned = 0  # rows whose caller left before they finished
+        self.queue = Admission(folder.name, queue_size)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"gen-{folder.name}")
+        # Templating and tokenizing: off the event loop, and not behind a running batch.
+        self._prep = ThreadPoolExecutor(1, thread_name_prefix=f"prep-{folder.name}")
         self._pending: list[tuple[Row, asyncio.Future[RowResult]]] = []
         self._drainer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -211,12 +228,14 @@ class LocalModel:
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
+    async def encode_async(self, messages: list[Message]) -> list[int]:
+        """`encode` on the model's prep thread, so the event loop keeps serving."""
+        await self.ensure_loaded()
+        return await asyncio.get_running_loop().run_in_executor(self._prep, self.encode, messages)
+
     def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
         """(token text, logprob) for each token a row emitted."""
-        return [
-            (str(self.tokenizer.decode([t], skip_special_tokens=False)), lp)
-            for t, lp in zip(r.token_ids, r.token_logprobs, strict=True)
-        ]
+        return list(zip(r.token_texts, r.token_logprobs, strict=True))
 
     # batching ------------------------------------------------------------------------
     async def generate(self, rows: list[Row]) -> list[RowResult]:
@@ -228,18 +247,29 @@ class LocalModel:
         futures = []
         for row in rows:
             fut: asyncio.Future[RowResult] = loop.create_future()
+            fut.add_done_callback(functools.partial(self._abandon, row))
             self._pending.append((row, fut))
             futures.append(fut)
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
         return list(await asyncio.gather(*futures))
 
+    def _abandon(self, row: Row, fut: asyncio.Future[RowResult]) -> None:
+        """A cancelled wait (timeout, disconnect): the row stops at the next decode step."""
+        if fut.cancelled():
+            row.abandoned = True
+            self.rows_abandoned += 1
+
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
             await asyncio.sleep(self.window_s)  # let the rest of a fan-out arrive
+            self._pending = [(r, f) for r, f in self._pending if not r.abandoned]
             batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            if not batch:
+                continue
             rows = [r for r, _ in batch]
+            self.queue.running, started = len(rows), time.perf_counter()
             try:
                 results = await loop.run_in_executor(self._executor, self.run_batch, rows)
             except Exception as exc:  # surfaced per row as an error by the caller
@@ -247,6 +277,8 @@ class LocalModel:
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
+            finally:
+                self.queue.running, self.queue.batch_s = 0, time.perf_counter() - started
             for (_, fut), res in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(res)
@@ -298,7 +330,10 @@ class LocalModel:
             if s in text:
                 text, reason = text[: text.index(s)], "stop"
         kept = logprobs[: len(tokens)]
-        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, kept, tokens)
+        texts = [str(self.tokenizer.decode([t], skip_special_tokens=False)) for t in tokens]
+        return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, kept, tokens,
+                         texts)  # fmt: skip
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._prep.shutdown(wait=False, cancel_futures=True)

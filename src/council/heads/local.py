@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from council.heads.admission import Admission
 from council.heads.base import Head
 from council.heads.engine import LocalModel, Row
 from council.heads.weights import resolve_model_dir
@@ -16,13 +17,21 @@ class ModelPool:
     """One LocalModel per weights folder, so heads on the same base share it."""
 
     def __init__(
-        self, models_dir: Path, *, threads: int, window_ms: float, max_batch: int, pack: bool
+        self,
+        models_dir: Path,
+        *,
+        threads: int,
+        window_ms: float,
+        max_batch: int,
+        pack: bool,
+        queue_size: int = 16,
     ):
         self.models_dir = models_dir
         self.pack = pack
         self.threads = threads
         self.window_ms = window_ms
         self.max_batch = max_batch
+        self.queue_size = queue_size
         self.models: dict[Path, LocalModel] = {}
 
     def get(self, model: str) -> LocalModel:
@@ -34,6 +43,7 @@ class ModelPool:
                 window_ms=self.window_ms,
                 max_batch=self.max_batch,
                 pack=self.pack,
+                queue_size=self.queue_size,
             )
         return self.models[folder]
 
@@ -48,6 +58,12 @@ class LocalHead(Head):
     def _engine(self) -> LocalModel:
         assert self.ctx is not None, "local heads are built through council.heads.build_heads"
         return self.ctx.pool.get(self.spec.model)
+
+    def queue(self) -> Admission | None:
+        try:
+            return self._engine().queue
+        except Exception:  # missing weights: the call itself reports it
+            return None
 
     async def start(self) -> None:
         self.state.status = "loading"
@@ -66,9 +82,24 @@ class LocalHead(Head):
         adapter = self.pick_adapter()
         try:
             engine = self._engine()
-            await engine.ensure_loaded()
+        except Exception as exc:
+            return self._failed(exc, started, n, adapter)
+        # A full queue is not this head failing: OverloadedError reaches the caller (503).
+        with engine.queue.admit(n):
+            return await self._generate(engine, messages, n, params, adapter, started)
+
+    async def _generate(
+        self,
+        engine: LocalModel,
+        messages: list[Message],
+        n: int,
+        params: GenParams | None,
+        adapter: str | None,
+        started: float,
+    ) -> list[Completion]:
+        try:
             p = self.resolve(params)
-            ids = engine.encode(self.with_persona(messages))
+            ids = await engine.encode_async(self.with_persona(messages))
             rows = [
                 Row(
                     prompt_ids=ids,
@@ -83,10 +114,7 @@ class LocalHead(Head):
             ]
             results = await engine.generate(rows)
         except Exception as exc:
-            return [
-                replace(c, adapter=adapter)
-                for c in self.failed(f"{type(exc).__name__}: {exc}", started, n)
-            ]
+            return self._failed(exc, started, n, adapter)
         ms = (time.perf_counter() - started) * 1000
         return [
             Completion(
@@ -103,3 +131,9 @@ class LocalHead(Head):
             )
             for r, pairs in zip(results, map(engine.token_pairs, results), strict=True)
         ]
+
+    def _failed(
+        self, exc: Exception, started: float, n: int, adapter: str | None
+    ) -> list[Completion]:
+        error = f"{type(exc).__name__}: {exc}"
+        return [replace(c, adapter=adapter) for c in self.failed(error, started, n)]

@@ -19,6 +19,7 @@ from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
 from council.server.auth import Authenticate
 from council.server.errors import install_error_handlers
+from council.server.limits import BodyLimit, HostCheck, allowed_hosts
 from council.server.quota import admit, close_quota, install_quota
 from council.server.users_api import admin as users_admin
 from council.server.users_api import session as users_session
@@ -98,4 +99,6 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         """Prometheus text format."""
         return Response(council.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_bytes)
+    app.add_middleware(HostCheck, allowed_hosts=allowed_hosts(settings))  # outermost
     return app

@@ -39,17 +39,21 @@ def _describe(exc: RequestValidationError) -> tuple[str, str | None, str]:
     return "Invalid request: " + "; ".join(parts), param, "invalid_value"
 
 
+def retry_after(exc: Exception) -> dict[str, str] | None:
+    """Retry-After (whole seconds, at least 1) for any error that says when to come back."""
+    seconds = getattr(exc, "retry_after", None)
+    if seconds is None:
+        return None
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CouncilError)
     async def _council(request: Request, exc: CouncilError) -> JSONResponse:
         if exc.status_code >= 500:
             log.warning("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
         body = error_body(exc.message, exc.error_type, exc.param, exc.code)
-        retry_after = getattr(exc, "retry_after", None)  # 429 and 503: when to come back
-        headers = None
-        if retry_after is not None:
-            headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return JSONResponse(body, status_code=exc.status_code, headers=retry_after(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -19,7 +19,7 @@ from council.server.auth import memory_options
 from council.server.council_api import council_of
 from council.server.errors import error_body
 from council.server.schemas import ChatCompletionRequest, meta_of
-from council.types import GenParams, Verdict
+from council.types import Verdict
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 STREAM_PIECE = 16  # characters per streamed delta once the answer is decided
@@ -47,13 +47,7 @@ async def _decide(
     on_event: OnEvent | None = None,
 ) -> Verdict:
     council = council_of(request)
-    params = GenParams(
-        temperature=body.temperature,
-        top_p=body.top_p,
-        max_tokens=body.max_completion_tokens or body.max_tokens,
-        seed=body.seed,
-        stop=body.stops(),
-    )
+    params = body.params()
     if body.model == COUNCIL_ID:
         return await council.ask(
             conversation,
@@ -95,9 +89,12 @@ async def chat_completions(
 ) -> dict[str, Any] | StreamingResponse:
     """Chat completions; `stream: true` sends SSE chunks ending in [DONE]."""
     # Checked once, here, so that a bad request is a 4xx even before a stream starts.
-    conversation = council_of(request).check(body.as_messages())
-    if body.model != COUNCIL_ID:
-        council_of(request).head(body.model)  # 404 for an unknown model before any work
+    council = council_of(request)
+    conversation = council.check(body.as_messages())
+    head_id = None if body.model == COUNCIL_ID else body.model
+    if head_id is not None:
+        council.head(head_id)  # 404 for an unknown model before any work
+    council.check_params(body.params(), head_id)  # 400s before a stream starts
     options = await memory_options(request, body)  # whose memory: refused before a stream
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from council.routing.selector import Hints
-from council.types import Message
+from council.types import GenParams, Message
 
 # What to send instead of an empty id, per field. An empty id is never a real one: "" for a
 # conversation was stored as a dangling reference (SQLite's foreign key refused it: a 500).
@@ -155,6 +155,15 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
 
     def as_messages(self) -> list[Message]:
         return [m.to_message() for m in self.messages]
+
+    def params(self) -> GenParams:
+        return GenParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            seed=self.seed,
+            stop=self.stops(),
+        )
 
 
 class FeedbackRequest(BaseModel):
