@@ -106,7 +106,7 @@ def test_rpm_limit_answers_429_with_retry_after_and_names_the_limit(client: Test
     r = client.post("/v1/chat/completions", headers=as_("alice"), json=chat)
     err = assert_429(r, "Rate limit: 2 requests per minute for key 'alice'", 60)
     assert err["code"] == "rate_limit_exceeded"
-    assert "council limits alice --rpm N" in err["message"]
+    assert "council users limits alice --rpm N" in err["message"]
     assert ask(client, "alice", "/hybrid") == 429
     # another key has its own minute; no caller at all (single-user mode) is not limited
     assert ask(client, "bob", "/chat") == 200
@@ -126,7 +126,7 @@ def test_token_budget_refuses_once_spent_and_lets_the_crossing_request_finish(
         err = assert_429(r, "Token limit: 10 tokens per day for key 'alice' (15 used today)",
                          86_400)  # fmt: skip
         assert err["code"] == "tokens_per_day_exceeded"
-        assert "council limits alice --tokens-per-day N" in err["message"]
+        assert "council users limits alice --tokens-per-day N" in err["message"]
         assert ask(c, "bob") == 200
 
 
@@ -222,7 +222,7 @@ def test_cli_sets_limits_a_running_server_applies_at_once(members: list[Always])
         r = runner.invoke(cli, ["limits", "alice", "--rpm", "default"])
         assert "rpm unlimited" in r.output  # the default: no limit
         assert ask(c, "alice") == 200
-    r = runner.invoke(cli, ["usage", "alice"])
+    r = runner.invoke(cli, ["users", "usage", "alice"])
     assert r.exit_code == 0, r.output
     assert "alice" in r.output and all(h in r.output for h in ("a", "b", "c"))
     r = runner.invoke(cli, ["limits", "alice", "--rpm", "lots"])

@@ -30,6 +30,8 @@ app.add_typer(quota_cli.commands)  # usage, limits
 app.add_typer(adapters.group, name="adapters")
 app.add_typer(learning.dataset_group, name="dataset")
 app.add_typer(memory.group, name="memory")
+users.group.command("limits")(quota_cli.limits)  # also top-level, hidden
+users.group.command("usage")(quota_cli.usage)
 app.add_typer(users.group, name="users")
 
 

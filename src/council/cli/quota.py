@@ -46,7 +46,7 @@ def parse_limit(flag: str, raw: str | None, kind: type[int] | type[float]) -> in
     return value
 
 
-@commands.command()
+@commands.command(hidden=True)  # canonical: council users limits|usage
 def limits(
     name: Annotated[str, typer.Argument(help="The user (key name) to limit.")],
     rpm: Annotated[
@@ -88,7 +88,7 @@ def limits(
     out.print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
 
 
-@commands.command()
+@commands.command(hidden=True)  # canonical: council users limits|usage
 def usage(
     name: Annotated[str | None, typer.Argument(help="One user; default: every user.")] = None,
     days: Annotated[int, typer.Option(min=1, help="UTC days back, today included.")] = 1,

@@ -112,7 +112,7 @@ class Quota:
                 return RateLimitError(
                     f"Token limit: {lim.tokens_per_day:,} tokens per day for key {name!r} "
                     f"({spent:,} used today); retry in {until_midnight(now):.0f} s (midnight "
-                    f"UTC) or ask an admin to raise it (council limits {name} "
+                    f"UTC) or ask an admin to raise it (council users limits {name} "
                     "--tokens-per-day N)",
                     retry_after=math.ceil(until_midnight(now)),
                     limit="tokens_per_day",
@@ -124,7 +124,7 @@ class Quota:
                 return RateLimitError(
                     f"Spend limit: ${lim.usd_per_day:g} per day for key {name!r} "
                     f"(${spent_usd:.4f} spent today); retry in {until_midnight(now):.0f} s "
-                    f"(midnight UTC) or ask an admin to raise it (council limits {name} "
+                    f"(midnight UTC) or ask an admin to raise it (council users limits {name} "
                     "--usd-per-day N)",
                     retry_after=math.ceil(until_midnight(now)),
                     limit="usd_per_day",
@@ -135,7 +135,7 @@ class Quota:
             if wait is not None:
                 return RateLimitError(
                     f"Rate limit: {lim.rpm} requests per minute for key {name!r}; retry in "
-                    f"{math.ceil(wait)} s or ask an admin to raise it (council limits {name} "
+                    f"{math.ceil(wait)} s or ask an admin to raise it (council users limits {name} "
                     "--rpm N)",
                     retry_after=math.ceil(wait),
                     limit="rpm",

@@ -57,7 +57,7 @@ async def usage(
         if user not in (None, caller.name):
             raise PermissionDeniedError(
                 f"Key {caller.name!r} may read only its own usage; drop ?user= or ask an "
-                "admin (council usage NAME).",
+                "admin (council users usage NAME).",
                 code="not_admin",
             )
         user = caller.name
