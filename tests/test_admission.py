@@ -301,3 +301,15 @@ def test_a_real_server_caps_bodies_and_checks_the_host(server: ServerProcess) ->
     assert r.status_code == 400
     assert "COUNCIL_ALLOWED_HOSTS" in r.json()["error"]["message"]
     assert httpx.get(f"{server.url}/health", headers={"Host": "localhost:1"}).status_code == 200
+
+
+def test_the_servers_own_work_waits_in_line_instead_of_being_refused() -> None:
+    from council.heads.admission import Admission, patient
+
+    queue = Admission("m", size=2)
+    queue.admitted = 3  # three rows waiting: a request would get a 503 ...
+    with pytest.raises(OverloadedError):
+        queue.check_room(1)
+    with patient():  # ... a canary's probes queue behind them
+        queue.check_room(4)
+    assert queue.refused == 1
