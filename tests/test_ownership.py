@@ -170,6 +170,16 @@ def test_a_user_named_shared_cannot_replace_a_shared_document(two: Two) -> None:
     assert "8000" in texts and "6666" not in texts
 
 
+def test_figures_across_users_are_for_admins(two: Two) -> None:
+    # /metrics labels counters by key name; stats count every user's rows and name the db path.
+    c = two.client
+    for path in ("/metrics", "/api/memory/stats"):
+        r = c.get(path, headers=two.bob)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "not_admin", path
+        assert c.get(path, headers=ADMIN).status_code == 200, path
+    assert 'key="ana"' in c.get("/metrics", headers=ADMIN).text
+
+
 def test_admins_see_everything_through_admin_endpoints_only(two: Two) -> None:
     c, bob = two.client, two.bob
     everyone = c.get("/api/admin/conversations", headers=ADMIN).json()["conversations"]

@@ -17,7 +17,7 @@ from council.config import Settings
 from council.council import Council
 from council.learning.store_metrics import StoreMetrics
 from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
-from council.server.auth import Authenticate
+from council.server.auth import Authenticate, across_users
 from council.server.errors import install_error_handlers
 from council.server.limits import BodyLimit, HostCheck, allowed_hosts
 from council.server.quota import admit, close_quota, install_quota
@@ -94,7 +94,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         council.metrics.requests.labels(path, str(response.status_code)).inc()
         return response
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(across_users)])
     async def metrics() -> Response:
         """Prometheus text format."""
         return Response(council.metrics.render(), media_type=CONTENT_TYPE_LATEST)
