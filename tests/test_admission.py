@@ -107,6 +107,22 @@ def test_messages_stop_and_seed_are_validated(body: dict, param: str, words: str
         assert chat(client, **ok).status_code == 200
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("content", ['"\\ud800 hi"', '[{"type": "text", "text": "hi \\udfff"}]'])
+def test_a_lone_surrogate_in_a_message_is_a_400(content: str, stream: bool) -> None:
+    # JSON accepts "\ud800"; the tokenizers and the embedder raise TypeError on it (a 500).
+    body = (
+        f'{{"model": "council", "stream": {str(stream).lower()}, '
+        f'"messages": [{{"role": "user", "content": {content}}}]}}'
+    )
+    with scripted_app() as client:
+        r = client.post("/v1/chat/completions", content=body,
+                        headers={"content-type": "application/json"})  # fmt: skip
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["param"] == "messages" and "unpaired surrogate" in err["message"]
+
+
 # the bounded queue ---------------------------------------------------------------------------
 def test_a_ballot_is_reserved_whole_or_refused_whole() -> None:
     q = Admission("m", size=4)

@@ -67,6 +67,19 @@ def test_auth_is_on_beyond_loopback_even_without_keys() -> None:
         assert c.post("/v1/chat/completions", json=ASK, headers=ADMIN).status_code == 200
 
 
+def test_startup_says_who_can_get_in_beyond_loopback_with_no_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="council.server.app"), make_client(host="0.0.0.0"):
+        pass
+    said = caplog.text
+    assert "0.0.0.0" in said and "no API key" in said and "council users add NAME" in said
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="council.server.app"), make_client():
+        pass  # loopback: single-user mode, nothing to warn about
+    assert "no API key" not in caplog.text
+
+
 def test_key_lifecycle_and_revocation_takes_effect_at_once(client: TestClient) -> None:
     r = client.post("/api/users", json={"name": "ana"}, headers=ADMIN)
     assert r.status_code == 201, r.text
