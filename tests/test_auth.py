@@ -216,3 +216,13 @@ def test_the_page_carries_its_sign_in_form_without_a_key(client: TestClient) -> 
     script = client.get("/static/session.js").text
     assert "/api/session" in script and 'mode === "keys"' in script
     assert '"X-Council-Page": "1"' in client.get("/static/api.js").text
+
+
+def test_the_single_user_name_cannot_be_taken_by_a_key() -> None:
+    from council.errors import InvalidRequestError
+    from council.users.keys import check_name
+
+    for name in ("anonymous", "Anonymous"):
+        with pytest.raises(InvalidRequestError, match="reserved"):
+            check_name(name)
+    assert check_name("ana") == "ana"
