@@ -7,7 +7,8 @@ processor, and generate itself runs greedily over the tokens that processor pick
 
 Each model's queue is bounded (admission.py). A row whose caller gave up (a timeout, a
 disconnect) is `abandoned`: it ends at the next decode step, and one still waiting is
-dropped before its batch. Prompts are templated and tokenized on a thread of their own.
+dropped before its batch. Prompts are templated and tokenized on the model's thread, with their
+batch (tokenizing each on the way in would let a fan-out's rows trickle into separate batches).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in mixed-adapter batch
 class Row:
     """One sequence to generate."""
 
-    prompt_ids: list[int]
+    prompt_ids: list[int]  # empty: templated and tokenized from `messages` with its batch
     temperature: float = 0.0
     top_p: float = 1.0
     max_new_tokens: int = 256
@@ -51,6 +52,7 @@ class Row:
     stop: list[str] = field(default_factory=list)
     adapter: str | None = None
     abandoned: bool = False  # set on the event loop when the caller stops waiting
+    messages: list[Message] | None = None
 
 
 @dataclass
@@ -286,6 +288,15 @@ class LocalModel:
     def run_batch(self, rows: list[Row]) -> list[RowResult]:
         """One generate call for all rows (runs on the model's own thread)."""
         self.load()
+        # Tokenized here, off the event loop and with the batch: a fan-out's rows reach the
+        # queue in one tick, so they share one batch (and the n samples of a call one encode).
+        encoded: dict[int, list[int]] = {}
+        for r in rows:
+            if not r.prompt_ids and r.messages is not None:
+                key = id(r.messages)
+                if key not in encoded:
+                    encoded[key] = self.encode(r.messages)
+                r.prompt_ids = encoded[key]
         tok = self.tokenizer
         width = max(len(r.prompt_ids) for r in rows)
         pad = tok.pad_token_id

@@ -99,10 +99,12 @@ class LocalHead(Head):
     ) -> list[Completion]:
         try:
             p = self.resolve(params)
-            ids = await engine.encode_async(self.with_persona(messages))
+            await engine.ensure_loaded()
+            prompt = self.with_persona(messages)
             rows = [
                 Row(
-                    prompt_ids=ids,
+                    prompt_ids=[],
+                    messages=prompt,
                     temperature=p.temperature or 0.0,
                     top_p=p.top_p or 1.0,
                     max_new_tokens=p.max_tokens or 256,
