@@ -107,6 +107,22 @@ def test_messages_stop_and_seed_are_validated(body: dict, param: str, words: str
         assert chat(client, **ok).status_code == 200
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("content", ['"\\ud800 hi"', '[{"type": "text", "text": "hi \\udfff"}]'])
+def test_a_lone_surrogate_in_a_message_is_a_400(content: str, stream: bool) -> None:
+    # JSON accepts "\ud800"; the tokenizers and the embedder raise TypeError on it (a 500).
+    body = (
+        f'{{"model": "council", "stream": {str(stream).lower()}, '
+        f'"messages": [{{"role": "user", "content": {content}}}]}}'
+    )
+    with scripted_app() as client:
+        r = client.post("/v1/chat/completions", content=body,
+                        headers={"content-type": "application/json"})  # fmt: skip
+        assert r.status_code == 400, r.text
+        err = r.json()["error"]
+        assert err["param"] == "messages" and "unpaired surrogate" in err["message"]
+
+
 # the bounded queue ---------------------------------------------------------------------------
 def test_a_ballot_is_reserved_whole_or_refused_whole() -> None:
     q = Admission("m", size=4)
@@ -301,3 +317,15 @@ def test_a_real_server_caps_bodies_and_checks_the_host(server: ServerProcess) ->
     assert r.status_code == 400
     assert "COUNCIL_ALLOWED_HOSTS" in r.json()["error"]["message"]
     assert httpx.get(f"{server.url}/health", headers={"Host": "localhost:1"}).status_code == 200
+
+
+def test_the_servers_own_work_waits_in_line_instead_of_being_refused() -> None:
+    from council.heads.admission import Admission, patient
+
+    queue = Admission("m", size=2)
+    queue.admitted = 3  # three rows waiting: a request would get a 503 ...
+    with pytest.raises(OverloadedError):
+        queue.check_room(1)
+    with patient():  # ... a canary's probes queue behind them
+        queue.check_room(4)
+    assert queue.refused == 1

@@ -67,6 +67,19 @@ def test_auth_is_on_beyond_loopback_even_without_keys() -> None:
         assert c.post("/v1/chat/completions", json=ASK, headers=ADMIN).status_code == 200
 
 
+def test_startup_says_who_can_get_in_beyond_loopback_with_no_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="council.server.app"), make_client(host="0.0.0.0"):
+        pass
+    said = caplog.text
+    assert "0.0.0.0" in said and "no API key" in said and "council users add NAME" in said
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="council.server.app"), make_client():
+        pass  # loopback: single-user mode, nothing to warn about
+    assert "no API key" not in caplog.text
+
+
 def test_key_lifecycle_and_revocation_takes_effect_at_once(client: TestClient) -> None:
     r = client.post("/api/users", json={"name": "ana"}, headers=ADMIN)
     assert r.status_code == 201, r.text
@@ -203,3 +216,13 @@ def test_the_page_carries_its_sign_in_form_without_a_key(client: TestClient) -> 
     script = client.get("/static/session.js").text
     assert "/api/session" in script and 'mode === "keys"' in script
     assert '"X-Council-Page": "1"' in client.get("/static/api.js").text
+
+
+def test_the_single_user_name_cannot_be_taken_by_a_key() -> None:
+    from council.errors import InvalidRequestError
+    from council.users.keys import check_name
+
+    for name in ("anonymous", "Anonymous"):
+        with pytest.raises(InvalidRequestError, match="reserved"):
+            check_name(name)
+    assert check_name("ana") == "ana"

@@ -35,6 +35,7 @@ def extractor(*replies: Any) -> ScriptedHead:
 
 def council_with(embedder: Embedder, data: Path, *heads: ScriptedHead, **kw: Any) -> Council:
     kw.setdefault("fact_head", "x" if any(h.id == "x" for h in heads) else "none")
+    kw.setdefault("facts", True)
     settings = settings_with(
         [h.spec for h in heads], memory=True, embedder="minilm", data_dir=data, **kw
     )

@@ -10,15 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from council.cli import app as cli
+from council.config import Settings
 from council.council import Council
 from council.server import create_app
+from council.storage import open_store
 from council.types import Completion, GenParams, Message
-from council.users.caller import Caller, bind, current
+from council.users.caller import current
+from council.users.keys import Users
 from tests.helpers import ScriptedHead, scripted, settings_with
 from tests.test_lock import redis_server, redis_url  # noqa: F401  (fixtures)
 
@@ -49,24 +52,28 @@ def heads(**spec: Any) -> list[Always]:
             for i, q in (("a", 9.0), ("b", 6.0), ("c", 3.0))]  # fmt: skip
 
 
-def bind_test_callers(app: FastAPI) -> None:
-    """Stands in for the auth middleware: X-Test-Key names the caller (X-Test-Admin: 1)."""
-
-    @app.middleware("http")
-    async def _bind(request: Request, call_next: Any) -> Any:
-        name = request.headers.get("x-test-key")
-        if name is None:
-            return await call_next(request)
-        admin = request.headers.get("x-test-admin") == "1"
-        with bind(Caller(name, admin=admin, key=name)):
-            return await call_next(request)
+KEYS: dict[str, str] = {}  # user -> API key, issued in this test's data dir
+USERS = {"alice": False, "bob": False, "carol": False, "root": True}  # name -> admin
 
 
-def make_app(members: list[Always], **limits: Any) -> FastAPI:
+def issue_keys(settings: Settings) -> None:
+    """Real users and keys in the data dir, so the auth middleware decides who calls."""
+    store = open_store(settings)
+    try:
+        users = Users(store)
+        if not users.keys_exist():
+            KEYS.clear()
+            for name, admin in USERS.items():
+                KEYS[name] = users.add(name, admin=admin)[1]
+    finally:
+        store.close()
+
+
+def make_app(members: list[Always], keys: bool = True, **limits: Any) -> FastAPI:
     settings = settings_with([h.spec for h in members], **limits)
-    app = create_app(settings, Council(settings, heads=list(members)))
-    bind_test_callers(app)
-    return app
+    if keys:
+        issue_keys(settings)
+    return create_app(settings, Council(settings, heads=list(members)))
 
 
 @pytest.fixture
@@ -81,7 +88,8 @@ def client(members: list[Always]) -> Iterator[TestClient]:
 
 
 def as_(name: str, admin: bool = False) -> dict[str, str]:
-    return {"x-test-key": name, **({"x-test-admin": "1"} if admin else {})}
+    assert USERS[name] == admin, f"{name} is {'an' if USERS[name] else 'no'} admin"
+    return {"Authorization": f"Bearer {KEYS[name]}"}
 
 
 def ask(client: TestClient, who: str | None, path: str = "/vote") -> int:
@@ -108,10 +116,8 @@ def test_rpm_limit_answers_429_with_retry_after_and_names_the_limit(client: Test
     assert err["code"] == "rate_limit_exceeded"
     assert "council users limits alice --rpm N" in err["message"]
     assert ask(client, "alice", "/hybrid") == 429
-    # another key has its own minute; no caller at all (single-user mode) is not limited
+    # another key has its own minute
     assert ask(client, "bob", "/chat") == 200
-    for _ in range(3):
-        assert ask(client, None) == 200
     # routes that do not ask the council are not counted
     assert client.get("/api/usage", headers=as_("alice")).status_code == 200
 
@@ -199,7 +205,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 def test_prometheus_counters_per_key(client: TestClient) -> None:
     for _ in range(3):
         client.post("/vote", json={"prompt": "2+2?"}, headers=as_("alice"))
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=as_("root", admin=True)).text
     assert metric(text, "council_key_requests_total", key="alice") == 2
     assert metric(text, "council_key_rejections_total", key="alice", limit="rpm") == 1
     for head in ("a", "b", "c"):
@@ -244,3 +250,14 @@ def test_replicas_share_counters_through_redis(
             assert ask(c, "alice") == 200
         third = c1.post("/vote", json={"prompt": "2+2?"}, headers=as_("alice"))
         assert third.status_code == (429 if backend == "redis" else 200)
+
+
+def test_single_user_mode_and_the_admin_token_are_not_limited(members: list[Always]) -> None:
+    with TestClient(make_app(members, keys=False, rpm=1, admin_token="op")) as c:
+        for _ in range(3):  # no key exists: nobody signs in, there is no key to limit
+            assert ask(c, None) == 200
+    with TestClient(make_app(members, rpm=1, admin_token="op")) as c:
+        for _ in range(3):  # the operator's token is not a user's key
+            r = c.post("/vote", json={"prompt": "2+2?"}, headers={"Authorization": "Bearer op"})
+            assert r.status_code == 200, r.text
+        assert ask(c, "alice") == 200 and ask(c, "alice") == 429

@@ -44,6 +44,7 @@ from council.verify import verify_answer
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
 OnEvent = Callable[[dict[str, Any]], None]
+Incoming = Conversation | str | list[Message] | list[dict[str, Any]]  # what ask() accepts
 
 
 class Council(Head):
@@ -65,9 +66,7 @@ class Council(Head):
         self.heads: dict[str, Head] = {
             h.id: h for h in (heads if heads is not None else build_heads(settings, self.ctx))
         }
-        self.embedder = (
-            embedder if embedder is not None else make_embedder(settings.memory.embedder)
-        )
+        self.embedder = embedder or make_embedder(settings.memory.embedder)
         self.metrics = metrics or Metrics()
         self.router = Router(settings)  # the governor applies its saved switches to settings
         self.governor = self.router.governor
@@ -84,8 +83,10 @@ class Council(Head):
         self.facts: Facts | None = None
         if self.memory is not None:
             self.router.certainty.load(self.memory.store)
-            ask = asker(pick_head(settings.memory.fact_head, self.enabled, self.head), self.call)
-            self.facts = Facts(self.memory.store, self.memory.embedder, ask, settings.memory)
+            if settings.memory.facts:
+                head = pick_head(settings.memory.fact_head, self.enabled, self.head)
+                self.facts = Facts(self.memory.store, self.memory.embedder,
+                                   asker(head, self.call), settings.memory)  # fmt: skip
 
     # the heads ------------------------------------------------------------------------
     @property
@@ -128,7 +129,7 @@ class Council(Head):
     # one decision ---------------------------------------------------------------------
     async def ask(
         self,
-        messages: Conversation | str | list[Message] | list[dict[str, Any]],
+        messages: Incoming,
         *,
         strategy: str | None = None,
         num_models: int | None = None,
@@ -275,13 +276,12 @@ class Council(Head):
             label_source=verdict.label_source,
             recalled=verdict.recalled,
         )
-        await asyncio.to_thread(self.memory.record, record, lambda db: enqueue(db, record))
+        job = (lambda db: enqueue(db, record)) if self.facts is not None else None
+        await asyncio.to_thread(self.memory.record, record, job)
         if self.facts is not None:
             self.facts.wake()
 
-    def check(
-        self, messages: Conversation | str | list[Message] | list[dict[str, Any]]
-    ) -> Conversation:
+    def check(self, messages: Incoming) -> Conversation:
         """The request's messages, validated once (a Conversation passes as it is)."""
         server = self.settings.server
         return check(messages, server.max_prompt_chars, server.max_messages)
@@ -348,7 +348,7 @@ class Council(Head):
 
     async def ask_single(
         self,
-        messages: Conversation | str | list[Message] | list[dict[str, Any]],
+        messages: Incoming,
         *,
         head_id: str | None = None,
         params: GenParams | None = None,

@@ -55,6 +55,15 @@ def check(
             f"The prompt has {size} characters; the limit is {max_chars} "
             f"(COUNCIL_MAX_PROMPT_CHARS). Shorten it or raise the limit."
         )
+    for i, m in enumerate(msgs):
+        try:  # JSON's "\ud800" decodes to a lone surrogate that no tokenizer takes (a 500)
+            m.content.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequestError(
+                f"Message {i} has an unpaired surrogate (\\ud800-\\udfff escape): send text "
+                "that is valid Unicode.",
+                param="messages",
+            ) from None
     return Conversation(msgs)
 
 

@@ -31,6 +31,7 @@ from council.adapters.canary import CanaryWatch
 from council.adapters.registry import BASE, Registry, write_summary
 from council.config import Settings
 from council.heads import Head
+from council.heads.admission import patient
 from council.heads.local import LocalHead
 from council.heads.openai_compat import OpenAICompatHead
 from council.jobs.notify import notify
@@ -269,7 +270,8 @@ class Deployer:
         kept: list[Any] = []
         for i in range(0, len(pool), 8):
             part = pool[i : i + 8]
-            out = await run_items(head, part, champion, self.council.embedder, max_tokens=64)
+            with patient():  # the server's own work: it queues behind requests, never a 503
+                out = await run_items(head, part, champion, self.council.embedder, max_tokens=64)
             kept += [it for it, ok in zip(part, out.correct, strict=True) if ok]
             if len(kept) >= want:
                 break
@@ -280,6 +282,10 @@ class Deployer:
     async def _run_probes(self, role: str, watch: CanaryWatch) -> None:
         from council.learning.gauntlet import run_items
 
+        with patient():  # probes queue behind live requests: a 503 would blind the canary
+            await self._probe(role, watch, run_items)
+
+    async def _probe(self, role: str, watch: CanaryWatch, run_items: Any) -> None:
         try:
             items = await self._prepare_probes(role, watch.deployment["previous"])
             watch.probes_planned = len(items)

@@ -17,6 +17,19 @@ from council.errors import OverloadedError
 
 # Rows a ballot reserved and its head calls have not taken yet (shared by the ballot's tasks).
 _held: ContextVar[dict[Admission, int] | None] = ContextVar("council_held_rows", default=None)
+# The server's own background work (a canary's probes): it queues behind requests instead of
+# being refused, since nobody could retry it; it bounds its own fan-out (chunks of a few rows).
+_patient: ContextVar[bool] = ContextVar("council_patient", default=False)
+
+
+@contextmanager
+def patient() -> Iterator[None]:
+    """Head calls inside are the server's own work: they wait in line, never get a 503."""
+    token = _patient.set(True)
+    try:
+        yield
+    finally:
+        _patient.reset(token)
 
 
 class Admission:
@@ -37,7 +50,7 @@ class Admission:
     def check_room(self, rows: int) -> None:
         """Raise OverloadedError (503) unless `rows` more fit the queue now. An empty queue
         takes any fan-out, so a ballot wider than the queue still runs when the model is idle."""
-        if rows <= 0 or self.waiting == 0 or self.waiting + rows <= self.size:
+        if rows <= 0 or self.waiting == 0 or self.waiting + rows <= self.size or _patient.get():
             return
         self.refused += rows
         wait = max(1, math.ceil(self.batch_s))

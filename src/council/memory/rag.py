@@ -87,9 +87,10 @@ class Knowledge:
         return self._reindex(report)
 
     def ingest_text(self, name: str, text: str, owner: str | None) -> IngestReport:
-        """One document sent as text (the API's upload), kept under `api:<owner>/<name>` so two
-        users' documents of the same name never replace each other."""
-        key = f"api:{owner or 'shared'}/{name}"
+        """One document sent as text (the API's upload), kept under `api:@<owner>/<name>` (or
+        `api:shared/<name>`) so two users' documents of the same name never replace each other.
+        '@' never starts a user name, so a user named "shared" cannot reach the shared ones."""
+        key = f"api:@{owner}/{name}" if owner else f"api:shared/{name}"
         report = IngestReport()
         text = normalise(text)
         digest = hashlib.sha256(text.encode()).hexdigest()

@@ -146,7 +146,7 @@ class Quota:
     def charge(self, head: Head, msgs: list[Message], completions: list[Completion]) -> None:
         """A Council observer: book this call's tokens and cost on the caller's key."""
         caller = current()
-        if caller is None:  # internal work (learning jobs, probes) is nobody's request
+        if caller is None or not caller.metered:  # internal work, single-user mode, admin token
             return
         name = caller.name
         tokens_in = sum(c.tokens_in for c in completions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +25,7 @@ from council.server import (
     memory_api,
     openai_api,
 )
-from council.server.auth import Authenticate
+from council.server.auth import Authenticate, across_users, loopback
 from council.server.errors import install_error_handlers
 from council.server.limits import BodyLimit, HostCheck, allowed_hosts
 from council.server.quota import admit, close_quota, install_quota
@@ -35,6 +36,26 @@ from council.storage import open_store
 from council.users.keys import Users
 
 log = logging.getLogger(__name__)
+
+
+async def warn_if_locked(settings: Settings, users: Users) -> None:
+    """Beyond loopback every request needs a key: say so at startup while none exists."""
+    host = settings.server.host
+    if loopback(host) or await asyncio.to_thread(users.keys_exist):
+        return
+    token = settings.server.admin_token
+    who = (
+        "only the admin token (COUNCIL_ADMIN_TOKEN) gets in"
+        if token is not None and token.get_secret_value()
+        else "nobody gets in (no COUNCIL_ADMIN_TOKEN is set either)"
+    )
+    log.warning(
+        "Listening on %s with no API key yet: every request needs one, so %s. Create a "
+        "key with `council users add NAME` (--admin to manage users), or listen on "
+        "127.0.0.1 for single-user mode.",
+        host,
+        who,
+    )
 
 
 def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
@@ -60,6 +81,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
             time.perf_counter() - started,
             len(council.enabled),
         )
+        await warn_if_locked(settings, users)
         yield
         if deployer is not None:
             await deployer.close()
@@ -102,7 +124,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         council.metrics.requests.labels(path, str(response.status_code)).inc()
         return response
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], dependencies=[Depends(across_users)])
     async def metrics() -> Response:
         """Prometheus text format."""
         return Response(council.metrics.render(), media_type=CONTENT_TYPE_LATEST)

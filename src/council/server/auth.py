@@ -159,6 +159,19 @@ def owner(claimed: str | None, param: str = "user") -> str:
     return who.name
 
 
+def across_users() -> None:
+    """A dependency for routes whose figures span every user (/metrics, /api/memory/stats):
+    with keys on, admins only. Single-user mode is unchanged."""
+    who = caller()
+    if who.signed_in and not who.admin:
+        raise PermissionDeniedError(
+            f"This route reports on every user, so it is for admins; {who.name!r} is not one. "
+            "Your own usage is at GET /api/usage; scrape /metrics with an admin key or the "
+            "admin token.",
+            code="not_admin",
+        )
+
+
 def scoped_to() -> str | None:
     """The user whose ids a request may see; None in single-user mode (every id, as before)."""
     who = caller()

@@ -41,8 +41,8 @@ def facts_of(request: Request) -> Facts:
     facts = council_of(request).facts
     if facts is None:
         raise MemoryOffError(
-            "Memory is switched off on this server, so no facts are kept; "
-            "start it with COUNCIL_MEMORY=true."
+            "This server keeps no facts about users: start it with COUNCIL_FACTS=true "
+            "(and COUNCIL_MEMORY=true)."
         )
     return facts
 

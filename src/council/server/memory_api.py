@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
 
 from council.errors import ExchangeNotFoundError, InvalidRequestError, PermissionDeniedError
@@ -15,7 +15,7 @@ from council.memory import ownership
 from council.memory.episodic import Memory
 from council.memory.rag import Knowledge
 from council.memory.store import Store
-from council.server.auth import caller, owner, scoped_to
+from council.server.auth import across_users, caller, owner, scoped_to
 from council.server.council_api import council_of
 from council.server.schemas import DocumentRequest, FeedbackRequest, check_id
 
@@ -68,7 +68,7 @@ async def exchange(exchange_id: str, request: Request) -> dict[str, Any]:
     return found
 
 
-@router.get("/memory/stats")
+@router.get("/memory/stats", dependencies=[Depends(across_users)])
 async def stats(request: Request) -> dict[str, Any]:
     """What is stored: exchanges by label, memories, documents, and the indexes."""
     memory = memory_of(request)

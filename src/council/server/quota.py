@@ -2,8 +2,8 @@
 429 and Retry-After) before it runs; GET /api/usage reports usage per key and per head.
 
 `admit` is an app-wide dependency (create_app), so it runs after every middleware, whichever
-binds the caller; it acts only on the routes in ASKS. No caller (single-user mode, nobody
-signed in): nothing is limited.
+binds the caller; it acts only on the routes in ASKS. Only user keys are metered: single-user
+mode (nobody signs in) and the admin token are not limited.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ async def admit(request: Request) -> None:
     """Refuse a request over its key's limits before it runs; count it otherwise."""
     path = getattr(request.scope.get("route"), "path", request.url.path)
     caller = caller_of(request)
-    if path not in ASKS or caller is None:
-        return
+    if path not in ASKS or caller is None or not caller.metered:
+        return  # single-user mode (nobody signed in) and the admin token are not limited
     await asyncio.to_thread(quota_of(request).admit, caller)
 
 

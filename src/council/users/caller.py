@@ -28,6 +28,12 @@ class Caller:
     def signed_in(self) -> bool:
         return self.key is not None
 
+    @property
+    def metered(self) -> bool:
+        """Limits and usage count user keys: not single-user mode, nor the admin token (whose
+        caller's name starts with ':', which no user name may contain)."""
+        return self.signed_in and not self.name.startswith(":")
+
 
 _current: ContextVar[Caller | None] = ContextVar("council_caller", default=None)
 

@@ -20,7 +20,7 @@ from typing import Any
 from council.errors import InvalidRequestError, UserExistsError, UserNotFoundError
 from council.memory.store import Store
 from council.users import ledger
-from council.users.caller import Caller
+from council.users.caller import ANONYMOUS, Caller
 
 KEY_PREFIX = "ck-"
 SHOWN = len(KEY_PREFIX) + 6  # characters of a key kept for listings ("ck-AbCdEf")
@@ -42,6 +42,12 @@ def check_name(name: str) -> str:
             "starting with a letter or digit.",
             param="name",
             code="invalid_user_name",
+        )
+    if name.lower() == ANONYMOUS:  # it owns what single-user mode stored before any key
+        raise InvalidRequestError(
+            f"User name {name!r} is reserved for requests nobody signed in to: pick another.",
+            param="name",
+            code="reserved_user_name",
         )
     return name
 
