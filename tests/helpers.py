@@ -79,6 +79,7 @@ def local_specs(model: Path | str, n: int = 5, **overrides: Any) -> list[HeadSpe
 def settings_with(heads: list[HeadSpec], **kw: Any) -> Settings:
     kw.setdefault("embedder", "none")
     kw.setdefault("memory", False)
+    kw.setdefault("fact_head", "none")  # scripted replies are for the ballot; facts use rules
     return Settings(heads=heads, **kw)
 
 

@@ -72,14 +72,14 @@ async def test_recall_puts_this_users_past_facts_in_the_prompt(
     assert first.exchange_id and first.success is True and first.label_source == "confidence"
 
     v = await council.ask("What is my dog called?", user="ana", conversation_id="c2")
-    assert "Relevant past facts:" in system_text(a) and "Rex" in system_text(a)
+    assert "Your past answers to this user" in system_text(a) and "Rex" in system_text(a)
     assert v.recalled and v.recalled[0]["source"] == first.exchange_id
 
     await council.ask("What is my dog called?", user="bob", conversation_id="c3")
     assert "Rex" not in system_text(a)  # never another user's memory
 
     await council.ask("What is my dog called?", user="ana", recall=False)
-    assert "Relevant past facts" not in system_text(a)
+    assert "Your past answers" not in system_text(a)
 
     same = await council.ask("What is my dog called?", user="ana", conversation_id="c1")
     sources = {r["source"] for r in same.recalled}
@@ -95,7 +95,7 @@ async def test_failed_exchanges_are_not_recalled_as_facts(
     wrong = await council.ask("What is 2 + 2?", user="ana")
     assert wrong.success is False and wrong.label_source == "verifier"  # 5 is checked wrong
     await council.ask("What is 2 + 2 again?", user="ana")
-    assert "Relevant past facts" not in system_text(a)
+    assert "Your past answers" not in system_text(a)
     await council.close()
 
 

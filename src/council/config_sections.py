@@ -82,6 +82,14 @@ class MemorySettings(Section):
     chunk_size: int = Field(800, ge=50)
     chunk_overlap: int = Field(100, ge=0)
     approx_threshold: int = Field(50_000, ge=1)  # vectors before HNSW replaces the flat index
+    # Facts about each user, extracted from their turns (facts/); off until the web page's
+    # Memory panel and the recall benchmark land (issue 14). COUNCIL_FACTS=true turns it on.
+    facts: bool = False
+    # head that extracts facts from users' turns; None: the fastest local head; "none": the
+    # fallback only (the user's own self-statements, verbatim)
+    fact_head: str | None = None
+    fact_k: int = Field(5, ge=0)  # facts put into a prompt
+    fact_min_score: float = Field(0.3, ge=-1.0, le=1.0)  # cosine similarity floor for facts
 
 
 class RoutingSettings(Section):

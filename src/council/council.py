@@ -21,6 +21,9 @@ from council.exchange import (
     success_label,
     with_context,
 )
+from council.facts.asker import asker, pick_head
+from council.facts.facts import Facts
+from council.facts.ledger import enqueue
 from council.heads import Head, build_heads, make_context
 from council.heads.admission import reserve
 from council.memory.episodic import Memory, Recalled
@@ -41,6 +44,7 @@ from council.verify import verify_answer
 log = logging.getLogger(__name__)
 COUNCIL_ID = "council"
 OnEvent = Callable[[dict[str, Any]], None]
+Incoming = Conversation | str | list[Message] | list[dict[str, Any]]  # what ask() accepts
 
 
 class Council(Head):
@@ -62,9 +66,7 @@ class Council(Head):
         self.heads: dict[str, Head] = {
             h.id: h for h in (heads if heads is not None else build_heads(settings, self.ctx))
         }
-        self.embedder = (
-            embedder if embedder is not None else make_embedder(settings.memory.embedder)
-        )
+        self.embedder = embedder or make_embedder(settings.memory.embedder)
         self.metrics = metrics or Metrics()
         self.router = Router(settings)  # the governor applies its saved switches to settings
         self.governor = self.router.governor
@@ -78,8 +80,13 @@ class Council(Head):
             store = open_store(settings)
             self.memory = Memory(settings, self.embedder, store)
             self.knowledge = knowledge or Knowledge(settings, self.embedder, store)
+        self.facts: Facts | None = None
         if self.memory is not None:
             self.router.certainty.load(self.memory.store)
+            if settings.memory.facts:
+                head = pick_head(settings.memory.fact_head, self.enabled, self.head)
+                self.facts = Facts(self.memory.store, self.memory.embedder,
+                                   asker(head, self.call), settings.memory)  # fmt: skip
 
     # the heads ------------------------------------------------------------------------
     @property
@@ -101,13 +108,17 @@ class Council(Head):
         return max(self.enabled, key=lambda h: (h.spec.speed, h.spec.quality))
 
     async def start(self) -> None:
-        """Load every enabled head (local weights, connections) before serving."""
+        """Load every enabled head before serving; start the fact worker (pending jobs first)."""
         results = await asyncio.gather(*(h.start() for h in self.enabled), return_exceptions=True)
         for h, r in zip(self.enabled, results, strict=True):
             if isinstance(r, Exception):
                 log.error("head %s failed to start: %s", h.id, r)
+        if self.facts is not None:
+            self.facts.start()
 
     async def close(self) -> None:
+        if self.facts is not None:
+            await self.facts.stop()
         await asyncio.gather(*(h.close() for h in self.heads.values()))
         if self.ctx is not None:
             self.ctx.pool.close()
@@ -118,7 +129,7 @@ class Council(Head):
     # one decision ---------------------------------------------------------------------
     async def ask(
         self,
-        messages: Conversation | str | list[Message] | list[dict[str, Any]],
+        messages: Incoming,
         *,
         strategy: str | None = None,
         num_models: int | None = None,
@@ -180,8 +191,10 @@ class Council(Head):
         recall: bool | None,
         rag: bool | None,
     ) -> list[Recalled]:
-        """Stage 0: this user's relevant past exchanges and the knowledge they may read."""
+        """Stage 0: this user's facts, relevant past answers, and the knowledge they may read."""
         found: list[Recalled] = []
+        if self.facts is not None and recall is not False:
+            found += await asyncio.to_thread(self.facts.recall, question, user)
         if self.memory is not None and recall is not False:
             found += await asyncio.to_thread(
                 self.memory.recall, question, user=user, session=conversation_id
@@ -243,7 +256,8 @@ class Council(Head):
         user: str,
         conversation_id: str | None,
     ) -> None:
-        """Last stage: label the exchange and store it durably before anyone sees the reply."""
+        """Last stage: label the exchange and store it durably before anyone sees the reply,
+        with the job that extracts the user's facts from it (whatever its label)."""
         verdict.recalled = [r.to_dict() for r in recalled]
         if self.memory is None:
             return
@@ -262,11 +276,12 @@ class Council(Head):
             label_source=verdict.label_source,
             recalled=verdict.recalled,
         )
-        await asyncio.to_thread(self.memory.record, record)
+        job = (lambda db: enqueue(db, record)) if self.facts is not None else None
+        await asyncio.to_thread(self.memory.record, record, job)
+        if self.facts is not None:
+            self.facts.wake()
 
-    def check(
-        self, messages: Conversation | str | list[Message] | list[dict[str, Any]]
-    ) -> Conversation:
+    def check(self, messages: Incoming) -> Conversation:
         """The request's messages, validated once (a Conversation passes as it is)."""
         server = self.settings.server
         return check(messages, server.max_prompt_chars, server.max_messages)
@@ -333,7 +348,7 @@ class Council(Head):
 
     async def ask_single(
         self,
-        messages: Conversation | str | list[Message] | list[dict[str, Any]],
+        messages: Incoming,
         *,
         head_id: str | None = None,
         params: GenParams | None = None,
@@ -378,15 +393,8 @@ class Council(Head):
         except Exception as exc:
             return self.failed(f"{type(exc).__name__}: {exc}", started, n)
         return [
-            Completion(
-                head=self.id,
-                text=v.answer,
-                latency_ms=v.latency_ms,
-                tokens_in=v.tokens_in,
-                tokens_out=v.tokens_out,
-                cost_usd=v.cost_usd,
-                logprob=mean_logprob(v.answer_logprobs),
-                token_logprobs=v.answer_logprobs,
-            )
+            Completion(head=self.id, text=v.answer, latency_ms=v.latency_ms,
+                       tokens_in=v.tokens_in, tokens_out=v.tokens_out, cost_usd=v.cost_usd,
+                       logprob=mean_logprob(v.answer_logprobs), token_logprobs=v.answer_logprobs)
             for v in verdicts
-        ]
+        ]  # fmt: skip

@@ -17,6 +17,7 @@
     │   memory:
     ├── ExchangeNotFoundError    an exchange id the store does not have (404)
     ├── ConversationNotFoundError  a conversation id the store does not have (404)
+    ├── FactNotFoundError        a fact id the caller has not got (404)
     ├── DocumentError            a file that cannot be ingested (names the file)
     ├── SchemaTooNewError        the database was written by a newer Council
     ├── IndexCorrupt             lives in memory/index_files.py: a saved FAISS index that cannot
@@ -137,6 +138,13 @@ class ConversationNotFoundError(CouncilError):
     error_type = "invalid_request_error"
     code = "conversation_not_found"
     param = "conversation_id"
+
+
+class FactNotFoundError(CouncilError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "fact_not_found"
+    param = "id"
 
 
 class DocumentError(CouncilError):

@@ -4,6 +4,7 @@ stores and recalls."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -102,18 +103,32 @@ def new_exchange_id() -> str:
 
 
 def context_block(recalled: list[Recalled]) -> str:
-    """The system block that carries memories and knowledge into the heads' prompt."""
+    """The system block that carries facts, past answers and knowledge into the prompt.
+
+    Facts are what the user said (dated, so the newer of two wins); past answers are the
+    council's own earlier replies, which may be wrong, so they are labelled as such."""
     parts = []
+    facts = sorted((r for r in recalled if r.kind == "fact"), key=lambda r: r.said_at or 0)
     memories = [r for r in recalled if r.kind == "memory"]
     knowledge = [r for r in recalled if r.kind == "knowledge"]
+    if facts:
+        lines = [f"- ({_day(f.said_at)}) {f.text}" for f in facts]
+        parts.append("What the user told you (newest last):\n" + "\n".join(lines))
     if memories:
-        parts.append("Relevant past facts:\n" + "\n".join(f"- {m.text}" for m in memories))
+        parts.append(
+            "Your past answers to this user (may be wrong):\n"
+            + "\n".join(f"- {m.text}" for m in memories)
+        )
     if knowledge:
         lines = [
             f"[{i}] ({k.source}, part {k.position}) {k.text}" for i, k in enumerate(knowledge, 1)
         ]
         parts.append("Knowledge (cite the [number] you use):\n" + "\n".join(lines))
     return "\n\n".join(parts)
+
+
+def _day(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(ts or 0))
 
 
 def with_context(messages: list[Message], recalled: list[Recalled]) -> list[Message]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
+from council.facts.ledger import m008_facts
 from council.jobs.ledger import m003_runs
 from council.learning.ledger import m002_learning, m003_gauntlet_reports
 from council.memory.schema import Migration, m001_initial, m004_vote_certainty, m007_document_owner
@@ -42,6 +43,7 @@ MIGRATIONS: list[Migration] = [
     m005_key_limits,  # quota: limits_override, key_requests, key_usage
     m006_users,  # users: users, api_keys, sessions
     m007_document_owner,  # memory: documents.owner (shared or one user's)
+    m008_facts,  # facts: facts, fact_jobs
 ]
 
 

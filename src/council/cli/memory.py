@@ -1,4 +1,4 @@
-"""Memory: feedback, ingest, `memory search`; the memory statistics."""
+"""Memory: feedback, ingest, `memory search|list|forget`; the memory statistics."""
 
 from __future__ import annotations
 
@@ -128,3 +128,67 @@ def search(
     for s in knowledge.search(text, k):
         table.add_row(f"{s.score:.2f}", "knowledge", f"{s.source}#{s.position}", s.text[:200])
     out.print(table)
+
+
+def _facts(settings: Settings) -> Any:
+    """The facts of this data dir (rules only: the CLI loads no model heads)."""
+    from council.facts.facts import Facts
+
+    store, memory, _ = _open(settings)
+    return Facts(store, memory.embedder, None, settings.memory), memory
+
+
+@group.command("list")
+def list_facts(
+    user: Annotated[str | None, typer.Option(help="Only this user's facts.")] = None,
+    history: Annotated[bool, typer.Option(help="Include superseded facts.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List the facts Council keeps about users (newest first).
+
+    Example: council memory list --user ana
+    """
+    import time
+
+    facts, _ = _facts(settings_from(config))
+    table = Table(title="Facts")
+    for col in ("id", "user", "said", "text", "from exchange", "superseded by"):
+        table.add_column(col, overflow="fold")
+    for f in facts.list(user, history):
+        said = time.strftime("%Y-%m-%d", time.gmtime(f["said_at"]))
+        table.add_row(str(f["id"]), f["user_id"], said, f["text"], f["exchange_id"] or "",
+                      str(f["superseded_by"] or ""))  # fmt: skip
+    out.print(table)
+
+
+@group.command()
+def forget(
+    fact_id: Annotated[int | None, typer.Argument(help="The fact's id (see memory list).")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Erase everything about --user: facts, exchanges.")
+    ] = False,
+    user: Annotated[str | None, typer.Option(help="Whose data --all erases.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Erase one fact, or with --all everything about a user (facts, memories, exchanges).
+
+    Example: council memory forget 12; council memory forget --all --user ana --yes
+    """
+    from council.errors import FactNotFoundError, InvalidRequestError
+
+    facts, memory = _facts(settings_from(config))
+    if all_:
+        if not user or fact_id is not None:
+            raise InvalidRequestError("Use either ID, or --all with --user NAME.")
+        if not yes:
+            typer.confirm(f"Erase every fact, memory and exchange of {user!r}?", abort=True)
+        counts = facts.forget_user(user)
+        memory.table.rebuild()  # the erased memories' vectors leave the index files too
+        out.print(", ".join(f"{n} {what}" for what, n in counts.items()) + f" of {user} erased")
+        return
+    if fact_id is None:
+        raise InvalidRequestError("Name the fact to forget (council memory list), or use --all.")
+    if not facts.forget(fact_id):
+        raise FactNotFoundError(f"No fact {fact_id}. List them with: council memory list")
+    out.print(f"fact {fact_id} erased")

@@ -7,7 +7,9 @@ memory.query("What is my dog's name?", k=3, filters={"user": "ana", "success": T
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +37,13 @@ def parse_since(since: float | str | None) -> float | None:
 class Recalled:
     """One memory or knowledge snippet that went into a prompt."""
 
-    kind: str  # memory | knowledge
+    kind: str  # memory (a past answer) | fact | knowledge
     id: int
     text: str
     score: float
     source: str | None = None  # exchange id, or document path
     position: int | None = None  # chunk position within its document
+    said_at: float | None = None  # a fact: when the user said it
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -112,12 +115,14 @@ class Memory:
             if r["score"] >= s.memory.recall_min_score
         ]
 
-    def record(self, rec: ExchangeRecord) -> None:
-        """Store the exchange durably and index it for recall."""
+    def record(
+        self, rec: ExchangeRecord, also: Callable[[sqlite3.Connection], None] | None = None
+    ) -> None:
+        """Store the exchange durably and index it for recall (`also`: more in that commit)."""
         question = next((m.content for m in reversed(rec.messages) if m.role == "user"), "")
         text = f"Q: {question}\nA: {rec.verdict.answer}"
         vector = self.embedder.encode([text])[0]
-        memory_id = self.store.record(rec, memory=(text, vector))
+        memory_id = self.store.record(rec, memory=(text, vector), also=also)
         if memory_id is not None:
             self.table.add([memory_id], vector[None, :])
 

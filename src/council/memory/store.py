@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -137,11 +137,15 @@ class Store:
         self,
         rec: ExchangeRecord,
         memory: tuple[str, np.ndarray] | None = None,
+        also: Callable[[sqlite3.Connection], None] | None = None,
     ) -> int | None:
         """Store the exchange, its votes and (optionally) its memory item in one transaction;
-        returns the memory item's id."""
+        returns the memory item's id. `also` writes more in that transaction (a fact job)."""
         with self.tx() as db:
-            return self.write_record(db, rec, memory)
+            memory_id = self.write_record(db, rec, memory)
+            if also is not None:
+                also(db)
+            return memory_id
 
     def write_record(
         self,

@@ -17,7 +17,14 @@ from council.adapters.registry import Registry
 from council.config import Settings
 from council.council import Council
 from council.learning.store_metrics import StoreMetrics
-from council.server import adapters_api, admin_api, council_api, memory_api, openai_api
+from council.server import (
+    adapters_api,
+    admin_api,
+    council_api,
+    facts_api,
+    memory_api,
+    openai_api,
+)
 from council.server.auth import Authenticate, across_users, loopback
 from council.server.errors import install_error_handlers
 from council.server.limits import BodyLimit, HostCheck, allowed_hosts
@@ -98,6 +105,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(council_api.router)
     app.include_router(openai_api.router)
     app.include_router(memory_api.router)
+    app.include_router(facts_api.router)
     app.include_router(admin_api.router)
     app.include_router(adapters_api.router)
     app.include_router(users_admin)
