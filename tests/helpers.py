@@ -177,6 +177,17 @@ class ServerProcess:
             self.proc.wait()
 
 
+@contextmanager
+def serving(config: Path, data_dir: Path) -> Iterator[ServerProcess]:
+    """A `council serve` subprocess, ready, and stopped at the end of the block."""
+    proc = ServerProcess(config, data_dir)
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
+
+
 def write_config(path: Path, heads: list[HeadSpec], **settings: Any) -> Path:
     """A council.toml with the given heads."""
     import json

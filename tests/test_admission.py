@@ -23,7 +23,7 @@ from council.heads.engine import LocalModel, Row
 from council.server import create_app
 from council.server.limits import allowed_hosts
 from council.types import GenParams, Message
-from tests.helpers import ServerProcess, local_specs, scripted, settings_with, write_config
+from tests.helpers import ServerProcess, local_specs, scripted, serving, settings_with, write_config
 
 HANG_GUARD_S = 60.0  # far above any honest latency here; only a wedged engine reaches it
 
@@ -263,12 +263,8 @@ def server(
     heads = local_specs(tiny_model_dir, 3, max_tokens=48, temperature=1.0)
     config = write_config(root / "council.toml", heads, embedder="none", memory=False,
                           queue_size=16, max_body_bytes=100_000)  # fmt: skip
-    proc = ServerProcess(config, root / "data")
-    try:
-        proc.wait_ready()
+    with serving(config, root / "data") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def post_chat(url: str, **body: Any) -> tuple[int, float, httpx.Headers]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from tests.helpers import ServerProcess, local_specs, write_config
+from tests.helpers import ServerProcess, local_specs, serving, write_config
 
 TOKEN = "fuzz-admin-token"
 EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
@@ -35,12 +35,8 @@ def server(
     root = tmp_path_factory.mktemp("fuzz")
     heads = local_specs(tiny_model_dir, 2, max_tokens=8)
     config = write_config(root / "council.toml", heads, admin_token=TOKEN)
-    proc = ServerProcess(config, root / "data")
-    try:
-        proc.wait_ready()
+    with serving(config, root / "data") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def headers_for(method: str, path: str, key: str) -> dict[str, str]:

@@ -11,7 +11,14 @@ import pytest
 
 from council.config import HeadSpec
 from council.council import Council
-from tests.helpers import ServerProcess, free_port, local_specs, settings_with, write_config
+from tests.helpers import (
+    ServerProcess,
+    free_port,
+    local_specs,
+    serving,
+    settings_with,
+    write_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +29,8 @@ def server(
     config = write_config(
         root / "council.toml", local_specs(tiny_model_dir, 3), embedder="none", memory=False
     )
-    proc = ServerProcess(config, root / "data")
-    try:
-        proc.wait_ready()
+    with serving(config, root / "data") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def sdk(server: ServerProcess) -> openai.OpenAI:
