@@ -167,7 +167,7 @@ class DeploySettings(Section):
 
 
 class LimitsSettings(Section):
-    """Default limits per API key (quota/); `council limits NAME` overrides them per user.
+    """Default limits per API key (quota/); `council users limits NAME` overrides them per user.
     None: unlimited. Counted over every head call a request causes."""
 
     rpm: int | None = Field(None, ge=0)  # requests per minute (a moving window)

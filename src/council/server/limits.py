@@ -20,7 +20,7 @@ LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]
 def too_large(limit: int) -> str:
     return (
         f"The request body is over {limit} bytes (COUNCIL_MAX_BODY_BYTES). Send less "
-        "(ingest large documents with `council memory ingest`) or raise the limit."
+        "(ingest large documents with `council ingest`) or raise the limit."
     )
 
 
