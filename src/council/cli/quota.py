@@ -1,4 +1,4 @@
-"""Limits per key: `council users usage [NAME]` and `council users limits NAME --rpm ...`
+"""Limits per key: `council users usage [NAME]` and `council users limits NAME --rpm ...`.
 
 Both work on the data dir's store, so a running server sees a new limit at its next request.
 """
