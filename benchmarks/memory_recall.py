@@ -71,27 +71,67 @@ T0 = 1_735_689_600.0  # 2025-01-01
 # attribute -> (values, statement phrasings, question phrasings, update phrasings)
 ATTRS: dict[str, dict[str, list[str]]] = {
     "city": {
-        "values": ["Berlin", "Lisbon", "Osaka", "Toronto", "Nairobi", "Lyon", "Krakow", "Austin",
-                   "Bergen", "Valparaiso", "Hanoi", "Adelaide"],
-        "say": ["I live in {v}.", "I'm based in {v} these days.", "We live in {v}, near the river.",
-                "My home is in {v}."],
+        "values": [
+            "Berlin",
+            "Lisbon",
+            "Osaka",
+            "Toronto",
+            "Nairobi",
+            "Lyon",
+            "Krakow",
+            "Austin",
+            "Bergen",
+            "Valparaiso",
+            "Hanoi",
+            "Adelaide",
+        ],
+        "say": [
+            "I live in {v}.",
+            "I'm based in {v} these days.",
+            "We live in {v}, near the river.",
+            "My home is in {v}.",
+        ],
         "ask": ["Where do I live?", "Which city am I based in?", "What city is my home in?"],
-        "update": ["I moved to {v} last month.", "I just relocated to {v}.",
-                   "I'm living in {v} now.", "These days home is {v} for me."],
+        "update": [
+            "I moved to {v} last month.",
+            "I just relocated to {v}.",
+            "I'm living in {v} now.",
+            "These days home is {v} for me.",
+        ],
     },
     "job": {
-        "values": ["nurse", "carpenter", "data analyst", "pilot", "teacher", "architect",
-                   "pharmacist", "chef", "journalist", "electrician"],
+        "values": [
+            "nurse",
+            "carpenter",
+            "data analyst",
+            "pilot",
+            "teacher",
+            "architect",
+            "pharmacist",
+            "chef",
+            "journalist",
+            "electrician",
+        ],
         "say": ["I work as a {v}.", "I'm a {v} by trade.", "My job is {v}."],
         "ask": ["What do I do for a living?", "What is my job?", "What's my profession?"],
-        "update": ["I now work as a {v}.", "I started a new job as a {v}.",
-                   "My job is now {v}."],
+        "update": ["I now work as a {v}.", "I started a new job as a {v}.", "My job is now {v}."],
     },
     "colour": {
-        "values": ["teal", "crimson", "mustard yellow", "lavender", "olive green", "navy blue",
-                   "coral", "charcoal grey"],
-        "say": ["My favourite colour is {v}.", "My favorite color is {v}.",
-                "I love the colour {v} more than any other."],
+        "values": [
+            "teal",
+            "crimson",
+            "mustard yellow",
+            "lavender",
+            "olive green",
+            "navy blue",
+            "coral",
+            "charcoal grey",
+        ],
+        "say": [
+            "My favourite colour is {v}.",
+            "My favorite color is {v}.",
+            "I love the colour {v} more than any other.",
+        ],
         "ask": ["What is my favourite colour?", "Which colour do I like best?"],
         "update": ["My favourite colour is now {v}.", "These days my favorite color is {v}."],
     },
@@ -107,20 +147,29 @@ ATTRS: dict[str, dict[str, list[str]]] = {
     },
     "sister": {
         "values": ["Ines", "Maria", "Chloe", "Priya", "Hana", "Greta", "Amara"],
-        "say": ["My sister is called {v}.", "My sister's name is {v}.",
-                "I have a younger sister, {v}."],
+        "say": [
+            "My sister is called {v}.",
+            "My sister's name is {v}.",
+            "I have a younger sister, {v}.",
+        ],
         "ask": ["What is my sister's name?"],
     },
     "brother": {
         "values": ["Tomas", "Kenji", "Oscar", "Ravi", "Lukas", "Mateo", "Felix"],
-        "say": ["My brother is called {v}.", "My brother's name is {v}.",
-                "I have an older brother named {v}."],
+        "say": [
+            "My brother is called {v}.",
+            "My brother's name is {v}.",
+            "I have an older brother named {v}.",
+        ],
         "ask": ["What is my brother's name?"],
     },
     "allergy": {
         "values": ["peanuts", "shellfish", "penicillin", "pollen", "cats' dander", "sesame"],
-        "say": ["I'm allergic to {v}.", "I have an allergy to {v}.", "I can't have {v}, I'm "
-                "allergic."],
+        "say": [
+            "I'm allergic to {v}.",
+            "I have an allergy to {v}.",
+            "I can't have {v}, I'm allergic.",
+        ],
         "ask": ["What am I allergic to?", "Do I have any allergies?"],
     },
     "instrument": {
@@ -129,8 +178,13 @@ ATTRS: dict[str, dict[str, list[str]]] = {
         "ask": ["What instrument do I play?"],
     },
     "car": {
-        "values": ["Volvo estate", "red Fiat Panda", "Toyota Prius", "Subaru Outback",
-                   "Honda Civic"],
+        "values": [
+            "Volvo estate",
+            "red Fiat Panda",
+            "Toyota Prius",
+            "Subaru Outback",
+            "Honda Civic",
+        ],
         "say": ["I drive a {v}.", "My car is a {v}."],
         "ask": ["What car do I drive?"],
     },
@@ -295,7 +349,7 @@ def counter(whitespace: bool) -> tuple[Any, str]:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))] if xs else float("nan")
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] if xs else float("nan")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -349,9 +403,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     row["r1"] = ranks[0] == 0 if len(ranks) == 1 else any(r == 0 for r in ranks)
                     row["r5"] = all(r is not None and r < 5 for r in ranks)
-                    row["reader_ok"] = answer is not None and all(
-                        names(answer, g) for g in q.gold
-                    ) and not any(names(answer, s) for s in q.stale)
+                    row["reader_ok"] = (
+                        answer is not None
+                        and all(names(answer, g) for g in q.gold)
+                        and not any(names(answer, s) for s in q.stale)
+                    )
                 if q.kind == "update":
                     new, old = ranks[0], rank_of(found, q.stale[0])
                     row["newest_first"] = new is not None and (old is None or new < old)
@@ -378,10 +434,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "facts_with_history": n_hist,
         "learn_s": round(learn_s, 2),
         "per_kind": {
-            k: {m: share(k, m) for m in ("r1", "r5", "newest_first", "old_still_current",
-                                         "floor_ok", "reader_ok") if share(k, m) is not None}
+            k: {
+                m: share(k, m)
+                for m in ("r1", "r5", "newest_first", "old_still_current", "floor_ok", "reader_ok")
+                if share(k, m) is not None
+            }
             for k in ("single", "multi", "update", "abstain")
-        },  # fmt: skip
+        },
         "recall@1": round(sum(r["r1"] for r in answerable) / len(answerable), 3),
         "recall@5": round(sum(r["r5"] for r in answerable) / len(answerable), 3),
         "newest_first": share("update", "newest_first"),
@@ -408,11 +467,14 @@ def table(r: dict[str, Any]) -> None:
     print(f"\n{r['users']} users x {r['sessions_per_user']} sessions, {r['turns']} user turns "
           f"learnt in {r['learn_s']} s (rules only); facts: {r['facts_current']} current, "
           f"{r['facts_with_history']} with history; questions: {r['questions']}")  # fmt: skip
-    print(f"fact_k={r['fact_k']}, similarity floor fact_min_score={r['fact_min_score']}, "
-          f"reader floor {READER_FLOOR}\n")
+    print(
+        f"fact_k={r['fact_k']}, similarity floor fact_min_score={r['fact_min_score']}, "
+        f"reader floor {READER_FLOOR}\n"
+    )
     print(f"{'category':<10} {'n':>4} {'recall@1':>9} {'recall@5':>9} {'newest1st':>9} "
           f"{'old kept':>9} {'abst.floor':>10} {'reader acc':>10}")  # fmt: skip
     for k, m in r["per_kind"].items():
+
         def f(key: str, m: dict[str, Any] = m) -> str:
             return f"{m[key]:.3f}" if key in m else "-"
 
@@ -429,11 +491,17 @@ def table(r: dict[str, Any]) -> None:
         return "met" if ok else "NOT met"
 
     line("recall@1 (answerable)", r["recall@1"])
-    line("recall@5 (answerable)", r["recall@5"],
-         f"target >= {TARGETS['recall@5']}: {mark(r['recall@5'] >= TARGETS['recall@5'])}")
+    line(
+        "recall@5 (answerable)",
+        r["recall@5"],
+        f"target >= {TARGETS['recall@5']}: {mark(r['recall@5'] >= TARGETS['recall@5'])}",
+    )
     nf = r["newest_first"] or 0.0
-    line("newest value ranks first (updates)", r["newest_first"],
-         f"target >= {TARGETS['newest_first']}: {mark(nf >= TARGETS['newest_first'])}")
+    line(
+        "newest value ranks first (updates)",
+        r["newest_first"],
+        f"target >= {TARGETS['newest_first']}: {mark(nf >= TARGETS['newest_first'])}",
+    )
     line("abstention: nothing above floor", r["abstention_floor"])
     line("abstention: reader abstains", r["abstention_reader"])
     line("answer accuracy, scripted reader (all)", r["answer_accuracy_reader"])
