@@ -61,6 +61,7 @@ class Users:
 
     def __init__(self, store: Store):
         self.store = store
+        self._keys_seen = False  # api_keys rows are never deleted: once seen, always there
 
     def add(self, name: str, admin: bool = False) -> tuple[str, str]:
         """A new user with a new key; returns (name, key). A revoked user may be added again
@@ -87,7 +88,11 @@ class Users:
             )
 
     def keys_exist(self) -> bool:
-        return ledger.any_key(self.store)
+        """Whether a key was ever issued (revoked ones count). Asked on every request until
+        the first key appears (another process may add it), never again after."""
+        if not self._keys_seen:
+            self._keys_seen = ledger.any_key(self.store)
+        return self._keys_seen
 
     def caller(self, key: str) -> Caller | None:
         """Who this key is, or None for an unknown or revoked key."""
