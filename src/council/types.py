@@ -120,6 +120,8 @@ class Verdict:
     escalation: list[dict[str, Any]] = field(default_factory=list)  # earlier providers' tries
     # (token, logprob) of the answer when it is one head's own text and the head told them
     answer_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
+    # why the answer's own text ended ("stop", "length"); "stop" for a synthesis
+    finish_reason: str = "stop"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

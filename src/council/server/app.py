@@ -20,7 +20,9 @@ from council.learning.store_metrics import StoreMetrics
 from council.server import (
     adapters_api,
     admin_api,
+    anthropic_api,
     council_api,
+    embeddings_api,
     facts_api,
     memory_api,
     openai_api,
@@ -104,6 +106,8 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(council_api.router)
     app.include_router(openai_api.router)
+    app.include_router(embeddings_api.router)
+    app.include_router(anthropic_api.router)
     app.include_router(memory_api.router)
     app.include_router(facts_api.router)
     app.include_router(admin_api.router)

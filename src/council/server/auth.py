@@ -28,7 +28,7 @@ from council.errors import (
 )
 from council.memory import ownership
 from council.memory.store import ANONYMOUS
-from council.server.errors import error_body
+from council.server.errors import body_for
 from council.server.schemas import MemoryOptions
 from council.users.caller import Caller, bind, current
 from council.users.keys import Users
@@ -60,8 +60,11 @@ async def keys_mode(settings: Settings, users: Users) -> bool:
 
 
 def _bearer(request: Request) -> str | None:
+    """The key: `Authorization: Bearer <key>` (OpenAI's SDK), else `x-api-key` (Anthropic's)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 def _is_admin_token(settings: Settings, given: str | None) -> bool:
@@ -85,7 +88,9 @@ class Authenticate:
         try:
             caller = await self.caller(request)
         except CouncilError as exc:
-            body = error_body(exc.message, exc.error_type, exc.param, exc.code)
+            body = body_for(
+                request.url.path, exc.status_code, exc.message, exc.error_type, exc.param, exc.code
+            )
             headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
             await JSONResponse(body, exc.status_code, headers)(scope, receive, send)
             return
@@ -120,7 +125,8 @@ class Authenticate:
         if sid is None:
             raise AuthenticationError(
                 "This server needs an API key: send 'Authorization: Bearer <key>' (the OpenAI "
-                f"SDK's api_key), or sign in on the web page. {HOW_TO_GET_A_KEY}"
+                "SDK's api_key) or 'x-api-key: <key>' (the Anthropic SDK's), or sign in on the "
+                f"web page. {HOW_TO_GET_A_KEY}"
             )
         found = await asyncio.to_thread(self.users.session, sid)
         if found is None:

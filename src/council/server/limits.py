@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from council.config import Settings
-from council.server.errors import error_body
+from council.server.errors import body_for, error_body
 
 LOOPBACK = ["localhost", "127.0.0.1", "[::1]"]
 
@@ -36,10 +36,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = JSONResponse(
-            error_body(too_large(self.limit), "invalid_request_error", None, "body_too_large"),
-            status_code=413,
-        )
+        path = scope.get("path", "")
+        body = body_for(path, 413, too_large(self.limit), "invalid_request_error", None,
+                        "body_too_large")  # fmt: skip
+        refusal = JSONResponse(body, status_code=413)
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await refusal(scope, receive, send)

@@ -17,6 +17,7 @@ from council.errors import CouncilError
 from council.exchange import Conversation
 from council.server.auth import memory_options
 from council.server.council_api import council_of
+from council.server.embeddings_api import embedding_models
 from council.server.errors import error_body
 from council.server.schemas import ChatCompletionRequest, meta_of
 from council.types import Verdict
@@ -27,7 +28,8 @@ STREAM_PIECE = 16  # characters per streamed delta once the answer is decided
 
 @router.get("/models")
 async def models(request: Request) -> dict[str, Any]:
-    """The council plus every head, as OpenAI model objects."""
+    """The council plus every head, as OpenAI model objects; then the embedder (type
+    "embedding"), for /v1/embeddings."""
     council = council_of(request)
     created = int(request.app.state.started_at)
     ids = [COUNCIL_ID] + [h.id for h in council.heads.values() if h.spec.enabled]
@@ -35,7 +37,8 @@ async def models(request: Request) -> dict[str, Any]:
         "object": "list",
         "data": [
             {"id": i, "object": "model", "created": created, "owned_by": "council"} for i in ids
-        ],
+        ]
+        + embedding_models(request),
     }
 
 

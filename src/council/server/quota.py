@@ -21,7 +21,8 @@ from council.storage import open_store
 from council.users.caller import Caller, current
 
 # The routes that ask the council (each costs one request and all the head calls it causes).
-ASKS = frozenset({"/v1/chat/completions", "/v1/messages", "/vote", "/chat", "/hybrid"})
+ASKS = frozenset({"/v1/chat/completions", "/v1/messages", "/vote", "/chat", "/hybrid",
+                  "/v1/embeddings"})  # fmt: skip
 
 router = APIRouter(tags=["usage"])
 

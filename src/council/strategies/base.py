@@ -265,13 +265,14 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
-    token_logprobs = None
+    token_logprobs, finish_reason = None, "stop"
     if d.answer_text is not None:
         answer = d.answer_text
     else:
         assert d.answer_index is not None
         answer = b.completions[d.answer_index].text
         token_logprobs = b.completions[d.answer_index].token_logprobs
+        finish_reason = b.completions[d.answer_index].finish_reason
     return Verdict(
         answer=answer,
         votes=votes,
@@ -287,6 +288,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         head_calls=len(ctx.calls),
         rounds=d.rounds,
         answer_logprobs=token_logprobs,
+        finish_reason=finish_reason,
     )
 
 
