@@ -93,6 +93,9 @@ class MessagesRequest(RouteHints, MemoryOptions):
     metadata: Metadata | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="Not supported yet: a 400.")
     tool_choice: dict[str, Any] | None = Field(None, description="Not supported yet: a 400.")
+    output_config: dict[str, Any] | None = Field(
+        None, description="effort is accepted and not used; format is not supported yet: a 400."
+    )
     # Council extensions (the Anthropic SDK passes them via extra_body)
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
@@ -104,9 +107,19 @@ class MessagesRequest(RouteHints, MemoryOptions):
                 NO_TOOLS, param="tools" if self.tools else "tool_choice", code="tools_unsupported"
             )
 
+    def refuse_format(self) -> None:
+        if self.output_config and self.output_config.get("format"):
+            raise InvalidRequestError(
+                "output_config.format (structured output) is not supported on this server "
+                "yet: send the request without it and ask for JSON in the prompt.",
+                param="output_config.format",
+                code="format_unsupported",
+            )
+
     def as_chat(self) -> ChatCompletionRequest:
         """The same request as /v1/chat/completions takes (validated there, once)."""
         self.refuse_tools()
+        self.refuse_format()
         messages = [
             ChatMessage(role=m.role, content=block_text(m.content, f"messages.{i}.content"))
             for i, m in enumerate(self.messages)

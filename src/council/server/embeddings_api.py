@@ -79,10 +79,8 @@ def embedding_models(request: Request) -> list[dict[str, Any]]:
         return []
     owner = "sentence-transformers" if embedder.name == PACKAGED_NAME else "council"
     created = int(request.app.state.started_at)
-    return [
-        {"id": embedder.name, "object": "model", "created": created, "owned_by": owner,
-         "type": "embedding"}  # fmt: skip
-    ]
+    model = {"id": embedder.name, "object": "model", "created": created, "owned_by": owner}
+    return [{**model, "type": "embedding"}]
 
 
 def _check_sizes(embedder: Embedder, body: EmbeddingsRequest, counts: list[int]) -> None:
