@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -18,7 +19,15 @@ from council.council import Council
 from council.embeddings import Embedder
 from council.server import create_app
 from council.types import Completion, GenParams, Message
-from tests.helpers import ScriptedHead, ThreadServer, scripted, settings_with
+from tests.helpers import (
+    ScriptedHead,
+    ThreadServer,
+    local_specs,
+    scripted,
+    serving,
+    settings_with,
+    write_config,
+)
 from tests.test_server_api import Always
 
 MODEL = "all-MiniLM-L6-v2"
@@ -255,3 +264,26 @@ def test_embeddings_count_against_a_keys_limits(embedder: Embedder) -> None:
         with pytest.raises(openai.RateLimitError):
             gpt.embeddings.create(model=MODEL, input="a")
         assert time.monotonic() - started < 60  # hang guard: refused, not queued
+
+
+# `council serve` with a local head ------------------------------------------------------------
+def test_served_council_with_a_local_head(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A real `council serve` (memory on, its packaged embedder): the local engine's own stop
+    reason reaches Anthropic's stop_reason, and /v1/embeddings uses the memory's embedder."""
+    config = write_config(tmp_path / "council.toml", local_specs(tiny_model_dir, 1))
+    with serving(config, tmp_path / "data") as proc:
+        claude = anthropic.Anthropic(base_url=proc.url, api_key="unused", max_retries=0)
+        msg = claude.messages.create(
+            model="h0", max_tokens=4, messages=[{"role": "user", "content": "Count to ten."}]
+        )
+        ran_out = msg.usage.output_tokens == 4  # the engine stopped at the budget, not EOS
+        assert msg.stop_reason == ("max_tokens" if ran_out else "end_turn")
+        assert msg.usage.input_tokens > 0 and msg.content[0].type == "text"
+        with claude.messages.stream(
+            model="council", max_tokens=4, messages=[{"role": "user", "content": "Hi"}]
+        ) as stream:
+            final = stream.get_final_message()
+        assert final.stop_reason in ("max_tokens", "end_turn") and final.usage.input_tokens > 0
+        gpt = openai.OpenAI(base_url=f"{proc.url}/v1", api_key="unused", max_retries=0)
+        vectors = gpt.embeddings.create(model=MODEL, input=["a", "b"]).data
+        assert [len(v.embedding) for v in vectors] == [384, 384]
