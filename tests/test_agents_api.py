@@ -147,6 +147,8 @@ def test_messages_errors_come_in_anthropics_shape(
         claude.messages.create(**ask(max_tokens=65))
     with pytest.raises(anthropic.NotFoundError, match="Unknown model 'nope'"):
         claude.messages.create(**ask(model="nope"))
+    with pytest.raises(anthropic.BadRequestError, match="cannot count tokens"):
+        claude.messages.count_tokens(model="council", messages=ask()["messages"])
     raw = httpx.post(f"{server[0].url}/v1/messages", json={"model": "council", "messages": []})
     assert raw.status_code == 400
     body = raw.json()
@@ -273,12 +275,19 @@ def test_served_council_with_a_local_head(tiny_model_dir: Path, tmp_path: Path) 
     config = write_config(tmp_path / "council.toml", local_specs(tiny_model_dir, 1))
     with serving(config, tmp_path / "data") as proc:
         claude = anthropic.Anthropic(base_url=proc.url, api_key="unused", max_retries=0)
-        msg = claude.messages.create(
-            model="h0", max_tokens=4, messages=[{"role": "user", "content": "Count to ten."}]
+        ask_h0: dict[str, Any] = {
+            "model": "h0",
+            "messages": [{"role": "user", "content": "Count to ten."}],
+        }
+        counted = claude.messages.count_tokens(**ask_h0).input_tokens
+        assert (
+            claude.messages.count_tokens(**{**ask_h0, "model": "council"}).input_tokens == counted
         )
+        msg = claude.messages.create(**ask_h0, max_tokens=4)
+        assert msg.usage.input_tokens == counted  # the same tokenizer, persona and template
         ran_out = msg.usage.output_tokens == 4  # the engine stopped at the budget, not EOS
         assert msg.stop_reason == ("max_tokens" if ran_out else "end_turn")
-        assert msg.usage.input_tokens > 0 and msg.content[0].type == "text"
+        assert msg.content[0].type == "text"
         with claude.messages.stream(
             model="council", max_tokens=4, messages=[{"role": "user", "content": "Hi"}]
         ) as stream:

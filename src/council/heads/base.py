@@ -98,6 +98,11 @@ class Head(ABC):
             return [merged, *messages[1:]]
         return [Message("system", persona), *messages]
 
+    async def count_tokens(self, messages: list[Message]) -> int | None:
+        """The prompt's length in this head's own tokens, persona included; None when the head
+        cannot tell (it has no tokenizer here)."""
+        return None
+
     def failed(self, error: str, started: float, n: int = 1) -> list[Completion]:
         """Completions that carry `error`, one per requested sample."""
         ms = (time.perf_counter() - started) * 1000

@@ -75,6 +75,9 @@ class LocalHead(Head):
         self.state.status, self.state.detail = "ready", str(self._engine().folder)
         self.state.loaded_at = time.time()
 
+    async def count_tokens(self, messages: list[Message]) -> int | None:
+        return len(await self._engine().encode_async(self.with_persona(messages)))
+
     async def complete(
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
     ) -> list[Completion]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,9 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from council.council import COUNCIL_ID
-from council.errors import CouncilError
+from council.errors import CouncilError, InvalidRequestError
 from council.exchange import Conversation
-from council.server.anthropic_schemas import MessagesRequest, stop_reason, usage
+from council.server.anthropic_schemas import MessagesBody, MessagesRequest, stop_reason, usage
 from council.server.auth import memory_options
 from council.server.council_api import council_of
 from council.server.errors import anthropic_body
@@ -25,6 +26,7 @@ from council.server.openai_api import STREAM_PIECE, _decide
 from council.server.schemas import ChatCompletionRequest, meta_of
 from council.types import Verdict
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["anthropic"])
 
 
@@ -107,3 +109,29 @@ async def _stream(
     stop = {"stop_reason": stop_reason(v), "stop_sequence": None}
     yield _event({"type": "message_delta", "delta": stop, "usage": usage(v), "council": meta_of(v)})
     yield _event({"type": "message_stop"})
+
+
+@router.post("/messages/count_tokens")
+async def count_tokens(body: MessagesBody, request: Request) -> dict[str, int]:
+    """input_tokens of a Messages request as a head reads it (its persona included; memories
+    recalled at answer time are not). For "council": the largest among its heads that can
+    count (local heads; a remote API's head cannot)."""
+    council = council_of(request)
+    conversation = council.check([m.to_message() for m in body.chat_messages()])
+    heads = council.enabled if body.model == COUNCIL_ID else [council.head(body.model)]
+    found = await asyncio.gather(
+        *(h.count_tokens(conversation.messages) for h in heads), return_exceptions=True
+    )
+    for h, n in zip(heads, found, strict=True):
+        if isinstance(n, BaseException):
+            log.warning("head %s could not count tokens: %s", h.id, n)
+    counts = [n for n in found if isinstance(n, int)]
+    if not counts:
+        raise InvalidRequestError(
+            f"Model {body.model!r} cannot count tokens here: only local heads have their "
+            "tokenizer on this server. Send a local head's id (see /v1/models), or read "
+            "usage.input_tokens from the answer.",
+            param="model",
+            code="count_unsupported",
+        )
+    return {"input_tokens": max(counts)}

@@ -25,7 +25,7 @@ NO_TOOLS = (
     "tool_choice and tool_use/tool_result blocks."
 )
 # Why the answer's text ended (Completion.finish_reason) -> Anthropic's stop_reason.
-STOP_REASONS = {"length": "max_tokens", "stop": "end_turn"}
+STOP_REASONS = {"length": "max_tokens", "stop": "end_turn", "content_filter": "refusal"}
 
 
 class Block(BaseModel):
@@ -76,38 +76,26 @@ class Metadata(BaseModel):
     _ids = field_validator("user_id", mode="before")(require_id)
 
 
-class MessagesRequest(RouteHints, MemoryOptions):
-    """POST /v1/messages (Anthropic's Messages API), plus the council's own extensions."""
+class MessagesBody(BaseModel):
+    """What /v1/messages and /v1/messages/count_tokens share: the model and the prompt."""
 
     model_config = ConfigDict(extra="ignore")  # Anthropic clients send optional fields too
 
     model: str = Field(min_length=1, description='"council" or a head id (see /v1/models).')
     messages: list[AnthropicMessage] = Field(min_length=1)
-    max_tokens: int = Field(ge=1, description="Required, as Anthropic's API has it.")
     system: str | list[Block] | None = None
-    temperature: float | None = Field(None, ge=0.0, le=1.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0, description="Accepted; the heads do not use it.")
-    stop_sequences: list[str] | None = None
-    stream: bool = False
-    metadata: Metadata | None = None
     tools: list[dict[str, Any]] | None = Field(None, description="Not supported yet: a 400.")
     tool_choice: dict[str, Any] | None = Field(None, description="Not supported yet: a 400.")
     output_config: dict[str, Any] | None = Field(
         None, description="effort is accepted and not used; format is not supported yet: a 400."
     )
-    # Council extensions (the Anthropic SDK passes them via extra_body)
-    strategy: str | None = None
-    num_models: int | None = Field(None, ge=1)
-    task_type: str | None = None
 
-    def refuse_tools(self) -> None:
+    def refuse_unsupported(self) -> None:
+        """Tools and structured output are refused, never ignored."""
         if self.tools or self.tool_choice:
             raise InvalidRequestError(
                 NO_TOOLS, param="tools" if self.tools else "tool_choice", code="tools_unsupported"
             )
-
-    def refuse_format(self) -> None:
         if self.output_config and self.output_config.get("format"):
             raise InvalidRequestError(
                 "output_config.format (structured output) is not supported on this server "
@@ -116,10 +104,9 @@ class MessagesRequest(RouteHints, MemoryOptions):
                 code="format_unsupported",
             )
 
-    def as_chat(self) -> ChatCompletionRequest:
-        """The same request as /v1/chat/completions takes (validated there, once)."""
-        self.refuse_tools()
-        self.refuse_format()
+    def chat_messages(self) -> list[ChatMessage]:
+        """The system prompt and the turns as /v1/chat/completions messages (text only)."""
+        self.refuse_unsupported()
         messages = [
             ChatMessage(role=m.role, content=block_text(m.content, f"messages.{i}.content"))
             for i, m in enumerate(self.messages)
@@ -128,6 +115,29 @@ class MessagesRequest(RouteHints, MemoryOptions):
             system = block_text(self.system, "system")
             if system.strip():
                 messages.insert(0, ChatMessage(role="system", content=system))
+        return messages
+
+
+class MessagesRequest(MessagesBody, RouteHints, MemoryOptions):
+    """POST /v1/messages (Anthropic's Messages API), plus the council's own extensions."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    max_tokens: int = Field(ge=1, description="Required, as Anthropic's API has it.")
+    temperature: float | None = Field(None, ge=0.0, le=1.0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0, description="Accepted; the heads do not use it.")
+    stop_sequences: list[str] | None = None
+    stream: bool = False
+    metadata: Metadata | None = None
+    # Council extensions (the Anthropic SDK passes them via extra_body)
+    strategy: str | None = None
+    num_models: int | None = Field(None, ge=1)
+    task_type: str | None = None
+
+    def as_chat(self) -> ChatCompletionRequest:
+        """The same request as /v1/chat/completions takes (validated there, once)."""
+        messages = self.chat_messages()
         user = self.user or (self.metadata.user_id if self.metadata else None)
         try:
             return ChatCompletionRequest(
