@@ -179,10 +179,11 @@ def test_x_api_key_signs_in_with_keys_on(embedder: Embedder) -> None:
         _, other = users.add("bo")
         ana = anthropic.Anthropic(base_url=server.url, api_key=key, max_retries=0)
         assert ana.messages.create(**ask()).content[0].text == "Answer: 4"
-        meta = {"user_id": "ana"}  # naming yourself is fine; naming another is refused
+        # metadata.user_id is opaque (Claude Code sends a session id): never an identity
+        meta = {"user_id": "user_0f3a_session_9b2c"}
         assert ana.messages.create(**ask(), metadata=meta).stop_reason == "end_turn"
         with pytest.raises(anthropic.PermissionDeniedError, match="signed in as 'ana'"):
-            ana.messages.create(**ask(), metadata={"user_id": "bo"})
+            ana.messages.create(**ask(), extra_body={"user": "bo"})
         stranger = anthropic.Anthropic(base_url=server.url, api_key="nope", max_retries=0)
         with pytest.raises(anthropic.AuthenticationError, match="unknown or was revoked") as no:
             stranger.messages.create(**ask())

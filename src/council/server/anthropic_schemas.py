@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.errors import InvalidRequestError
 from council.server.schemas import (
@@ -13,7 +13,6 @@ from council.server.schemas import (
     ChatMessage,
     MemoryOptions,
     RouteHints,
-    require_id,
 )
 from council.types import Verdict
 
@@ -70,10 +69,11 @@ class Metadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     user_id: str | None = Field(
-        None, min_length=1, description="Whose memory (as OpenAI's `user`); omit for yours."
+        None,
+        description="Opaque, as Anthropic defines it (clients such as Claude Code send a "
+        "session id here): accepted and never used as an identity. Your key says who you are; "
+        "the council's `user` field (extra_body) names whose memory in single-user mode.",
     )
-
-    _ids = field_validator("user_id", mode="before")(require_id)
 
 
 class MessagesBody(BaseModel):
@@ -138,7 +138,7 @@ class MessagesRequest(MessagesBody, RouteHints, MemoryOptions):
     def as_chat(self) -> ChatCompletionRequest:
         """The same request as /v1/chat/completions takes (validated there, once)."""
         messages = self.chat_messages()
-        user = self.user or (self.metadata.user_id if self.metadata else None)
+        user = self.user
         try:
             return ChatCompletionRequest(
                 model=self.model,
