@@ -102,8 +102,9 @@ def signed_in(browser: Any, web: MemoryWeb, user: str, **context: Any) -> Page: 
 
 
 def open_memory(page: Page) -> Any:
+    """The Memory panel, open, once its list is drawn."""
     page.get_by_role("button", name="Memory").click()
-    panel = page.locator("#memory")
+    panel = page.locator('#memory[aria-busy="false"]')
     panel.wait_for()
     return panel
 
@@ -202,10 +203,12 @@ def test_the_facts_used_show_under_the_answer_and_after_reload(
         shown = facts.locator(".used-fact .used-text").all_inner_texts()
         assert CAT in shown and TRAP in shown  # the HTML is shown as text
         assert all(w == f"said {today()}" for w in facts.locator(".used-when").all_inner_texts())
+        # the council's own earlier answers (the echo head's) are apart, labelled, folded
         past = turn.locator(".used-past")
-        if past.count():  # the council's own answers are apart, labelled, never as facts
-            assert "Past answers recalled" in past.locator("summary").inner_text()
-            assert all(not t.startswith("Echo:") for t in shown)
+        assert "Past answers recalled" in past.locator("summary").inner_text()
+        assert "\nA: Echo: Please remember" in str(past.locator("li").first.text_content())
+        assert not past.locator("li").first.is_visible()
+        assert all(not t.startswith("Echo:") for t in shown)
         assert page.locator(".used img, .used script, #memory-list img").count() == 0
         assert page.evaluate("typeof window.__pwned") == "undefined"
 

@@ -30,6 +30,7 @@ function note(text, { err = false } = {}) {
 
 async function load() {
   const list = $("memory-list");
+  $("memory").setAttribute("aria-busy", "true"); // until the list below is drawn
   $("memory-user").textContent = opts.user();
   const history = $("memory-history").checked;
   try {
@@ -45,6 +46,7 @@ async function load() {
   }
   $("memory-history-field").hidden = !factsOn;
   $("forget").hidden = !factsOn;
+  $("memory").setAttribute("aria-busy", "false");
 }
 
 function factItem(f) {
