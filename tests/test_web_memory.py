@@ -19,7 +19,7 @@ import pytest
 from council.council import Council
 from council.server.app import create_app
 from tests.helpers import ServerProcess, ThreadServer, scripted, settings_with, write_config
-from tests.test_web import ask, browser, cid_of  # noqa: F401  (browser: the fixture)
+from tests.test_web import ask, browser, cid_of, open_page  # noqa: F401  (browser: fixture)
 from tests.web_fixtures import echo_app
 
 Page = Any  # playwright's Page
@@ -308,6 +308,37 @@ def test_thumbs_down_can_say_what_it_should_have_said(
     turn.locator(".fb-status", has_text="Recorded: good answer").wait_for()
     assert box.is_hidden()
     assert not page.errors
+
+
+# --- single-user mode (no keys): the "You are" label says whose memory ---------------------------
+def test_single_user_mode_shows_the_labels_own_facts(
+    browser: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    heads = [scripted(*["Noted."] * 4, id="s0")]
+    settings = settings_with(
+        [h.spec for h in heads], memory=True, embedder="minilm", facts=True, data_dir=tmp_path
+    )
+    app = create_app(settings, Council(settings, heads))
+    with ThreadServer(app) as server:
+        page = open_page(browser, server.url, "gus")
+        ask(page, "I am allergic to peanuts.")
+        deadline = time.monotonic() + 60
+        while not httpx.get(f"{server.url}/api/memories?user=gus").json()["memories"]:
+            assert time.monotonic() < deadline, "the fact worker stored nothing"
+            time.sleep(0.2)
+        panel = open_memory(page)
+        assert panel.locator(".fact .fact-text").all_inner_texts() == ["I am allergic to peanuts."]
+        assert panel.locator("#memory-user").inner_text() == "gus"
+        panel.get_by_role("button", name="Close").click()
+
+        page.fill("#user", "hal")
+        page.dispatch_event("#user", "change")
+        panel = open_memory(page)
+        assert panel.locator(".fact").count() == 0
+        assert "Nothing remembered yet" in panel.locator("#memory-note").inner_text()
+        assert len(httpx.get(f"{server.url}/api/memories?user=gus").json()["memories"]) == 1
+        assert not page.errors
 
 
 # --- facts off -----------------------------------------------------------------------------------
