@@ -5,6 +5,7 @@
 import { api, ApiError, streamChat } from "./api.js";
 import { icon } from "./icons.js";
 import { h } from "./markdown.js";
+import { initMemory } from "./memory.js";
 import { signedIn } from "./session.js";
 import { TurnView } from "./turn.js";
 
@@ -190,6 +191,7 @@ async function openConversation(cid, { fresh = false } = {}) {
     for (const ex of conv.exchanges) {
       const last = ex.feedback.length ? ex.feedback[ex.feedback.length - 1] : null;
       const comment = [...ex.feedback].reverse().find((f) => f.comment);
+      const fix = [...ex.feedback].reverse().find((f) => f.correction);
       addTurn({
         prompt: ex.prompt,
         answer: ex.answer,
@@ -197,6 +199,7 @@ async function openConversation(cid, { fresh = false } = {}) {
         exchangeId: ex.exchange_id,
         rating: last ? last.rating : 0,
         comment: comment ? comment.comment : null,
+        correction: fix ? fix.correction : null,
       });
     }
     scrollDown(true);
@@ -377,6 +380,8 @@ function wire() {
     await refreshList();
   });
   $("new-chat").addEventListener("click", newConversation);
+  // After "forget everything" the open conversation and the list are gone: show that.
+  initMemory({ user: () => state.user, forgotten: () => (newConversation(), refreshList()) });
   $("menu").addEventListener("click", openDrawer);
   $("scrim").addEventListener("click", closeDrawer);
   document.addEventListener("keydown", (e) => e.key === "Escape" && closeDrawer());

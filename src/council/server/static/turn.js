@@ -1,9 +1,10 @@
 // One exchange on screen: the user's message, the answer as it streams, then the verdict's
-// meta line, the ballot (every head, failed ones included) and the feedback buttons.
+// meta line, the memory it used, the ballot (every head, failed ones included) and feedback.
 
-import { api } from "./api.js";
+import { feedbackRow } from "./feedback.js";
 import { icon } from "./icons.js";
 import { h, markdownInto } from "./markdown.js";
+import { memoryUsed } from "./recalled.js";
 
 export function formatMs(ms) {
   if (ms === null || ms === undefined) return "–";
@@ -57,16 +58,10 @@ export function ballot(meta) {
   const summary = `Ballot · ${votes.length} head${votes.length === 1 ? "" : "s"}` +
     (failed ? ` · ${failed} failed` : "");
   const notes = (meta.notes || []).filter(Boolean);
-  const recalled = meta.recalled || [];
   return h("details", { class: "ballot" },
     h("summary", {}, summary),
     h("ol", { class: "votes" }, votes.map(voteItem)),
     notes.length ? h("ul", { class: "notes" }, notes.map((n) => h("li", {}, n))) : null,
-    recalled.length
-      ? h("div", { class: "recalled" },
-          h("div", { class: "recalled-title" }, `Recalled ${recalled.length} item${recalled.length === 1 ? "" : "s"} from memory`),
-          h("ul", {}, recalled.map((r) => h("li", {}, r.text || r.snippet || JSON.stringify(r)))))
-      : null,
   );
 }
 
@@ -83,64 +78,8 @@ function metaLine(meta) {
   );
 }
 
-function feedbackRow(turn) {
-  const row = h("div", { class: "feedback" });
-  if (!turn.exchangeId) {
-    row.append(h("span", { class: "hint" },
-      "Feedback needs memory: start the server with COUNCIL_MEMORY=true."));
-    return row;
-  }
-  const status = h("span", { class: "fb-status", role: "status" });
-  const up = h("button", { type: "button", class: "icon thumb", "aria-label": "Good answer", title: "Good answer" }, icon("up"));
-  const down = h("button", { type: "button", class: "icon thumb", "aria-label": "Bad answer", title: "Bad answer" }, icon("down"));
-  const comment = h("input", { type: "text", class: "fb-comment", placeholder: "Why? (optional)", maxlength: "4000", "aria-label": "Feedback comment" });
-  const save = h("button", { type: "button", class: "small" }, "Save comment");
-  const form = h("div", { class: "fb-form", hidden: true }, comment, save);
-
-  const show = () => {
-    up.setAttribute("aria-pressed", String(turn.rating === 1));
-    down.setAttribute("aria-pressed", String(turn.rating === -1));
-    status.classList.remove("err");
-    status.textContent = turn.rating
-      ? `Recorded: ${turn.rating === 1 ? "good" : "bad"} answer${turn.comment ? ` — “${turn.comment}”` : ""}`
-      : "";
-  };
-  const send = async (rating, text) => {
-    status.classList.remove("err");
-    status.textContent = "Saving…";
-    try {
-      const body = { exchange_id: turn.exchangeId, rating };
-      if (text) body.comment = text;
-      await api("/api/feedback", { method: "POST", body });
-      turn.rating = rating;
-      if (text) turn.comment = text;
-      show();
-      return true;
-    } catch (e) {
-      status.classList.add("err");
-      status.textContent = `Feedback not saved: ${e.message}`;
-      return false;
-    }
-  };
-  up.addEventListener("click", async () => (await send(1)) && (form.hidden = false));
-  down.addEventListener("click", async () => (await send(-1)) && (form.hidden = false));
-  const saveComment = async () => {
-    const text = comment.value.trim();
-    if (!text || !turn.rating) return;
-    if (await send(turn.rating, text)) {
-      comment.value = "";
-      form.hidden = true;
-    }
-  };
-  save.addEventListener("click", saveComment);
-  comment.addEventListener("keydown", (e) => e.key === "Enter" && saveComment());
-  row.append(up, down, status, form);
-  show();
-  return row;
-}
-
-// A turn: {prompt, answer, meta, exchangeId, rating, comment, error}. The constructor draws it;
-// the streaming methods update the pieces in place.
+// A turn: {prompt, answer, meta, exchangeId, rating, comment, correction, error}. The
+// constructor draws it; the streaming methods update the pieces in place.
 export class TurnView {
   constructor(turn, { onRetry } = {}) {
     this.turn = turn;
@@ -214,7 +153,8 @@ export class TurnView {
     this.turn.meta = meta;
     this.turn.exchangeId = meta.exchange_id || null;
     if (this.turn.exchangeId) this.el.dataset.exchangeId = this.turn.exchangeId;
-    this.extraEl.replaceChildren(metaLine(meta), ballot(meta), feedbackRow(this.turn));
+    const parts = [metaLine(meta), memoryUsed(meta.recalled), ballot(meta), feedbackRow(this.turn)];
+    this.extraEl.replaceChildren(...parts.filter(Boolean));
   }
 
   fail(message) {
