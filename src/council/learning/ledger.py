@@ -39,7 +39,7 @@ def m002_learning(db: sqlite3.Connection) -> None:
 
         CREATE TABLE examples (                        -- training examples, each traceable
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            source TEXT NOT NULL,                      -- harvest | collector | distill
+            source TEXT NOT NULL,                      -- harvest | correction | collector | ...
             exchange_ids_json TEXT NOT NULL,           -- where it came from
             messages_json TEXT NOT NULL,               -- the prompt side (system/user turns)
             response TEXT NOT NULL,                    -- the assistant answer to learn
@@ -199,9 +199,12 @@ def failures(
     store: Store, since: float | None, *, low_confidence: float | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet."""
+    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet, each
+    with the newest correction a 👎 gave it (None when none did)."""
     sql = (
-        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type "
+        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type, "
+        "(SELECT f.correction FROM feedback f WHERE f.exchange_id = e.id AND f.correction "
+        "IS NOT NULL ORDER BY f.id DESC LIMIT 1) AS correction "
         "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
         "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
         "AND e.created_at >= ? AND (e.success = 0"
