@@ -19,7 +19,7 @@ from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
 from council.facts.ledger import m008_facts
 from council.jobs.ledger import m003_runs
-from council.learning.ledger import m002_learning, m003_gauntlet_reports
+from council.learning.ledger import m002_learning, m003_gauntlet_reports, m010_heldout_traffic
 from council.memory.schema import (
     Migration,
     m001_initial,
@@ -51,6 +51,7 @@ MIGRATIONS: list[Migration] = [
     m007_document_owner,  # memory: documents.owner (shared or one user's)
     m008_facts,  # facts: facts, fact_jobs
     m009_feedback_correction,  # memory: feedback.correction
+    m010_heldout_traffic,  # learning: heldout_traffic
 ]
 
 

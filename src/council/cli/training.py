@@ -178,7 +178,9 @@ def bootstrap(
         skipped += added is None
     if not kept:
         raise BootstrapError(f"No usable records in {data} ({skipped} skipped): see --help.")
-    manifest = freeze(learner.store, settings.server.data_dir / "datasets", sources=["bootstrap"])
+    # A public dataset, not users' traffic: nothing of it is held out for the gauntlet.
+    manifest = freeze(learner.store, settings.server.data_dir / "datasets", sources=["bootstrap"],
+                      heldout_share=0.0)  # fmt: skip
     out.print(f"{kept} examples ({skipped} skipped) frozen as {manifest['version']}")
     meta = train_adapter(settings, learner.store, manifest["version"], role=role,
                          config=TrainConfig(epochs=epochs))  # fmt: skip

@@ -163,7 +163,7 @@ class Cycle:
 
     def _untrained_dataset(self) -> str | None:
         """The newest dataset, when no adapter was trained on it (a cycle died first)."""
-        return ledger.untrained_dataset(self.store)
+        return ledger.untrained_dataset(self.store, self.settings.learning.min_failures_to_train)
 
     def _unfrozen_examples(self) -> int:
         return ledger.unfrozen_examples(self.store, self.settings.learning.quality_threshold)
@@ -198,10 +198,20 @@ class Cycle:
                 f"({self.settings.learning.min_failures_to_train}): no training tonight"
             )
             return self.result["stop"]
+        learning = self.settings.learning
         manifest = freeze(self.store, self.settings.server.data_dir / "datasets",
-                          min_quality=self.settings.learning.quality_threshold)  # fmt: skip
+                          min_quality=learning.quality_threshold,
+                          heldout_share=learning.heldout_share)  # fmt: skip
+        held = manifest["splits"]["heldout"]["examples"]
+        said = f"{manifest['version']}: {manifest['examples']} examples, {held} held out"
+        if manifest["examples"] < learning.min_failures_to_train:
+            self.result["stop"] = (
+                f"{said}; {manifest['examples']} to train on < MIN_FAILURES_TO_TRAIN "
+                f"({learning.min_failures_to_train}): no training tonight, waiting for traffic"
+            )
+            return self.result["stop"]
         self.result["dataset"] = manifest["version"]
-        return f"{manifest['version']}: {manifest['examples']} examples"
+        return said
 
     def train(self) -> str:
         argv, env = train_command(self.settings, role=self.role, dataset=self.result["dataset"],
