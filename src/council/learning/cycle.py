@@ -45,7 +45,7 @@ class Cycle:
     def __init__(
         self, settings: Settings, store: Store, *, server: str | None = None, role: str = "core",
         since: str = "7d", blind: int = 100, control: int = 20, epochs: float = 3.0,
-        learning_rate: float = 2e-4, canary: bool = True,
+        learning_rate: float = 2e-4, canary: bool = True, family: str | None = None,
         on_line: Callable[[str], None] = print,
     ):  # fmt: skip
         self.settings = settings
@@ -53,6 +53,11 @@ class Cycle:
         self.server = server or f"http://{settings.server.host}:{settings.server.port}"
         self.role, self.since, self.blind, self.control = role, since, blind, control
         self.epochs, self.learning_rate, self.canary = epochs, learning_rate, canary
+        self.family = family or settings.learning.gauntlet_family  # the gauntlet's benchmark
+        if blind:  # a typo fails now, not after an hour of training
+            from council.learning.gauntlet import check_family
+
+            check_family(self.family)
         self.runs = Runs(store, settings.server.data_dir)
         self.registry = adapters.Registry(store, settings.server.data_dir)
         self.on_line = on_line
@@ -235,7 +240,7 @@ class Cycle:
         report = asyncio.run(run_gauntlet(
             self.settings, self.store, Embedder(self.settings.memory.embedder),
             adapter=self.result["adapter"], against="champion", blind=self.blind,
-            control=self.control, role=self.role,
+            control=self.control, role=self.role, target=self.family,
         ))  # fmt: skip
         self.result["gauntlet"] = {"verdict": report["verdict"], "reasons": report["reasons"],
                                    "report": report["path"]}  # fmt: skip
