@@ -128,3 +128,21 @@ def test_the_cycle_waits_when_holding_out_leaves_too_few_to_train(tmp_path: Path
     said = cycle.freeze()
     assert "no training tonight" in said and "held out" in said and "dataset" not in cycle.result
     assert cycle._untrained_dataset() is None  # not resumed as if a cycle had died
+
+
+def test_cli_freeze_holds_out_the_configured_share(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from council.cli import app as cli
+    from tests.helpers import write_config
+
+    store = open_db(tmp_path / "data" / "council.db")  # COUNCIL_DATA_DIR of the tests
+    qs = [f"Which letter comes after letter {i}?" for i in range(10)]
+    for i, q in enumerate(qs):
+        ask(store, q, str(i))
+    toml = write_config(tmp_path / "council.toml", [], memory=False, heldout_share=0.5)
+    r = CliRunner().invoke(cli, ["dataset", "freeze", "--config", str(toml)])
+    assert r.exit_code == 0, r.output
+    held = len(chosen(qs, 0.5))
+    said = " ".join(r.output.split())
+    assert f"{10 - held} examples to train on, {held} held out" in said
