@@ -98,8 +98,9 @@ async def _one(
     rw = await agent.rewrite(question, bad, correction)
     if rw.error is not None:
         return HarvestItem(row["id"], question, "failed", reason=rw.error)
-    platinum = await arbiter.refine(question, rw.answer, tool=rw.tool)
-    if correction is None and platinum.answer != rw.answer:  # no oracle overrules a user
+    # No oracle overrules a user: a corrected exchange skips the arbiter loop.
+    platinum = None if correction else await arbiter.refine(question, rw.answer, tool=rw.tool)
+    if platinum is not None and platinum.answer != rw.answer:
         rw.reasoning += f" (The {platinum.decided_by} corrected the answer.)"
         rw.answer = platinum.answer
     signals = Signals(
@@ -131,7 +132,7 @@ async def _one(
         improved=True,
         created_at=time.time(),
     )  # fmt: skip
-    provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum.provenance,
+    provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum and platinum.provenance,
                   "samples": rw.samples, "reason": reason, "user_correction": correction,
                   "from_correction": correction is not None}  # fmt: skip
     example = {
