@@ -49,7 +49,8 @@ def test_released_migrations_keep_their_names_and_order() -> None:
     """Databases record these names and count them in user_version: every part's migrations
     join one history, numbered in order, and released ones are never renamed or reordered."""
     released = ["m001_initial", "m002_learning", "m003_adapters", "m004_vote_certainty",
-                "m005_key_limits", "m006_users", "m007_document_owner", "m008_facts"]  # fmt: skip
+                "m005_key_limits", "m006_users", "m007_document_owner", "m008_facts",
+                "m009_feedback_correction", "m010_heldout_traffic"]  # fmt: skip
     names = [m.__name__ for m in MIGRATIONS]
     assert names[: len(released)] == released
     assert [n[:4] for n in names] == [f"m{i:03d}" for i in range(1, len(names) + 1)]

@@ -298,6 +298,7 @@ def test_thumbs_down_can_say_what_it_should_have_said(
     with web.api("eli") as c:
         stored = c.get(f"/api/exchanges/{exchange_id}").json()
         assert [f["rating"] for f in stored["feedback"]] == [-1, -1]
+        assert stored["feedback"][-1]["correction"] == "4"
         assert stored["success"] is False and stored["label_source"] == "feedback"
         too_long = {"exchange_id": exchange_id, "rating": -1, "correction": "x" * 4001}
         r = c.post("/api/feedback", json=too_long)

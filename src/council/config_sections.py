@@ -150,6 +150,10 @@ class LearningSettings(Section):
     keep_datasets: int = Field(10, ge=1)  # retention after each cycle (newest kept) ...
     keep_adapters: int = Field(5, ge=1)  # ... per role; aliased versions are always kept
     keep_runs: int = Field(50, ge=1)  # run logs
+    # share of each frozen dataset held out (by question hash) to judge adapters on, never trained
+    heldout_share: float = Field(0.2, ge=0.0, lt=1.0)
+    # reasoning-gym family of the gauntlet's blind benchmark and the canary probes
+    gauntlet_family: str = "basic_arithmetic"
 
 
 class DeploySettings(Section):

@@ -19,8 +19,14 @@ from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
 from council.facts.ledger import m008_facts
 from council.jobs.ledger import m003_runs
-from council.learning.ledger import m002_learning, m003_gauntlet_reports
-from council.memory.schema import Migration, m001_initial, m004_vote_certainty, m007_document_owner
+from council.learning.ledger import m002_learning, m003_gauntlet_reports, m010_heldout_traffic
+from council.memory.schema import (
+    Migration,
+    m001_initial,
+    m004_vote_certainty,
+    m007_document_owner,
+    m009_feedback_correction,
+)
 from council.memory.store import Store
 from council.quota.ledger import m005_key_limits
 from council.users.ledger import m006_users
@@ -44,6 +50,8 @@ MIGRATIONS: list[Migration] = [
     m006_users,  # users: users, api_keys, sessions
     m007_document_owner,  # memory: documents.owner (shared or one user's)
     m008_facts,  # facts: facts, fact_jobs
+    m009_feedback_correction,  # memory: feedback.correction
+    m010_heldout_traffic,  # learning: heldout_traffic
 ]
 
 

@@ -266,7 +266,8 @@ class Deployer:
             return []
         from council.learning.gauntlet import run_items
 
-        pool = await asyncio.to_thread(probe_pool, want * 2, self.council.embedder is not None)
+        pool = await asyncio.to_thread(probe_pool, want * 2, self.council.embedder is not None,
+                                       self.council.settings.learning.gauntlet_family)  # fmt: skip
         kept: list[Any] = []
         for i in range(0, len(pool), 8):
             part = pool[i : i + 8]
@@ -315,14 +316,14 @@ class Deployer:
         }
 
 
-def probe_pool(n: int, with_mtbench: bool) -> list[Any]:
+def probe_pool(n: int, with_mtbench: bool, family: str = "basic_arithmetic") -> list[Any]:
     """Candidate probe items: the gauntlet's families at a seed of their own."""
     from council.errors import GauntletError
-    from council.learning.gauntlet import mtbench_items, reasoning_items
+    from council.learning.gauntlet import control_family, mtbench_items, reasoning_items
 
     third = max(1, n // 3)
-    items = reasoning_items("basic_arithmetic", third, PROBE_SEED, "probe")
-    items += reasoning_items("letter_counting", third, PROBE_SEED, "probe")
+    items = reasoning_items(family, third, PROBE_SEED, "probe")
+    items += reasoning_items(control_family(family), third, PROBE_SEED, "probe")
     if with_mtbench:
         try:
             items += mtbench_items(third)

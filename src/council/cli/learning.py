@@ -63,7 +63,8 @@ def freeze(
     min_quality: Annotated[float, typer.Option(help="Keep examples at or above this.")] = 0.7,
     config: ConfigOpt = None,
 ) -> None:
-    """Write an immutable dataset version (JSONL + manifest) from the examples.
+    """Write an immutable dataset version (train and held-out JSONL + manifest) from the
+    examples; COUNCIL_HELDOUT_SHARE of the questions (20 %) are held out, never trained on.
 
     Example: council dataset freeze --min-quality 0.8
     """
@@ -71,10 +72,12 @@ def freeze(
     from council.storage import open_store
 
     settings = settings_from(config)
-    manifest = run(
-        open_store(settings), settings.server.data_dir / "datasets", min_quality=min_quality
-    )
-    out.print(f"frozen {manifest['version']}: {manifest['examples']} examples", highlight=False)
+    share = settings.learning.heldout_share
+    manifest = run(open_store(settings), settings.server.data_dir / "datasets",
+                   min_quality=min_quality, heldout_share=share)  # fmt: skip
+    held = manifest["splits"]["heldout"]["examples"]
+    out.print(f"frozen {manifest['version']}: {manifest['examples']} examples to train on, "
+              f"{held} held out (heldout.jsonl)", highlight=False)  # fmt: skip
     out.print(f"quality {manifest['quality_histogram']} · sources {manifest['sources']}")
 
 

@@ -43,17 +43,23 @@ def feedback(
     exchange_id: Annotated[str, typer.Argument(help="The exchange id printed with the answer.")],
     rating: Annotated[Rating, typer.Argument(help="up = good answer, down = bad answer.")],
     comment: Annotated[str | None, typer.Option(help="Why (kept with the rating).")] = None,
+    correction: Annotated[
+        str | None, typer.Option(help="With down: what the answer should have been.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Rate an answer; the exchange is relabelled (feedback overrides other signals).
+    """Rate an answer; the exchange is relabelled (feedback overrides other signals). A
+    correction is the strongest label: the nightly cycle learns to reach it.
 
-    Example: council feedback ex_3f2a... down --comment "wrong total"
+    Example: council feedback ex_3f2a... down --correction "391"
     """
     from council.storage import open_store
 
     store = open_store(settings_from(config))
-    success = store.add_feedback(exchange_id, 1 if rating is Rating.up else -1, comment)
-    out.print(f"{exchange_id} labelled {'success' if success else 'failure'} (feedback)")
+    rated = 1 if rating is Rating.up else -1
+    success = store.add_feedback(exchange_id, rated, comment, correction)
+    note = " with a correction" if correction else ""
+    out.print(f"{exchange_id} labelled {'success' if success else 'failure'} (feedback{note})")
 
 
 @commands.command()

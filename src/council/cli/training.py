@@ -99,9 +99,9 @@ def gauntlet(
         str, typer.Option(help="'champion' (the role's, or base), 'base', or a version.")
     ] = "champion",
     blind: Annotated[int, typer.Option(help="Hold-out items of the target family.")] = 100,
-    target: Annotated[str, typer.Option(help="reasoning-gym family to improve.")] = (
-        "basic_arithmetic"
-    ),
+    target: Annotated[
+        str | None, typer.Option(help="reasoning-gym family (default: gauntlet_family).")
+    ] = None,
     control: Annotated[int, typer.Option(help="Items per control set (0: none).")] = 40,
     role: Annotated[str, typer.Option(help="The role whose greedy head is tested.")] = "core",
     config: ConfigOpt = None,
@@ -178,7 +178,9 @@ def bootstrap(
         skipped += added is None
     if not kept:
         raise BootstrapError(f"No usable records in {data} ({skipped} skipped): see --help.")
-    manifest = freeze(learner.store, settings.server.data_dir / "datasets", sources=["bootstrap"])
+    # A public dataset, not users' traffic: nothing of it is held out for the gauntlet.
+    manifest = freeze(learner.store, settings.server.data_dir / "datasets", sources=["bootstrap"],
+                      heldout_share=0.0)  # fmt: skip
     out.print(f"{kept} examples ({skipped} skipped) frozen as {manifest['version']}")
     meta = train_adapter(settings, learner.store, manifest["version"], role=role,
                          config=TrainConfig(epochs=epochs))  # fmt: skip
@@ -227,6 +229,13 @@ def improve(
     epochs: Annotated[float, typer.Option(help="Training passes.")] = 3.0,
     learning_rate: Annotated[float, typer.Option(help="Training peak learning rate.")] = 2e-4,
     canary: Annotated[bool, typer.Option(help="Deploy under a canary.")] = True,
+    family: Annotated[
+        str | None,
+        typer.Option(
+            help="reasoning-gym family the gauntlet benchmarks (default: the "
+            "gauntlet_family setting, basic_arithmetic)."
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """One improvement cycle: preflight → harvest → freeze → train → gauntlet → canary deploy
@@ -235,7 +244,7 @@ def improve(
     Only one runs at a time (a file lock, or Redis when COUNCIL_REDIS_URL is set). Run it
     nightly from cron or systemd (deploy/), or let `council serve --nightly 02:00` do it.
 
-    Example: council improve --since 24h
+    Example: council improve --since 24h --family letter_counting
     """
     from council.learning.cycle import Cycle
     from council.storage import open_store
@@ -247,6 +256,6 @@ def improve(
 
     cycle = Cycle(settings, open_store(settings), server=server, role=role, since=since,
                   blind=blind, control=control, epochs=epochs, learning_rate=learning_rate,
-                  canary=canary, on_line=say)  # fmt: skip
+                  canary=canary, family=family, on_line=say)  # fmt: skip
     result = cycle.run()
     out.print(f"cycle {result['run_id']}: {result['status']}", highlight=False)

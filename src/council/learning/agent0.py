@@ -86,14 +86,18 @@ class Agent0:
                     "COUNCIL_LOCAL_ONLY=false (or the governor) to allow cloud rewrites."
                 )
 
-    async def rewrite(self, question: str, bad_answer: str) -> Rewrite:
+    async def rewrite(
+        self, question: str, bad_answer: str, correction: str | None = None
+    ) -> Rewrite:
+        """A better answer; with a user's correction, reasoning that ends in it."""
         tool = await self.use_tools(question)
         tpl = load_prompt("agent0")
         note = tpl["tool_note"].format(**tool) if tool else ""
+        told = tpl["correction_note"].format(correction=correction) if correction else ""
         prompt = [
             Message("system", tpl["system"]),
             Message("user", tpl["user"].format(question=question, bad_answer=bad_answer,
-                                               tool_note=note)),
+                                               tool_note=note, correction_note=told)),
         ]  # fmt: skip
         if self.agent == "council":
             texts, agreement, cost, error = await self._ask_council(prompt)

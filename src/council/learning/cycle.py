@@ -45,7 +45,7 @@ class Cycle:
     def __init__(
         self, settings: Settings, store: Store, *, server: str | None = None, role: str = "core",
         since: str = "7d", blind: int = 100, control: int = 20, epochs: float = 3.0,
-        learning_rate: float = 2e-4, canary: bool = True,
+        learning_rate: float = 2e-4, canary: bool = True, family: str | None = None,
         on_line: Callable[[str], None] = print,
     ):  # fmt: skip
         self.settings = settings
@@ -53,6 +53,11 @@ class Cycle:
         self.server = server or f"http://{settings.server.host}:{settings.server.port}"
         self.role, self.since, self.blind, self.control = role, since, blind, control
         self.epochs, self.learning_rate, self.canary = epochs, learning_rate, canary
+        self.family = family or settings.learning.gauntlet_family  # the gauntlet's benchmark
+        if blind:  # a typo fails now, not after an hour of training
+            from council.learning.gauntlet import check_family
+
+            check_family(self.family)
         self.runs = Runs(store, settings.server.data_dir)
         self.registry = adapters.Registry(store, settings.server.data_dir)
         self.on_line = on_line
@@ -163,7 +168,7 @@ class Cycle:
 
     def _untrained_dataset(self) -> str | None:
         """The newest dataset, when no adapter was trained on it (a cycle died first)."""
-        return ledger.untrained_dataset(self.store)
+        return ledger.untrained_dataset(self.store, self.settings.learning.min_failures_to_train)
 
     def _unfrozen_examples(self) -> int:
         return ledger.unfrozen_examples(self.store, self.settings.learning.quality_threshold)
@@ -198,10 +203,20 @@ class Cycle:
                 f"({self.settings.learning.min_failures_to_train}): no training tonight"
             )
             return self.result["stop"]
+        learning = self.settings.learning
         manifest = freeze(self.store, self.settings.server.data_dir / "datasets",
-                          min_quality=self.settings.learning.quality_threshold)  # fmt: skip
+                          min_quality=learning.quality_threshold,
+                          heldout_share=learning.heldout_share)  # fmt: skip
+        held = manifest["splits"]["heldout"]["examples"]
+        said = f"{manifest['version']}: {manifest['examples']} examples, {held} held out"
+        if manifest["examples"] < learning.min_failures_to_train:
+            self.result["stop"] = (
+                f"{said}; {manifest['examples']} to train on < MIN_FAILURES_TO_TRAIN "
+                f"({learning.min_failures_to_train}): no training tonight, waiting for traffic"
+            )
+            return self.result["stop"]
         self.result["dataset"] = manifest["version"]
-        return f"{manifest['version']}: {manifest['examples']} examples"
+        return said
 
     def train(self) -> str:
         argv, env = train_command(self.settings, role=self.role, dataset=self.result["dataset"],
@@ -225,7 +240,7 @@ class Cycle:
         report = asyncio.run(run_gauntlet(
             self.settings, self.store, Embedder(self.settings.memory.embedder),
             adapter=self.result["adapter"], against="champion", blind=self.blind,
-            control=self.control, role=self.role,
+            control=self.control, role=self.role, target=self.family,
         ))  # fmt: skip
         self.result["gauntlet"] = {"verdict": report["verdict"], "reasons": report["reasons"],
                                    "report": report["path"]}  # fmt: skip

@@ -23,6 +23,7 @@ from typing import Any
 
 from council.ballot.normalize import extract_answer
 from council.errors import GauntletError
+from council.learning.traffic import TRAFFIC, heldout_questions, score_traffic
 
 HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks draw
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -52,13 +53,27 @@ class Item:
     family: str
     question: str
     gold: str
-    kind: str  # target | control
+    kind: str  # target | control | traffic | probe
     entry: Any = field(default=None, repr=False)
+
+
+def check_family(family: str) -> str:
+    """The family, when reasoning-gym has it; else a GauntletError naming some that exist."""
+    from reasoning_gym.factory import DATASETS
+
+    if family not in DATASETS:
+        known = ", ".join(sorted(DATASETS)[:12])
+        raise GauntletError(
+            f"Unknown reasoning-gym family {family!r}. Pick one of reasoning-gym's datasets "
+            f"(e.g. {known}, ...) for --family / COUNCIL_GAUNTLET_FAMILY."
+        )
+    return family
 
 
 def reasoning_items(family: str, n: int, seed: int, kind: str) -> list[Item]:
     import reasoning_gym
 
+    check_family(family)
     ds = reasoning_gym.create_dataset(family, size=n, seed=seed, **FAMILIES.get(family, {}))
     return [Item(family, e["question"], str(e["answer"]), kind, (ds, e)) for e in ds]
 
@@ -130,6 +145,8 @@ async def run_items(head: Any, items: list[Item], adapter: str | None, embedder:
 
 
 def score(item: Item, text: str, embedder: Any) -> bool:
+    if item.kind == TRAFFIC:  # gold: the user's correction ("" when the verifier decides)
+        return score_traffic(item.question, item.gold, text)
     if item.entry is not None:
         ds, entry = item.entry
         final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
@@ -161,12 +178,20 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
     t = families.get(target)
     if t is None:
         raise GauntletError(f"No items of the target family {target!r} in the gauntlet.")
-    drops = [f for f, r in families.items() if r["delta_pp"] < -100 * MAX_DROP]
+    # Traffic is reported, not yet part of the rule: too few held-out items flip it by chance.
+    drops = [f for f, r in families.items()
+             if r["kind"] != TRAFFIC and r["delta_pp"] < -100 * MAX_DROP]  # fmt: skip
     significant = t["p_improved"] < ALPHA and t["delta_pp"] > 0
     promote = significant and not drops
     reasons = []
     reasons.append(f"{target}: {t['delta_pp']:+.1f} pp (McNemar p={t['p_improved']:.3g})"
                    + ("" if significant else " — not a significant improvement"))  # fmt: skip
+    if TRAFFIC in families:
+        tr = families[TRAFFIC]
+        reasons.append(
+            f"{TRAFFIC}: {tr['delta_pp']:+.1f} pp on {tr['n']} held-out questions "
+            f"(McNemar p={tr['p_improved']:.3g}; reported, not yet in the rule)"
+        )
     reasons += [f"{f} dropped {families[f]['delta_pp']:.1f} pp (> {100 * MAX_DROP:.0f})"
                 for f in drops]  # fmt: skip
     champ_acc = t["champion"]["accuracy"]
@@ -188,6 +213,11 @@ def write_report(report: dict[str, Any], root: Path) -> Path:
     path = root / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{report['challenger']}.json"
     path.write_text(json.dumps(report, indent=2, default=str))
     return path
+
+
+def control_family(target: str) -> str:
+    """The reasoning-gym family that checks forgetting: never the target itself."""
+    return "letter_counting" if target != "letter_counting" else "basic_arithmetic"
 
 
 def trained_hashes(store: Any, dataset_version: str) -> set[str]:
@@ -237,10 +267,12 @@ def check_leaks(
 async def run_gauntlet(
     settings: Any, store: Any, embedder: Any, *, adapter: str | None = None,
     against: str = "champion",
-    target: str = "basic_arithmetic", blind: int = 100, control: int = 40,
-    seed: int = HOLDOUT_SEED, role: str = "core",
+    target: str | None = None, blind: int = 100, control: int = 40,
+    seed: int = HOLDOUT_SEED, role: str = "core", traffic: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base."""
+    """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base, on
+    the `target` family (default: the gauntlet_family setting), the controls and up to
+    `traffic` (default: `blind`) held-out questions of users."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
     from council.learning.ledger import record_gauntlet_report, register_holdout
@@ -262,11 +294,14 @@ async def run_gauntlet(
         if a is not None and a["retired"]:
             raise GauntletError(f"Adapter {a['version']} was retired by retention (its files "
                                 "are gone); compare adapters that still exist.")  # fmt: skip
+    target = target or settings.learning.gauntlet_family
     trained = trained_hashes(store, challenger["dataset_version"])
     items, skipped = fresh_items(target, blind, seed, "target", trained)
     if control:
         items += mtbench_items(control)
-        items += fresh_items("letter_counting", control, seed, "control", trained)[0]
+        items += fresh_items(control_family(target), control, seed, "control", trained)[0]
+    asked, unscorable = heldout_questions(store, blind if traffic is None else traffic)
+    items += [Item(TRAFFIC, q, correction, TRAFFIC) for q, correction in asked]
     check_leaks(store, items, challenger["dataset_version"], trained)
     register_holdout(store, [it.question for it in items if it.kind == "target"], target)
     spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
@@ -287,7 +322,8 @@ async def run_gauntlet(
         ctx.pool.close()
     report = compare(items, base, new, target, (against, adapter))
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
-                       "skipped_as_trained": skipped}  # fmt: skip
+                       "skipped_as_trained": skipped, "traffic": len(asked),
+                       "traffic_unscorable": unscorable}  # fmt: skip
     report["path"] = str(write_report(report, settings.server.data_dir / "gauntlet"))
     record_gauntlet_report(store, role, report)
     return report

@@ -1,5 +1,8 @@
 """Harvest: failed exchanges in a window → Agent-0 rewrites → quality gate → examples.
 
+A 👎 that carried a correction is gold: Agent-0 is told the right answer and the gate admits
+the rewrite only when its final answer agrees with it; the example's source is "correction".
+
 Idempotent: a harvested exchange gets a row in `harvests` (accepted or rejected) in the same
 transaction as its rewrite and example, so a second run skips it. When Agent-0 fails (a head
 error), nothing is written and the exchange waits for the next run.
@@ -21,7 +24,7 @@ from council.learning.agent0 import Agent0, Rewrite
 from council.learning.arbiter import ArbiterLoop
 from council.learning.ledger import count_examples, failures, record_harvest
 from council.learning.metrics import learning_metrics
-from council.learning.quality import Gate, Signals, heuristic_score, quality_score
+from council.learning.quality import Gate, Signals, agrees, heuristic_score, quality_score
 from council.memory.episodic import parse_since
 from council.memory.store import ExchangeRecord
 from council.types import Message, Verdict
@@ -91,16 +94,18 @@ async def _one(
 ) -> HarvestItem:
     s = council.settings
     assert council.memory is not None
-    question, bad = row["prompt"], row["answer"]
-    rw = await agent.rewrite(question, bad)
+    question, bad, correction = row["prompt"], row["answer"], row["correction"]
+    rw = await agent.rewrite(question, bad, correction)
     if rw.error is not None:
         return HarvestItem(row["id"], question, "failed", reason=rw.error)
-    platinum = await arbiter.refine(question, rw.answer, tool=rw.tool)
-    if platinum.answer != rw.answer:
+    # No oracle overrules a user: a corrected exchange skips the arbiter loop.
+    platinum = None if correction else await arbiter.refine(question, rw.answer, tool=rw.tool)
+    if platinum is not None and platinum.answer != rw.answer:
         rw.reasoning += f" (The {platinum.decided_by} corrected the answer.)"
         rw.answer = platinum.answer
     signals = Signals(
         verifier=verify_answer(question, rw.answer),
+        correction=None if correction is None else agrees(rw.answer, correction),
         agreement=rw.agreement,
         judge=await _judge(council, question, rw),
         heuristic=heuristic_score(bad, rw.text),
@@ -109,10 +114,10 @@ async def _one(
     embed = council.memory.embedder.encode
     vector = (await asyncio.to_thread(embed, [f"{question}\n{rw.answer}"]))[0]
     admitted, refused = gate.admit(question, rw.text, vector)
-    accepted = admitted and quality >= s.learning.quality_threshold
-    reason = refused or (
-        None if accepted else f"quality {quality:.2f} < {s.learning.quality_threshold}"
+    accepted = (
+        admitted and quality >= s.learning.quality_threshold and signals.correction is not False
     )
+    reason = refused or _refusal(signals, quality, s.learning.quality_threshold, rw, correction)
     messages = [Message(**m) for m in json.loads(row["messages_json"])]
     rewrite = ExchangeRecord(
         id=new_exchange_id(),
@@ -127,10 +132,12 @@ async def _one(
         improved=True,
         created_at=time.time(),
     )  # fmt: skip
-    provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum.provenance,
-                  "samples": rw.samples, "reason": reason}  # fmt: skip
+    provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum and platinum.provenance,
+                  "samples": rw.samples, "reason": reason, "user_correction": correction,
+                  "from_correction": correction is not None}  # fmt: skip
     example = {
-        "source": "harvest", "exchange_ids": [row["id"], rewrite.id], "messages": messages,
+        "source": "harvest" if correction is None else "correction",
+        "exchange_ids": [row["id"], rewrite.id], "messages": messages,
         "response": rw.text, "quality": quality, "reasoning": rw.reasoning,
         "task_type": row["task_type"], "signals": provenance, "vector": vector,
     }  # fmt: skip
@@ -143,6 +150,17 @@ async def _one(
         council.memory.table.add([memory_id], vector[None, :])
     return HarvestItem(row["id"], question, "accepted" if accepted else "rejected", quality,
                        reason, rw.answer, rewrite.id, example_id)  # fmt: skip
+
+
+def _refusal(
+    signals: Signals, quality: float, threshold: float, rw: Rewrite, correction: str | None
+) -> str | None:
+    """Why the gate refused this rewrite (after duplicates and leaks), or None."""
+    if signals.correction is False:
+        return (
+            f"final answer {rw.answer!r} does not agree with the user's correction {correction!r}"
+        )
+    return None if quality >= threshold else f"quality {quality:.2f} < {threshold}"
 
 
 async def _judge(council: Council, question: str, rw: Rewrite) -> float | None:

@@ -39,7 +39,7 @@ def m002_learning(db: sqlite3.Connection) -> None:
 
         CREATE TABLE examples (                        -- training examples, each traceable
             id INTEGER PRIMARY KEY AUTOINCREMENT,
-            source TEXT NOT NULL,                      -- harvest | collector | distill
+            source TEXT NOT NULL,                      -- harvest | correction | collector | ...
             exchange_ids_json TEXT NOT NULL,           -- where it came from
             messages_json TEXT NOT NULL,               -- the prompt side (system/user turns)
             response TEXT NOT NULL,                    -- the assistant answer to learn
@@ -88,6 +88,27 @@ def m003_gauntlet_reports(db: sqlite3.Connection) -> None:
             ratio REAL,
             path TEXT,
             report_json TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        """,
+    )
+
+
+def m010_heldout_traffic(db: sqlite3.Connection) -> None:
+    """Users' questions no version may train on (learning/heldout.py), kept for the gauntlet."""
+    run_script(
+        db,
+        """
+        CREATE TABLE heldout_traffic (
+            question_hash TEXT PRIMARY KEY,            -- content_hash of the question
+            dataset_version TEXT NOT NULL,             -- the version that first held it out
+            example_id INTEGER,
+            question TEXT NOT NULL,
+            messages_json TEXT NOT NULL,               -- the prompt side, to ask it again
+            response TEXT NOT NULL,                    -- the example's answer
+            correction TEXT,                           -- the user's, when a 👎 carried one
+            source TEXT NOT NULL,
+            task_type TEXT,
             created_at REAL NOT NULL
         );
         """,
@@ -199,9 +220,12 @@ def failures(
     store: Store, since: float | None, *, low_confidence: float | None = None,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet."""
+    """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet, each
+    with the newest correction a 👎 gave it (None when none did)."""
     sql = (
-        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type "
+        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type, "
+        "(SELECT f.correction FROM feedback f WHERE f.exchange_id = e.id AND f.correction "
+        "IS NOT NULL ORDER BY f.id DESC LIMIT 1) AS correction "
         "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
         "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
         "AND e.created_at >= ? AND (e.success = 0"
@@ -273,12 +297,14 @@ def dataset_path(store: Store, version: str) -> str | None:
     return str(row[0][0]) if row else None
 
 
-def untrained_dataset(store: Store) -> str | None:
-    """The newest dataset, when no adapter was trained on it (reads the adapters table)."""
+def untrained_dataset(store: Store, min_examples: int = 0) -> str | None:
+    """The newest dataset, when no adapter was trained on it (reads the adapters table) and
+    it has at least `min_examples` to train on (one with fewer waits for more traffic)."""
     rows = store.query(
         "SELECT d.version FROM datasets d LEFT JOIN adapters a ON a.dataset_version = "
         "d.version WHERE a.version IS NULL AND d.created_at = (SELECT MAX(created_at) "
-        "FROM datasets)"
+        "FROM datasets) AND d.examples >= ?",
+        (min_examples,),
     )
     return str(rows[0][0]) if rows else None
 
@@ -290,6 +316,37 @@ def unfrozen_examples(store: Store, min_quality: float) -> int:
         "SELECT COUNT(*) FROM examples WHERE created_at > ? AND quality >= ?",
         (last, min_quality),
     )[0][0])  # fmt: skip
+
+
+# held-out traffic --------------------------------------------------------------------------
+def heldout_hashes(store: Store) -> set[str]:
+    """Every question hash some version held out: never trained on again."""
+    return {r[0] for r in store.query("SELECT question_hash FROM heldout_traffic")}
+
+
+def insert_heldout(
+    db: sqlite3.Connection, version: str, items: list[tuple[str, str, dict[str, Any]]]
+) -> int:
+    """Keep (question hash, question, example) rows out of training for good, inside the
+    freeze's transaction; a question an earlier version held out keeps its first version."""
+    added = 0
+    for digest, question, ex in items:
+        cur = db.execute(
+            "INSERT OR IGNORE INTO heldout_traffic (question_hash, dataset_version, example_id, "
+            "question, messages_json, response, correction, source, task_type, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (digest, version, ex["id"], question, json.dumps(ex["messages"]), ex["response"],
+             ex["signals"].get("user_correction"), ex["source"], ex["task_type"], time.time()),
+        )  # fmt: skip
+        added += cur.rowcount
+    return added
+
+
+def heldout_rows(store: Store, version: str | None = None) -> list[dict[str, Any]]:
+    """The held-out traffic (of one version, or of every version), oldest first."""
+    sql = "SELECT * FROM heldout_traffic" + (" WHERE dataset_version = ?" if version else "")
+    rows = store.query(sql + " ORDER BY created_at, question_hash", (version,) if version else ())
+    return [{**dict(r), "messages": json.loads(r["messages_json"])} for r in rows]
 
 
 # gauntlet reports --------------------------------------------------------------------------

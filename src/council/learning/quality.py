@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from council.ballot.normalize import extract_answer
 from council.learning import ledger
-from council.learning.ledger import content_hash
+from council.learning.ledger import content_hash, normalise
 from council.memory.store import Store
 
 REASONING_WORDS = ("because", "therefore", "step", "first", "so ", "thus", "since")
@@ -24,6 +25,7 @@ REASONING_WORDS = ("because", "therefore", "step", "first", "so ", "thus", "sinc
 @dataclass
 class Signals:
     verifier: bool | None = None
+    correction: bool | None = None  # the final answer agrees with the user's correction
     agreement: float | None = None
     judge: float | None = None  # 0..1
     heuristic: float = 0.5
@@ -49,6 +51,8 @@ def quality_score(s: Signals) -> float:
     parts: list[tuple[float, float]] = [(s.heuristic, 0.25)]
     if s.verifier is not None:
         parts.append((1.0 if s.verifier else 0.0, 3.0))
+    if s.correction is not None:  # the user's own answer: as strong as a verifier
+        parts.append((1.0 if s.correction else 0.0, 3.0))
     if s.agreement is not None:
         parts.append((s.agreement, 1.0))
     if s.judge is not None:
@@ -57,6 +61,13 @@ def quality_score(s: Signals) -> float:
         return min(s.heuristic, 0.6)
     total = sum(w for _, w in parts)
     return round(sum(v * w for v, w in parts) / total, 4)
+
+
+def agrees(answer: str, correction: str) -> bool:
+    """Whether two answers are the same once normalised as the ballot does ("0.5" = "1/2",
+    "(B)" = "B", "The Canberra." = "canberra"); prose is compared word for word."""
+    x, y = extract_answer(answer), extract_answer(correction)
+    return (x.key or normalise(x.display)) == (y.key or normalise(y.display))
 
 
 def numbers(text: str) -> list[str]:

@@ -137,6 +137,11 @@ def m007_document_owner(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE documents ADD COLUMN owner TEXT")
 
 
+def m009_feedback_correction(db: sqlite3.Connection) -> None:
+    # What a 👎 says the answer should have been: the strongest label learning has (harvest.py).
+    db.execute("ALTER TABLE feedback ADD COLUMN correction TEXT")
+
+
 def run_script(db: sqlite3.Connection, sql: str) -> None:
     """Execute statements one by one (executescript would COMMIT the open transaction)."""
     pending = ""

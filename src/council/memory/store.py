@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from council.errors import ExchangeNotFoundError
+from council.memory.corrections import check_correction
 from council.memory.schema import Migration, migrate
 from council.types import Message, Verdict
 
@@ -207,7 +208,8 @@ class Store:
         )
         ex["votes"] = [{**dict(r), "won": bool(r["won"])} for r in votes]
         fb = self.query(
-            "SELECT rating, comment, created_at FROM feedback WHERE exchange_id = ? ORDER BY id",
+            "SELECT rating, comment, correction, created_at FROM feedback WHERE exchange_id = ? "
+            "ORDER BY id",
             (exchange_id,),
         )
         ex["feedback"] = [dict(r) for r in fb]
@@ -226,19 +228,23 @@ class Store:
             )
         db.execute("UPDATE memories SET success = ? WHERE exchange_id = ?", (success, exchange_id))
 
-    def add_feedback(self, exchange_id: str, rating: int, comment: str | None = None) -> bool:
-        """Record a rating (+1/-1); feedback overrides every other label. Returns the label."""
+    def add_feedback(
+        self, exchange_id: str, rating: int, comment: str | None = None,
+        correction: str | None = None,
+    ) -> bool:  # fmt: skip
+        """Record a rating (+1/-1), with what the answer should have been on a -1; feedback
+        overrides every other label. Returns the label."""
         if rating not in (1, -1):
             raise ValueError("rating must be 1 (good) or -1 (bad)")
-        success = rating == 1
+        correction = check_correction(rating, correction)
         with self.tx() as db:
-            self._label(db, exchange_id, success, "feedback")
+            self._label(db, exchange_id, rating == 1, "feedback")
             db.execute(
-                "INSERT INTO feedback (exchange_id, rating, comment, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (exchange_id, rating, comment, time.time()),
+                "INSERT INTO feedback (exchange_id, rating, comment, correction, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (exchange_id, rating, comment, correction, time.time()),
             )
-        return success
+        return rating == 1
 
     def count_exchanges(self) -> int:
         return int(self.query("SELECT COUNT(*) FROM exchanges")[0][0])

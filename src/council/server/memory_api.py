@@ -12,6 +12,7 @@ from pydantic import BeforeValidator
 
 from council.errors import ExchangeNotFoundError, InvalidRequestError, PermissionDeniedError
 from council.memory import ownership
+from council.memory.corrections import check_correction
 from council.memory.episodic import Memory
 from council.memory.rag import Knowledge
 from council.memory.store import Store
@@ -48,11 +49,13 @@ async def _mine(store: Store, exchange_id: str) -> None:
 
 @router.post("/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    """Rate an answer (1 good, -1 bad): the exchange is relabelled; feedback overrides."""
+    """Rate an answer (1 good, -1 bad; a -1 may carry the right answer as "correction"): the
+    exchange is relabelled; feedback overrides."""
+    correction = check_correction(body.rating, body.correction)  # 400 before any lookup
     store = memory_of(request).store
     await _mine(store, body.exchange_id)
     success = await asyncio.to_thread(
-        store.add_feedback, body.exchange_id, body.rating, body.comment
+        store.add_feedback, body.exchange_id, body.rating, body.comment, correction
     )
     return {"exchange_id": body.exchange_id, "success": success, "label_source": "feedback"}
 

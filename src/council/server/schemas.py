@@ -173,7 +173,7 @@ class FeedbackRequest(BaseModel):
     rating: Literal[1, -1] = Field(description="1 = good answer, -1 = bad answer.")
     comment: str | None = Field(None, max_length=4000)
     correction: str | None = Field(
-        None, max_length=4000, description="With rating -1: what the answer should have said."
+        None, description="With rating -1: what the answer should have been (learning's gold)."
     )
 
     _ids = field_validator("exchange_id", mode="before")(require_id)
