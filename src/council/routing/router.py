@@ -89,7 +89,7 @@ class Router:
     def learn(self, task: str, completions: list[Completion]) -> None:
         """Remember how sure each head sounded on a first-round answer in this domain."""
         for c in completions:
-            if c.ok:
+            if c.answered:
                 self.certainty.add(c.head, task, c.logprob)
 
     def weakness(self, verdict: Verdict, verified: bool | None) -> str | None:

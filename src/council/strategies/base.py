@@ -58,8 +58,8 @@ class Ballot:
 
     def weights(self, by_quality: bool) -> list[float]:
         return [
-            (s.quality if by_quality else 1.0) if c.ok else 0.0
-            for s, c in zip(self.specs, self.completions, strict=True)
+            (s.quality if by_quality else 1.0) if e is not None else 0.0
+            for s, e in zip(self.specs, self.extracted, strict=True)
         ]
 
     def tally(self, by_quality: bool = False) -> Tally:
@@ -99,7 +99,7 @@ def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
         "answers": [
             {
                 "head": c.head,
-                "answer": b.shown(i) if c.ok else None,
+                "answer": b.shown(i) if c.answered else None,
                 "cluster": b.clusters[i],
                 "error": c.error,
             }
@@ -231,8 +231,10 @@ async def count_ballot(
     completions: list[Completion],
 ) -> Ballot:
     """Extract each answer and cluster equal ones (embeddings for free text)."""
+    # The one place a completion becomes a vote: a failed head and a tool head that abstained
+    # get no answer here, so neither joins a cluster, weighs, nor lowers the winner's share.
     extracted: list[Extracted | None] = [
-        extract_answer(c.text) if c.ok else None for c in completions
+        extract_answer(c.text) if c.answered else None for c in completions
     ]
     vectors = None
     free = [i for i, e in enumerate(extracted) if e is not None and e.key is None]
@@ -262,6 +264,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             adapter=c.adapter,
             logprob=None if c.logprob is None else round(c.logprob, 4),
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
+            abstained=c.abstained,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
@@ -283,18 +286,27 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         task_type=b.task_type,
         tokens_in=sum(c.tokens_in for c in ctx.calls),
         tokens_out=sum(c.tokens_out for c in ctx.calls),
-        notes=[*ctx.notes, *d.notes],
+        notes=[*ctx.notes, *d.notes, *tool_notes(b.completions)],
         head_calls=len(ctx.calls),
         rounds=d.rounds,
         answer_logprobs=token_logprobs,
     )
 
 
+def tool_notes(completions: list[Completion]) -> list[str]:
+    """What each tool head ran (its expression, the sentence it read), or why it abstained."""
+    return [
+        f"{c.head} {'abstained' if c.abstained else 'answered'}: {c.tool}"
+        for c in completions
+        if c.tool is not None
+    ]
+
+
 def require_answer(completions: list[Completion]) -> None:
-    if not any(c.ok for c in completions):
-        details = "; ".join(f"{c.head}: {c.error}" for c in completions)
+    if not any(c.answered for c in completions):
+        details = "; ".join(f"{c.head}: {c.error or 'cannot answer'}" for c in completions)
         raise NoAnswerError(
-            f"All {len(completions)} heads failed ({details}). "
+            f"All {len(completions)} heads failed or abstained ({details}). "
             "Check `council heads` or GET /health for each head's state."
         )
 
