@@ -58,6 +58,4 @@ def build_heads(settings: Settings, ctx: HeadContext | None = None) -> list[Head
     return [build_head(spec, ctx) for spec in settings.heads.specs]
 
 
-__all__ = [
-    "HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead", "ToolHead"
-]
+__all__ = ["HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead", "ToolHead"]

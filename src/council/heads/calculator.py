@@ -19,9 +19,41 @@ from council.verify import find_expression, to_python, with_operators
 
 # Words that may stand around the expression of a plain arithmetic question.
 ASKING = frozenset(
-    "what whats is are the value of calculate compute evaluate work out find solve simplify "
-    "result answer please tell me give how much equals equal to exact exactly do you "
-    "get s can".split()
+    [
+        "what",
+        "whats",
+        "is",
+        "are",
+        "the",
+        "value",
+        "of",
+        "calculate",
+        "compute",
+        "evaluate",
+        "work",
+        "out",
+        "find",
+        "solve",
+        "simplify",
+        "result",
+        "answer",
+        "please",
+        "tell",
+        "me",
+        "give",
+        "how",
+        "much",
+        "equals",
+        "equal",
+        "to",
+        "exact",
+        "exactly",
+        "do",
+        "you",
+        "get",
+        "s",
+        "can",
+    ]
 )
 _WORD = re.compile(r"[^\W\d_]+|\d")
 _PUNCT_OK = set(" \t\n=?.,:;!'\"()")

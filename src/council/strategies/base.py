@@ -18,7 +18,7 @@ import numpy as np
 from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
-from council.errors import NoAnswerError
+from council.errors import AbstainedError, NoAnswerError
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -302,7 +302,20 @@ def tool_notes(completions: list[Completion]) -> list[str]:
     ]
 
 
+def single_failure(head: str, exc: NoAnswerError, calls: list[Completion]) -> NoAnswerError:
+    """What asking one head alone raises: its abstention as it is, else its own error."""
+    if isinstance(exc, AbstainedError):
+        return exc
+    return NoAnswerError(f"Head {head} failed: {calls[0].error if calls else exc}")
+
+
 def require_answer(completions: list[Completion]) -> None:
+    if completions and all(c.abstained for c in completions):
+        details = "; ".join(f"{c.head}: {c.tool}" for c in completions)
+        raise AbstainedError(
+            f"Every head abstained ({details}). Ask a question one of these tools applies "
+            "to, or add a model head (kind = 'local' or 'openai') to the council."
+        )
     if not any(c.answered for c in completions):
         details = "; ".join(f"{c.head}: {c.error or 'cannot answer'}" for c in completions)
         raise NoAnswerError(
