@@ -63,6 +63,20 @@ class Router:
         num_models: int | None,
         max_tokens: int | None,
     ) -> Plan:
+        plan = self._plan(strategy, question, task, specs, hints, num_models, max_tokens)
+        plan.weights = self.map.head_weights(task, [s for s in specs if s.id in plan.heads])
+        return plan
+
+    def _plan(
+        self,
+        strategy: str,
+        question: str,
+        task: str,
+        specs: list[HeadSpec],
+        hints: Hints | None,
+        num_models: int | None,
+        max_tokens: int | None,
+    ) -> Plan:
         if strategy == AUTO:
             h = replace(hints or Hints(), num_models=num_models)
             share = self.selector.policy.early_stop_alone_share

@@ -55,15 +55,27 @@ class Ballot:
     extracted: list[Extracted | None]
     clusters: list[int | None]
     vectors: np.ndarray | None = None
+    # Each head's weight in this domain, learned from outcomes and shrunk towards its
+    # catalogue quality (routing/cognitive_map.py learned_weight); absent: the quality.
+    learned: dict[str, float] = field(default_factory=dict)
 
     def weights(self, by_quality: bool) -> list[float]:
+        """Per answer: 1 (a vote) or the head's learned weight (`weighted`); 0 for no vote."""
         return [
-            (s.quality if by_quality else 1.0) if e is not None else 0.0
+            (t if by_quality else 1.0) if e is not None else 0.0
+            for t, e in zip(self.trust(), self.extracted, strict=True)
+        ]
+
+    def trust(self) -> list[float]:
+        """Per answer, the head's learned weight (0 for a failure or an abstention): what
+        `weighted` counts and what breaks the ties of a plain vote."""
+        return [
+            self.learned.get(s.id, s.quality) if e is not None else 0.0
             for s, e in zip(self.specs, self.extracted, strict=True)
         ]
 
     def tally(self, by_quality: bool = False) -> Tally:
-        return tally(self.clusters, self.weights(by_quality), self.vectors)
+        return tally(self.clusters, self.weights(by_quality), self.vectors, self.trust())
 
     def shown(self, i: int) -> str:
         """An answer as short as a human would quote it."""
@@ -87,7 +99,7 @@ class Decision:
 
 def count_decision(b: Ballot, by_quality: bool) -> Decision:
     w = b.weights(by_quality)
-    t = tally(b.clusters, w, b.vectors)
+    t = tally(b.clusters, w, b.vectors, b.trust())
     return Decision(b, t, w, t.winner_index)
 
 
@@ -167,7 +179,10 @@ class Context:
         return completions
 
     async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
-        return await self.council.count(self.question, self.task_type, specs, completions)
+        b = await self.council.count(self.question, self.task_type, specs, completions)
+        if self.plan is not None:
+            b.learned = dict(self.plan.weights)
+        return b
 
     async def ballot(self) -> Ballot:
         """Stages 1-2 over the members. With an early-stop plan the plan's first heads go
