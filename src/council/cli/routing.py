@@ -40,10 +40,9 @@ def show_map(
     data = cognitive_map.write(settings.server.data_dir, _store(settings))
     specs = [s for s in settings.heads.specs if s.enabled]
     for d in data["domains"].values():
-        weights = cognitive_map.head_weights(d["outcomes"], specs)
         d["weights"] = {
             h: {"weight": w, "outcomes": (d["outcomes"].get(h) or {}).get("n", 0)}
-            for h, w in weights.items()
+            for h, w in cognitive_map.head_weights(d["outcomes"], specs).items()
         }
     if as_json:
         out.print_json(json.dumps(data))
@@ -61,11 +60,11 @@ def show_map(
 
         ranked = sorted(d["heads"].items(), key=lambda kv: -kv[1]["accuracy"])
         heads = ", ".join(f"{h} {s['accuracy']:.2f} (n={s['n']:g})" for h, s in ranked[:3])
-        weights = ", ".join(f"{h} {w['weight']:.2f} (n={w['outcomes']:g})"
+        learned = ", ".join(f"{h} {w['weight']:.2f} (n={w['outcomes']:g})"
                             for h, w in d["weights"].items())  # fmt: skip
         table.add_row(domain, f"{d['confidence']:.2f}", f"{d['samples']:g}", cell("live"),
                       cell("gauntlet"), cell("training"), str(d["training_examples"]),
-                      heads or "-", weights or "-")  # fmt: skip
+                      heads or "-", learned or "-")  # fmt: skip
     out.print(table)
     out.print(data["method"], highlight=False)
     out.print(
