@@ -475,7 +475,7 @@ def main() -> None:
         help="full-council questions (another seed) the router learns from first; 0: none",
     )
     ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
-    ap.add_argument("--family", choices=sorted(FAMILIES), default=FAMILY)
+    ap.add_argument("--family", choices=sorted(FAMILIES), default="basic_arithmetic")
     ap.add_argument(
         "--tool-heads",
         action="store_true",
