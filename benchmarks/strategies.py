@@ -203,6 +203,8 @@ async def run(args: argparse.Namespace) -> None:
         data_dir=args.data_dir,
         memory=args.warmup > 0,  # the warm-up's exchanges are what the cognitive map reads
         rank_max_tokens=args.review_tokens,
+        # every item in flight queues its heads' rows at once: room for all of them
+        queue_size=max(16, 8 * args.concurrency * len(specs)),
     )
     ctx = make_context(settings)
     cache: dict[Any, list[Completion]] = {}
