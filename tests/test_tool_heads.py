@@ -186,3 +186,21 @@ async def test_every_head_abstaining_is_a_clear_4xx_not_a_crash(strategy: str) -
     assert err.value.status_code == 422
     with pytest.raises(AbstainedError):
         await council.ask_single("Who wrote Hamlet?", head_id="calculator")
+
+
+def test_the_server_answers_an_all_abstained_ballot_with_a_4xx_that_says_the_fix() -> None:
+    from fastapi.testclient import TestClient
+
+    from council.server import create_app
+
+    council = make(tool("calculator"), tool("reader"))
+    with TestClient(create_app(council.settings, council)) as client:
+        ask = {"model": "council", "messages": [{"role": "user", "content": "Who wrote Hamlet?"}]}
+        r = client.post("/v1/chat/completions", json=ask)
+        assert r.status_code == 422
+        err = r.json()["error"]
+        assert err["code"] == "no_head_applies" and "add a model head" in err["message"]
+        ask["messages"] = [{"role": "user", "content": "What is 7 * 8?"}]
+        r = client.post("/v1/chat/completions", json=ask)
+        assert r.status_code == 200
+        assert r.json()["choices"][0]["message"]["content"] == "7 * 8 = 56"
