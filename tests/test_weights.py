@@ -61,9 +61,9 @@ def settings_for(*hs: ScriptedHead) -> Settings:
 
 def weights(settings: Settings) -> dict[str, dict[str, float]]:
     store = open_store(settings)
-    data = cognitive_map.write(settings.server.data_dir, store)["domains"]["math"]
+    data = cognitive_map.write(settings.server.data_dir, store)["outcomes"]["math"]
     store.close()
-    return data["outcomes"]
+    return data
 
 
 async def test_weights_learn_from_verified_feedback_and_corrected_outcomes_only() -> None:

@@ -39,10 +39,11 @@ def show_map(
     settings = settings_from(config)
     data = cognitive_map.write(settings.server.data_dir, _store(settings))
     specs = [s for s in settings.heads.specs if s.enabled]
-    for d in data["domains"].values():
+    for domain, d in data["domains"].items():
+        outcomes = data["outcomes"].get(domain) or {}
         d["weights"] = {
-            h: {"weight": w, "outcomes": (d["outcomes"].get(h) or {}).get("n", 0)}
-            for h, w in cognitive_map.head_weights(d["outcomes"], specs).items()
+            h: {"weight": w, "outcomes": (outcomes.get(h) or {}).get("n", 0)}
+            for h, w in cognitive_map.head_weights(outcomes, specs).items()
         }
     if as_json:
         out.print_json(json.dumps(data))

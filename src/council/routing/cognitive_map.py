@@ -19,7 +19,7 @@ and the gauntlet (blind, gold answers) weighs double.
 Per domain, `heads` scores each head on the live exchanges (ledger.head_votes, judge_vote): the
 selector asks the domain's best head first when it stops early.
 
-Per domain, `outcomes` counts each head's answers that an outcome judged (judge_outcome: the
+`outcomes` counts, per domain, each head's answers that an outcome judged (judge_outcome: the
 verifier, a user's thumbs up/down, or a harvest's correction; agreement alone is no outcome,
 or the weights would reward conformity). From them, each head's weight (learned_weight):
 
@@ -141,16 +141,16 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
                 h: {"accuracy": _smoothed(e.successes, e.trials), "n": round(e.trials, 2)}
                 for h, e in sorted(heads.get(domain, {}).items())
             },
-            "outcomes": {
-                h: {"right": e.successes, "n": e.trials}
-                for h, e in sorted(outcomes.get(domain, {}).items())
-            },
         }
     return {
         "generated_at": now,
         "gauntlet_report": str(report[0]) if report else None,
         "method": f"Beta({PRIOR:g}x{STRENGTH:g}) over live, gauntlet (x2) and training evidence",
         "domains": domains,
+        "outcomes": {  # per domain and head: what its weight is learned from
+            domain: {h: {"right": e.successes, "n": e.trials} for h, e in sorted(heads_.items())}
+            for domain, heads_ in sorted(outcomes.items())
+        },
     }
 
 
@@ -225,6 +225,7 @@ class CognitiveMap:
         self.path = data_dir / FILE
         self._mtime: float | None = None
         self._domains: dict[str, Any] = {}
+        self._outcomes: dict[str, Any] = {}
 
     def confidence(self, domain: str) -> float | None:
         """The domain's confidence, or None when the map has no evidence for it."""
@@ -247,22 +248,24 @@ class CognitiveMap:
     def head_weights(self, domain: str, specs: Iterable[HeadSpec]) -> dict[str, float]:
         """Each head's weight in the domain, learned from its outcomes (learned_weight)."""
         self._reload()
-        return head_weights((self._domains.get(domain) or {}).get("outcomes") or {}, specs)
+        return head_weights(self._outcomes.get(domain) or {}, specs)
 
     def _reload(self) -> None:
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            self._domains, self._mtime = {}, None
+            self._domains, self._outcomes, self._mtime = {}, {}, None
             return
         if mtime == self._mtime:
             return
         self._mtime = mtime
         try:
-            self._domains = json.loads(self.path.read_text()).get("domains") or {}
+            data = json.loads(self.path.read_text())
+            self._domains = data.get("domains") or {}
+            self._outcomes = data.get("outcomes") or {}
         except ValueError as exc:  # a broken map routes like no map, loudly
             log.error("ignoring %s: %s (run `council map` to rebuild it)", self.path, exc)
-            self._domains = {}
+            self._domains, self._outcomes = {}, {}
 
 
 def _latest_gauntlet(root: Path) -> tuple[Path, dict[str, Any]] | None:
