@@ -1,9 +1,10 @@
 """Strategies on reasoning-gym, measured in one run on the default models.
 
 Fixed-seed items (basic_arithmetic, two 1-2 digit operands, + - *) go to the packaged
-catalogue's heads (five SmolLM2-135M personas). Per strategy it prints accuracy with a 95 %
-Wilson interval, head calls and tokens per item, cost, and p50/p95 latency, next to the best
-single head; then the selector (`auto`) against the full council (`vote`).
+catalogue's heads (five SmolLM2-135M personas, two tool heads). Per strategy it prints
+accuracy with a 95 % Wilson interval, head calls and tokens per item, cost, and p50/p95
+latency, next to the best single head; then the selector (`auto`) against the full council
+(`vote`).
 
 Before the measured items, --warmup questions of the same family (another seed, none of the
 measured ones) go to the full council with memory on, as a server's earlier traffic would:
@@ -31,14 +32,15 @@ How it stays affordable on 2 CPU cores, and what that means for the figures:
   seed as asking it alone); its latency is that ballot's batch (an upper bound);
 - answers are right when the number extracted from them equals the gold answer exactly.
 
-With --tool-heads the calculator and reader tool heads (heads/tools.py) sit beside the model
-heads; single heads stay the model heads (a tool head alone abstains on what it cannot do).
+The packaged catalogue's tool heads (calculator, reader: heads/tools.py) sit beside the model
+heads unless --no-tool-heads; single heads are the model heads (a tool head alone abstains
+on what it cannot do).
 --family letter_counting is a family where no tool applies (both tool heads abstain).
 
     python benchmarks/strategies.py [--items 200] [--heavy-items N] [--strategies vote,auto]
                                     [--warmup 100] [--concurrency 8] [--latency-items 20]
                                     [--max-tokens 32] [--seed 1234] [--quick] [--data-dir DIR]
-                                    [--family basic_arithmetic|letter_counting] [--tool-heads]
+                                    [--family basic_arithmetic|letter_counting] [--no-tool-heads]
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from council.ballot.normalize import canonical_number, extract_answer
-from council.config import HeadSpec, Settings, packaged_catalogue
+from council.config import Settings, packaged_catalogue
 from council.council import Council
 from council.heads import Head, build_heads, make_context
 from council.routing import cognitive_map
@@ -83,11 +85,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "basic_arithmetic": FAMILY_CONFIG,
     "letter_counting": dict(min_words=3, max_words=6),
 }
-# --tool-heads: the tool heads beside the model heads (cheap: no model)
-TOOL_HEADS = [
-    HeadSpec(id="calculator", kind="tool", tool="calculator"),
-    HeadSpec(id="reader", kind="tool", tool="reader"),
-]
 
 
 # sharing identical calls, and the critical path of each run --------------------------------
@@ -196,7 +193,8 @@ async def run(args: argparse.Namespace) -> None:
     # Untimed items queue behind each other's batches: a head call may wait minutes for the
     # model, which says nothing about the strategy, so the heads' timeout is lifted here.
     catalogue = [h for h in packaged_catalogue() if h.enabled]
-    catalogue += [h for h in TOOL_HEADS if args.tool_heads]
+    if not args.tool_heads:
+        catalogue = [h for h in catalogue if h.kind != "tool"]
     specs = [h.model_copy(update={"timeout_s": 3600.0}) for h in catalogue]
     settings = Settings(
         heads=specs,
@@ -479,9 +477,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
     ap.add_argument("--family", choices=sorted(FAMILIES), default="basic_arithmetic")
     ap.add_argument(
-        "--tool-heads",
-        action="store_true",
-        help="add the calculator and reader tool heads to the council",
+        "--no-tool-heads",
+        dest="tool_heads",
+        action="store_false",
+        help="leave the packaged catalogue's tool heads (calculator, reader) out",
     )
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(

@@ -204,3 +204,14 @@ def test_the_server_answers_an_all_abstained_ballot_with_a_4xx_that_says_the_fix
         r = client.post("/v1/chat/completions", json=ask)
         assert r.status_code == 200
         assert r.json()["choices"][0]["message"]["content"] == "7 * 8 = 56"
+
+
+def test_the_default_council_has_the_tool_heads_but_never_as_judge_or_fast_path() -> None:
+    from council.config import packaged_catalogue
+
+    council = Council(settings_with(packaged_catalogue()))
+    tools = {h.id for h in council.enabled if isinstance(h, ToolHead)}
+    assert tools == {"calculator", "reader"}
+    assert council.fastest().id == "smol-concise"
+    judge = council.judge(council.enabled)
+    assert judge is not None and judge.id == "smol-precise"
