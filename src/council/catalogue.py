@@ -48,6 +48,8 @@ class HeadSpec(BaseModel):
     # openai heads: ask for token log-probabilities (vLLM, llama.cpp and OpenAI serve them);
     # the mean is the head's self-certainty, which early stop can trust. Local heads always do.
     logprobs: bool = False
+    # tool heads (kind = "tool"): which deterministic tool answers (heads/tools.py TOOLS)
+    tool: str | None = None
 
     @property
     def reports_logprobs(self) -> bool:

@@ -36,7 +36,7 @@ from council.routing.selector import Hints
 from council.routing.tasks import classify_task
 from council.storage import open_store
 from council.strategies import Ballot, Context, get_strategy
-from council.strategies.base import REFUSED, count_ballot, to_verdict
+from council.strategies.base import REFUSED, count_ballot, single_failure, to_verdict
 from council.strategies.simple import vote
 from council.types import Completion, GenParams, Message, Verdict, mean_logprob
 from council.verify import verify_answer
@@ -372,9 +372,9 @@ class Council(Head):
                       self.settings, params, self)  # fmt: skip
         try:
             decision = await vote(ctx)
-        except NoAnswerError:
+        except NoAnswerError as exc:
             self.metrics.observe_failure("single", time.perf_counter() - started)
-            raise NoAnswerError(f"Head {head.id} failed: {ctx.calls[0].error}") from None
+            raise single_failure(head.id, exc, ctx.calls) from None
         verdict = to_verdict("single", decision, ctx, started)
         verdict.chosen_model = head.id
         if record:

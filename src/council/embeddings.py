@@ -80,6 +80,12 @@ class Embedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+_SHARED: dict[tuple[str, int], Embedder] = {}
+
+
 def make_embedder(source: str, threads: int = 1) -> Embedder | None:
-    """None when embeddings are switched off (COUNCIL_EMBEDDER=none)."""
-    return None if source == "none" else Embedder(source, threads=threads)
+    """None when embeddings are switched off (COUNCIL_EMBEDDER=none). One instance per
+    source: the council and its reader head share the loaded model."""
+    if source == "none":
+        return None
+    return _SHARED.setdefault((source, threads), Embedder(source, threads=threads))

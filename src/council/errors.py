@@ -11,6 +11,7 @@
     ├── AuthenticationError      an admin endpoint without the right bearer token (401)
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
+    │   └── AbstainedError       every head was a tool head that does not apply (422)
     ├── RateLimitError           a key over its requests per minute or daily budget (429)
     ├── OverloadedError          a model's queue is full: retry after `retry_after` s (503)
     │
@@ -256,3 +257,14 @@ class OverloadedError(CouncilError):
     def __init__(self, message: str, *, retry_after: float = 1.0):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# tool heads -----------------------------------------------------------------------------------
+class AbstainedError(NoAnswerError):
+    """Every head on the ballot abstained (tool heads whose tool does not apply): the question
+    is one this council has no head for, not an upstream failure. A NoAnswerError still, so
+    escalation asks the next provider."""
+
+    status_code = 422
+    error_type = "invalid_request_error"
+    code = "no_head_applies"

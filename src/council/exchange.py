@@ -152,7 +152,7 @@ def success_label(
     """
     if verified is not None:
         return verified, "verifier"
-    answered = sum(1 for v in verdict.votes if v.error is None)
+    answered = sum(1 for v in verdict.votes if v.error is None and not v.abstained)
     if answered < 2:
         return None, None
     return verdict.confidence >= threshold, "confidence"

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
+ABSTAINED = "abstain"  # finish_reason of a tool head that does not apply to the question
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,21 @@ class Completion:
     # when the head cannot tell (an openai head without `logprobs = true`).
     logprob: float | None = None
     token_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
+    tool: str | None = None  # a tool head's account of what it ran ("calculator: 7 * 8")
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def abstained(self) -> bool:
+        """A tool head said "cannot answer": not a failure, and not a vote either."""
+        return self.finish_reason == ABSTAINED
+
+    @property
+    def answered(self) -> bool:
+        """The completion is a vote: it did not fail and did not abstain."""
+        return self.ok and not self.abstained
 
 
 def mean_logprob(pairs: list[tuple[str, float]] | None) -> float | None:
@@ -90,6 +102,7 @@ class Vote:
     won: bool = False
     adapter: str | None = None  # the adapter version that answered (None: the base model)
     logprob: float | None = None  # the head's self-certainty (Completion.logprob)
+    abstained: bool = False  # a tool head that did not apply: no vote, no dissent
 
 
 @dataclass

@@ -66,12 +66,17 @@ def _eval(node: ast.AST) -> Fraction:
     raise UnsafeExpression(f"{type(node).__name__} is not allowed in arithmetic")
 
 
-def safe_arithmetic(expr: str) -> Fraction:
-    """Evaluate + - * / ** over numbers exactly; raises UnsafeExpression for anything else."""
+def to_python(expr: str) -> str:
+    """Arithmetic as people write it ("7 × 8", "2^3", "1,000 x 3") in Python's spelling."""
     text = expr.strip()
     for sym, op in _OPS.items():
         text = text.replace(sym, op)
-    text = re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", text).replace(",", "")
+    return re.sub(r"(?<=\d)\s*x\s*(?=\d)", "*", text).replace(",", "")
+
+
+def safe_arithmetic(expr: str) -> Fraction:
+    """Evaluate + - * / ** over numbers exactly; raises UnsafeExpression for anything else."""
+    text = to_python(expr)
     if len(text) > 500:
         raise UnsafeExpression("expression longer than 500 characters")
     for m in _LITERAL_EXPONENT.finditer(text):  # 1e-999 would parse as 0.0, silently
@@ -96,8 +101,7 @@ _WORDS = [
 
 def find_expression(question: str) -> str | None:
     """The longest run in the question that parses as arithmetic with at least one operator."""
-    for pattern, op in _WORDS:
-        question = pattern.sub(op, question)
+    question = with_operators(question)
     best = None
     for m in _EXPR.finditer(question):
         cand = _balanced(m.group(0).strip().rstrip(".,"))
@@ -110,6 +114,13 @@ def find_expression(question: str) -> str | None:
         if best is None or len(cand) > len(best):
             best = cand
     return best
+
+
+def with_operators(question: str) -> str:
+    """The question with spelled-out operators as symbols ("7 times 8" -> "7 * 8")."""
+    for pattern, op in _WORDS:
+        question = pattern.sub(op, question)
+    return question
 
 
 def _balanced(text: str) -> str:

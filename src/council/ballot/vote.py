@@ -78,8 +78,11 @@ def tally(
     clusters: Sequence[int | None],
     weights: Sequence[float],
     vectors: np.ndarray | None = None,
+    trust: Sequence[float] | None = None,
 ) -> Tally:
-    """Weigh clusters; ties go to the cluster whose best member weighs most, then earliest."""
+    """Weigh clusters; ties go to the cluster whose most trusted member is trusted most (by
+    `trust`, per answer: the heads' learned weights; default: the weights), then earliest."""
+    trust = weights if trust is None else trust
     totals: dict[int, float] = {}
     for c, w in zip(clusters, weights, strict=True):
         if c is not None:
@@ -89,7 +92,7 @@ def tally(
 
     def rank(c: int) -> tuple[float, float, int]:
         members = [i for i, ci in enumerate(clusters) if ci == c]
-        return (totals[c], max(weights[i] for i in members), -members[0])
+        return (totals[c], max(trust[i] for i in members), -members[0])
 
     winner = max(totals, key=rank)
     answered = sum(totals.values())

@@ -29,7 +29,8 @@ def show_map(
     config: ConfigOpt = None,
 ) -> None:
     """Rebuild the cognitive map (per-domain confidence and each head's live accuracy, which
-    the selector reads) and show it.
+    the selector reads) and show it, with each head's weight per domain learned from its
+    outcomes (verified, thumbs up/down, corrected) and how many outcomes it rests on.
 
     Example: council map
     """
@@ -37,12 +38,19 @@ def show_map(
 
     settings = settings_from(config)
     data = cognitive_map.write(settings.server.data_dir, _store(settings))
+    specs = [s for s in settings.heads.specs if s.enabled]
+    for domain, d in data["domains"].items():
+        outcomes = data["outcomes"].get(domain) or {}
+        d["weights"] = {
+            h: {"weight": w, "outcomes": (outcomes.get(h) or {}).get("n", 0)}
+            for h, w in cognitive_map.head_weights(outcomes, specs).items()
+        }
     if as_json:
         out.print_json(json.dumps(data))
         return
     table = Table(title=f"Cognitive map ({settings.server.data_dir / cognitive_map.FILE})")
     cols = ("domain", "confidence", "samples", "live", "gauntlet", "training", "examples")
-    for col in (*cols, "heads (live accuracy)"):
+    for col in (*cols, "heads (live accuracy)", "weights (outcomes)"):
         table.add_column(col)
     for domain, d in data["domains"].items():
         src = d["sources"]
@@ -53,11 +61,18 @@ def show_map(
 
         ranked = sorted(d["heads"].items(), key=lambda kv: -kv[1]["accuracy"])
         heads = ", ".join(f"{h} {s['accuracy']:.2f} (n={s['n']:g})" for h, s in ranked[:3])
+        learned = ", ".join(f"{h} {w['weight']:.2f} (n={w['outcomes']:g})"
+                            for h, w in d["weights"].items())  # fmt: skip
         table.add_row(domain, f"{d['confidence']:.2f}", f"{d['samples']:g}", cell("live"),
                       cell("gauntlet"), cell("training"), str(d["training_examples"]),
-                      heads or "-")  # fmt: skip
+                      heads or "-", learned or "-")  # fmt: skip
     out.print(table)
     out.print(data["method"], highlight=False)
+    out.print(
+        f"weights: 10 x Beta posterior mean of each head's accuracy, prior at quality/10 worth "
+        f"{cognitive_map.WEIGHT_PRIOR_TRIALS:g} outcomes (verified, thumbs up/down, corrected)",
+        highlight=False,
+    )
 
 
 def print_routing_stats(settings: Settings) -> None:

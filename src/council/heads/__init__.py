@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from council.config import HeadSpec, Settings
+from council.embeddings import Embedder, make_embedder
 from council.errors import ConfigError
 from council.heads.base import Head, HeadState
 from council.heads.local import LocalHead, ModelPool
 from council.heads.openai_compat import OpenAICompatHead
+from council.heads.tools import ToolHead
 
-HEADS: dict[str, type[Head]] = {"local": LocalHead, "openai": OpenAICompatHead}
+HEADS: dict[str, type[Head]] = {"local": LocalHead, "openai": OpenAICompatHead, "tool": ToolHead}
 
 
 @dataclass
@@ -19,6 +21,13 @@ class HeadContext:
 
     settings: Settings
     pool: ModelPool
+    _embedder: list[Embedder | None] = field(default_factory=list, repr=False)
+
+    def embedder(self) -> Embedder | None:
+        """The sentence embedder (the council's own, shared: make_embedder caches it)."""
+        if not self._embedder:
+            self._embedder.append(make_embedder(self.settings.memory.embedder))
+        return self._embedder[0]
 
 
 def make_context(settings: Settings) -> HeadContext:
@@ -49,4 +58,4 @@ def build_heads(settings: Settings, ctx: HeadContext | None = None) -> list[Head
     return [build_head(spec, ctx) for spec in settings.heads.specs]
 
 
-__all__ = ["HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead"]
+__all__ = ["HEADS", "Head", "HeadContext", "HeadState", "LocalHead", "OpenAICompatHead", "ToolHead"]

@@ -26,6 +26,7 @@ ALLOWED_CALLS = frozenset(
         *("abs", "all", "any", "bool", "dict", "divmod", "enumerate", "float", "int", "len"),
         *("list", "max", "min", "pow", "range", "reversed", "round", "set", "sorted", "str"),
         *("sum", "tuple", "zip"),
+        "Fraction",  # fractions.Fraction: exact arithmetic (the calculator head's)
     )
 )
 # The only attributes an expression may name: pure methods of str, int, float, list, tuple,
@@ -203,8 +204,9 @@ try:
     extra = sorted(names - set(allowed) - set(methods))
     if extra:
         raise PermissionError(f"names outside the allow-list: {', '.join(extra)}")
-    import builtins
-    env = {"__builtins__": {k: getattr(builtins, k) for k in allowed}}
+    import builtins, fractions
+    env = {"__builtins__": {k: getattr(builtins, k, None) or getattr(fractions, k)
+                            for k in allowed}}
     value = eval(code, env, {})
     out = {"ok": True, "value": repr(value)[:10000]}
 except BaseException as exc:

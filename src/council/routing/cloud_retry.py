@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from council.errors import NoAnswerError
+from council.errors import AbstainedError, NoAnswerError
 from council.routing.escalation import Tier
 from council.routing.selector import Hints, Plan
 from council.types import Verdict
@@ -87,7 +87,9 @@ class CloudRetry:
 
     def failed(self, step: Step, exc: NoAnswerError) -> None:
         provider = step.tier.provider
-        entry = {"provider": provider, "failed": exc.message}
+        entry: dict[str, Any] = {"provider": provider, "failed": exc.message}
+        if isinstance(exc, AbstainedError):  # no head applied: not an upstream failure
+            entry["abstained"] = True
         self.history.append(Attempt(None, None, entry, f"every {provider} head failed"))
 
     def final(self, started: float) -> tuple[Verdict, bool | None]:
@@ -102,7 +104,8 @@ def merge_attempts(history: list[Attempt], started: float) -> Attempt:
     tried = [a for a in history if a.verdict is not None]
     if not tried:
         failures = (f"{a.entry['provider']}: {a.entry['failed']}" for a in history)
-        raise NoAnswerError(" / ".join(failures))
+        none_applied = all(a.entry.get("abstained") for a in history)
+        raise (AbstainedError if none_applied else NoAnswerError)(" / ".join(failures))
     last = tried[-1]
     final = last.verdict
     assert final is not None

@@ -18,6 +18,17 @@ and the gauntlet (blind, gold answers) weighs double.
 
 Per domain, `heads` scores each head on the live exchanges (ledger.head_votes, judge_vote): the
 selector asks the domain's best head first when it stops early.
+
+`outcomes` counts, per domain, each head's answers that an outcome judged (judge_outcome: the
+verifier, a user's thumbs up/down, or a harvest's correction; agreement alone is no outcome,
+or the weights would reward conformity). From them, each head's weight (learned_weight):
+
+    weight = 10 * (right + K * quality/10) / (n + K)
+
+the Beta-binomial posterior mean of the head's accuracy with the catalogue's quality as the
+prior worth K = WEIGHT_PRIOR_TRIALS outcomes, on the quality's 0-10 scale: with no outcomes
+the weight is the quality; after many it is ten times the head's accuracy. `weighted` counts
+it and a plain vote breaks ties by it (strategies/base.py Ballot.trust).
 """
 
 from __future__ import annotations
@@ -26,10 +37,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from council.ballot.normalize import extract_answer
+from council.config import HeadSpec
 from council.routing import ledger
 from council.routing.tasks import TASK_TYPES, classify_task
 from council.verify import verify_answer
@@ -44,6 +58,7 @@ WEIGHTS = {"live": 1.0, "gauntlet": 2.0, "training": 1.0}
 # its answer won a ballot that succeeded, wrong when it won one that failed or lost one that
 # succeeded; losing a failed ballot says nothing about it.
 MIN_HEAD_SAMPLES = 20  # fewer judged answers than this: the head's score is not used
+WEIGHT_PRIOR_TRIALS = 10.0  # how many outcomes the catalogue's quality is worth
 GAUNTLET_DOMAINS = {
     "basic_arithmetic": "math",
     "chain_sum": "math",
@@ -77,7 +92,15 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
         return evidence.setdefault(domain, {}).setdefault(source, Evidence())
 
     heads: dict[str, dict[str, Evidence]] = {}
+    outcomes: dict[str, dict[str, Evidence]] = {}
     if store is not None:
+        for task, prompt, success, source, head, answer, won, corrected in ledger.head_outcomes(
+            store, now - LIVE_DAYS * 86400
+        ):
+            right = judge_outcome(prompt, answer, success, source, bool(won), corrected)
+            if right is not None:
+                e = outcomes.setdefault(task or "general", {}).setdefault(head, Evidence())
+                e.add(float(right), 1.0)
         for task, prompt, success, head, answer, won in ledger.head_votes(
             store, now - LIVE_DAYS * 86400
         ):
@@ -124,6 +147,10 @@ def build(data_dir: Path, store: Any | None, now: float | None = None) -> dict[s
         "gauntlet_report": str(report[0]) if report else None,
         "method": f"Beta({PRIOR:g}x{STRENGTH:g}) over live, gauntlet (x2) and training evidence",
         "domains": domains,
+        "outcomes": {  # per domain and head: what its weight is learned from
+            domain: {h: {"right": e.successes, "n": e.trials} for h, e in sorted(heads_.items())}
+            for domain, heads_ in sorted(outcomes.items())
+        },
     }
 
 
@@ -137,6 +164,43 @@ def judge_vote(prompt: str, answer: str, success: int | None, won: bool) -> bool
     if won:
         return bool(success)
     return False if success else None
+
+
+def judge_outcome(
+    prompt: str,
+    answer: str,
+    success: int | None,
+    source: str | None,
+    won: bool,
+    corrected: str | None,
+) -> bool | None:
+    """Whether an outcome says one head's stored answer was right (None: no outcome)."""
+    checked = verify_answer(prompt, answer)
+    if checked is not None:  # checkable: the verifier is exact
+        return checked
+    if corrected is not None:  # a harvest corrected the exchange: compare with its answer
+        gold = extract_answer(corrected)
+        return None if gold.key is None else extract_answer(answer).key == gold.key
+    if source != "feedback" or success is None:
+        return None
+    if won:  # a thumbs up or down was about the winning answer
+        return bool(success)
+    return False if success else None  # a different answer than the one the user liked
+
+
+def learned_weight(quality: float, right: float, n: float, k: float = WEIGHT_PRIOR_TRIALS) -> float:
+    """A head's weight: its accuracy's posterior mean under a Beta prior at quality/10 worth
+    k outcomes, on the 0-10 scale of quality (see the module docstring)."""
+    return round(10.0 * (right + k * quality / 10.0) / (n + k), 4)
+
+
+def head_weights(outcomes: dict[str, Any], specs: Iterable[HeadSpec]) -> dict[str, float]:
+    """Each head's learned weight from one domain's `outcomes` (a head with none: its quality)."""
+    weights = {}
+    for s in specs:
+        o = outcomes.get(s.id) or {}
+        weights[s.id] = learned_weight(s.quality, float(o.get("right", 0)), float(o.get("n", 0)))
+    return weights
 
 
 def _smoothed(successes: float, trials: float) -> float:
@@ -161,6 +225,7 @@ class CognitiveMap:
         self.path = data_dir / FILE
         self._mtime: float | None = None
         self._domains: dict[str, Any] = {}
+        self._outcomes: dict[str, Any] = {}
 
     def confidence(self, domain: str) -> float | None:
         """The domain's confidence, or None when the map has no evidence for it."""
@@ -180,20 +245,27 @@ class CognitiveMap:
             if s.get("n", 0) >= MIN_HEAD_SAMPLES and s.get("accuracy") is not None
         }
 
+    def head_weights(self, domain: str, specs: Iterable[HeadSpec]) -> dict[str, float]:
+        """Each head's weight in the domain, learned from its outcomes (learned_weight)."""
+        self._reload()
+        return head_weights(self._outcomes.get(domain) or {}, specs)
+
     def _reload(self) -> None:
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
-            self._domains, self._mtime = {}, None
+            self._domains, self._outcomes, self._mtime = {}, {}, None
             return
         if mtime == self._mtime:
             return
         self._mtime = mtime
         try:
-            self._domains = json.loads(self.path.read_text()).get("domains") or {}
+            data = json.loads(self.path.read_text())
+            self._domains = data.get("domains") or {}
+            self._outcomes = data.get("outcomes") or {}
         except ValueError as exc:  # a broken map routes like no map, loudly
             log.error("ignoring %s: %s (run `council map` to rebuild it)", self.path, exc)
-            self._domains = {}
+            self._domains, self._outcomes = {}, {}
 
 
 def _latest_gauntlet(root: Path) -> tuple[Path, dict[str, Any]] | None:

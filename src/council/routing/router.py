@@ -63,6 +63,20 @@ class Router:
         num_models: int | None,
         max_tokens: int | None,
     ) -> Plan:
+        plan = self._plan(strategy, question, task, specs, hints, num_models, max_tokens)
+        plan.weights = self.map.head_weights(task, [s for s in specs if s.id in plan.heads])
+        return plan
+
+    def _plan(
+        self,
+        strategy: str,
+        question: str,
+        task: str,
+        specs: list[HeadSpec],
+        hints: Hints | None,
+        num_models: int | None,
+        max_tokens: int | None,
+    ) -> Plan:
         if strategy == AUTO:
             h = replace(hints or Hints(), num_models=num_models)
             share = self.selector.policy.early_stop_alone_share
@@ -89,7 +103,7 @@ class Router:
     def learn(self, task: str, completions: list[Completion]) -> None:
         """Remember how sure each head sounded on a first-round answer in this domain."""
         for c in completions:
-            if c.ok:
+            if c.answered:
                 self.certainty.add(c.head, task, c.logprob)
 
     def weakness(self, verdict: Verdict, verified: bool | None) -> str | None:

@@ -54,7 +54,7 @@ class Plan:
     strategy: str
     tier: Tier | None  # None: an explicit strategy over every tier's heads
     task_type: str
-    heads: list[str]  # members, in catalogue order (the order that breaks ties)
+    heads: list[str]  # members, in catalogue order (ties between equal trust break by it)
     early_stop: int | None = None  # ask `first` first; the rest only when they are not enough
     first: list[str] = field(default_factory=list)  # in trust order
     stop_confidence: float = 1.0  # the first heads agree at least this much: stop
@@ -65,6 +65,9 @@ class Plan:
     domain_confidence: float | None = None
     requested: str = "auto"
     reasons: list[str] = field(default_factory=list)
+    # each member's weight in this domain, learned from outcomes (cognitive_map.head_weights):
+    # what `weighted` counts and what breaks a plain vote's ties
+    weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def chosen_model(self) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
-from council.errors import NoAnswerError
+from council.errors import AbstainedError, NoAnswerError
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -55,15 +55,27 @@ class Ballot:
     extracted: list[Extracted | None]
     clusters: list[int | None]
     vectors: np.ndarray | None = None
+    # Each head's weight in this domain, learned from outcomes and shrunk towards its
+    # catalogue quality (routing/cognitive_map.py learned_weight); absent: the quality.
+    learned: dict[str, float] = field(default_factory=dict)
 
     def weights(self, by_quality: bool) -> list[float]:
+        """Per answer: 1 (a vote) or the head's learned weight (`weighted`); 0 for no vote."""
         return [
-            (s.quality if by_quality else 1.0) if c.ok else 0.0
-            for s, c in zip(self.specs, self.completions, strict=True)
+            (t if by_quality else 1.0) if e is not None else 0.0
+            for t, e in zip(self.trust(), self.extracted, strict=True)
+        ]
+
+    def trust(self) -> list[float]:
+        """Per answer, the head's learned weight (0 for a failure or an abstention): what
+        `weighted` counts and what breaks the ties of a plain vote."""
+        return [
+            self.learned.get(s.id, s.quality) if e is not None else 0.0
+            for s, e in zip(self.specs, self.extracted, strict=True)
         ]
 
     def tally(self, by_quality: bool = False) -> Tally:
-        return tally(self.clusters, self.weights(by_quality), self.vectors)
+        return tally(self.clusters, self.weights(by_quality), self.vectors, self.trust())
 
     def shown(self, i: int) -> str:
         """An answer as short as a human would quote it."""
@@ -87,7 +99,7 @@ class Decision:
 
 def count_decision(b: Ballot, by_quality: bool) -> Decision:
     w = b.weights(by_quality)
-    t = tally(b.clusters, w, b.vectors)
+    t = tally(b.clusters, w, b.vectors, b.trust())
     return Decision(b, t, w, t.winner_index)
 
 
@@ -99,7 +111,7 @@ def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
         "answers": [
             {
                 "head": c.head,
-                "answer": b.shown(i) if c.ok else None,
+                "answer": b.shown(i) if c.answered else None,
                 "cluster": b.clusters[i],
                 "error": c.error,
             }
@@ -167,7 +179,10 @@ class Context:
         return completions
 
     async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
-        return await self.council.count(self.question, self.task_type, specs, completions)
+        b = await self.council.count(self.question, self.task_type, specs, completions)
+        if self.plan is not None:
+            b.learned = dict(self.plan.weights)
+        return b
 
     async def ballot(self) -> Ballot:
         """Stages 1-2 over the members. With an early-stop plan the plan's first heads go
@@ -231,8 +246,10 @@ async def count_ballot(
     completions: list[Completion],
 ) -> Ballot:
     """Extract each answer and cluster equal ones (embeddings for free text)."""
+    # The one place a completion becomes a vote: a failed head and a tool head that abstained
+    # get no answer here, so neither joins a cluster, weighs, nor lowers the winner's share.
     extracted: list[Extracted | None] = [
-        extract_answer(c.text) if c.ok else None for c in completions
+        extract_answer(c.text) if c.answered else None for c in completions
     ]
     vectors = None
     free = [i for i, e in enumerate(extracted) if e is not None and e.key is None]
@@ -262,6 +279,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             adapter=c.adapter,
             logprob=None if c.logprob is None else round(c.logprob, 4),
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
+            abstained=c.abstained,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
@@ -284,7 +302,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         task_type=b.task_type,
         tokens_in=sum(c.tokens_in for c in ctx.calls),
         tokens_out=sum(c.tokens_out for c in ctx.calls),
-        notes=[*ctx.notes, *d.notes],
+        notes=[*ctx.notes, *d.notes, *tool_notes(b.completions)],
         head_calls=len(ctx.calls),
         rounds=d.rounds,
         answer_logprobs=token_logprobs,
@@ -292,11 +310,33 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
     )
 
 
+def tool_notes(completions: list[Completion]) -> list[str]:
+    """What each tool head ran (its expression, the sentence it read), or why it abstained."""
+    return [
+        f"{c.head} {'abstained' if c.abstained else 'answered'}: {c.tool}"
+        for c in completions
+        if c.tool is not None
+    ]
+
+
+def single_failure(head: str, exc: NoAnswerError, calls: list[Completion]) -> NoAnswerError:
+    """What asking one head alone raises: its abstention as it is, else its own error."""
+    if isinstance(exc, AbstainedError):
+        return exc
+    return NoAnswerError(f"Head {head} failed: {calls[0].error if calls else exc}")
+
+
 def require_answer(completions: list[Completion]) -> None:
-    if not any(c.ok for c in completions):
-        details = "; ".join(f"{c.head}: {c.error}" for c in completions)
+    if completions and all(c.abstained for c in completions):
+        details = "; ".join(f"{c.head}: {c.tool}" for c in completions)
+        raise AbstainedError(
+            f"Every head abstained ({details}). Ask a question one of these tools applies "
+            "to, or add a model head (kind = 'local' or 'openai') to the council."
+        )
+    if not any(c.answered for c in completions):
+        details = "; ".join(f"{c.head}: {c.error or 'cannot answer'}" for c in completions)
         raise NoAnswerError(
-            f"All {len(completions)} heads failed ({details}). "
+            f"All {len(completions)} heads failed or abstained ({details}). "
             "Check `council heads` or GET /health for each head's state."
         )
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def converged(b: Ballot) -> bool:
     """Every head that answered is in one cluster (and at least two answered)."""
     t = b.tally()
-    return sum(c.ok for c in b.completions) >= 2 and t.unanimous
+    return sum(c.answered for c in b.completions) >= 2 and t.unanimous
 
 
 async def debate(ctx: Context) -> Decision:
@@ -40,7 +40,7 @@ async def debate(ctx: Context) -> Decision:
             notes.append(f"debate converged after {'the answers' if r == 1 else f'round {r - 1}'}")
             break
         previous = b.completions
-        active = [(i, c) for i, c in enumerate(previous) if c.ok]
+        active = [(i, c) for i, c in enumerate(previous) if c.answered]
         revised = await asyncio.gather(
             *(_revise(ctx, heads[c.head], r, previous, i, notes) for i, c in active)
         )
@@ -70,7 +70,7 @@ async def _revise(
     mine = previous[i]
     others = "\n\n".join(
         f"Response {k + 1}: {c.text.strip()}"
-        for k, c in enumerate(c for j, c in enumerate(previous) if j != i and c.ok)
+        for k, c in enumerate(c for j, c in enumerate(previous) if j != i and c.answered)
     )
     msgs = [
         *ctx.messages,
@@ -81,7 +81,7 @@ async def _revise(
     if ctx.on_event is not None:
         ctx.on_event({"event": "head_done", "head": head.id, "round": r,
                       "latency_ms": c.latency_ms, "error": c.error})  # fmt: skip
-    if not c.ok:  # a head that fails to revise keeps its last answer, and the note says so
+    if not c.answered:  # a head that fails to revise keeps its last answer, and the note says so
         notes.append(f"round {r}: {head.id} failed to revise ({c.error}); kept its answer")
         return mine
     return c

@@ -19,7 +19,7 @@ def with_system(messages: list[Message], text: str) -> list[Message]:
 
 def responses_block(completions: list[Completion]) -> str:
     return "\n\n".join(
-        f"{k + 1}. {c.text.strip()}" for k, c in enumerate(c for c in completions if c.ok)
+        f"{k + 1}. {c.text.strip()}" for k, c in enumerate(c for c in completions if c.answered)
     )
 
 
@@ -39,7 +39,7 @@ async def moa(ctx: Context) -> Decision:
         msgs = with_system(
             ctx.messages, tpl["propose_system"].format(responses=responses_block(b.completions))
         )
-        layer_heads = [h for h, c in zip(layer_heads, b.completions, strict=True) if c.ok]
+        layer_heads = [h for h, c in zip(layer_heads, b.completions, strict=True) if c.answered]
         b = await ctx.count([h.spec for h in layer_heads], await ctx.collect(layer_heads, msgs))
         rounds.append(round_summary(f"layer {layer}", b))
     d = count_decision(b, by_quality=False)

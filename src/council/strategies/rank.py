@@ -33,7 +33,7 @@ async def rank(ctx: Context) -> Decision:
     b = await ctx.ballot()
     d = count_decision(b, by_quality=False)
     d.rounds.append(round_summary("answers", b))
-    answered = [i for i, c in enumerate(b.completions) if c.ok]
+    answered = [i for i, c in enumerate(b.completions) if c.answered]
     if len(answered) < 2:
         d.notes.append("rank: fewer than two answers, nothing to rank; majority vote")
         return d
