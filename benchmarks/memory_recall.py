@@ -190,6 +190,34 @@ ATTRS: dict[str, dict[str, list[str]]] = {
     },
 }
 UPDATABLE = ["city", "job", "colour"]
+# Phrasings written after the topic data (prompts/fact_topics.yaml) and never used to tune it:
+# half of the updatable facts are stated and changed with these, reported apart ("held-out").
+HELD_OUT: dict[str, dict[str, list[str]]] = {
+    "city": {
+        "say": ["Home for me is {v}.", "I've had a flat in {v} for three years."],
+        "update": [
+            "We packed up and now call {v} home.",
+            "My new address is in {v}.",
+            "After the move I'm settled in {v}.",
+            "I've made {v} my home since the spring.",
+        ],
+    },
+    "job": {
+        "say": ["I earn my living as a {v}.", "I've been a {v} for ten years."],
+        "update": [
+            "I changed careers and I'm a {v} now.",
+            "I got hired as a {v} last week.",
+            "I quit and became a {v}.",
+        ],
+    },
+    "colour": {
+        "say": ["{V} is the colour I like most.", "Nothing beats {v} as a colour for me."],
+        "update": [
+            "Lately {v} has become my favourite colour.",
+            "I've gone off my old favourite colour; it's {v} now.",
+        ],
+    },
+}
 # never stated by anyone: the abstention questions
 NEVER = [
     "What is my horse's name?",
@@ -237,6 +265,7 @@ class Question:
     text: str
     gold: list[str] = field(default_factory=list)  # values every right answer names
     stale: list[str] = field(default_factory=list)  # replaced values
+    held_out: bool = False  # stated and changed with HELD_OUT phrasings
 
 
 @dataclass
@@ -244,6 +273,10 @@ class User:
     id: str
     sessions: list[list[str]]
     questions: list[Question]
+
+
+def say(phrasing: str, value: str) -> str:
+    return phrasing.format(v=value, V=value[0].upper() + value[1:])
 
 
 def wrap(rng: random.Random, sentence: str) -> str:
@@ -268,16 +301,19 @@ def generate(rng: random.Random, n_users: int, n_sessions: int) -> list[User]:
             if a in attrs and b in attrs and when[a] == when[b]:
                 when[b] = (when[a] + 1 + rng.randrange(n_sessions - 2)) % (n_sessions - 1)
         sessions: list[list[str]] = [[] for _ in range(n_sessions)]
+        held = {a for a in attrs if a in HELD_OUT and rng.random() < 0.5}
         for a in attrs:
-            sessions[when[a]].append(wrap(rng, rng.choice(ATTRS[a]["say"]).format(v=value[a])))
+            says = (HELD_OUT if a in held else ATTRS)[a]["say"]
+            sessions[when[a]].append(wrap(rng, say(rng.choice(says), value[a])))
         questions: list[Question] = []
         updated = [a for a in attrs if a in UPDATABLE]
         for a in updated[: rng.choice([1, 2])]:
             new = rng.choice([v for v in ATTRS[a]["values"] if v != value[a]])
             later = rng.randrange(when[a] + 1, n_sessions)
-            sessions[later].append(wrap(rng, rng.choice(ATTRS[a]["update"]).format(v=new)))
+            updates = (HELD_OUT if a in held else ATTRS)[a]["update"]
+            sessions[later].append(wrap(rng, say(rng.choice(updates), new)))
             questions.append(Question(uid, "update", rng.choice(ATTRS[a]["ask"]), [new],
-                                      [value[a]]))  # fmt: skip
+                                      [value[a]], held_out=a in held))  # fmt: skip
             value[a] = new
         changed = set(updated[: len(questions)])
         for a in attrs:
@@ -411,6 +447,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if q.kind == "update":
                     new, old = ranks[0], rank_of(found, q.stale[0])
                     row["newest_first"] = new is not None and (old is None or new < old)
+                    key = "newest_first_held_out" if q.held_out else "newest_first_seen"
+                    row[key] = row["newest_first"]
                     row["old_still_current"] = any(
                         names(f["text"], q.stale[0]) for f in facts.list(user.id)
                     )
@@ -444,6 +482,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "recall@1": round(sum(r["r1"] for r in answerable) / len(answerable), 3),
         "recall@5": round(sum(r["r5"] for r in answerable) / len(answerable), 3),
         "newest_first": share("update", "newest_first"),
+        "newest_first_seen": share("update", "newest_first_seen"),
+        "newest_first_held_out": share("update", "newest_first_held_out"),
         "abstention_floor": share("abstain", "floor_ok"),
         "abstention_reader": share("abstain", "reader_ok"),
         "answer_accuracy_reader": round(
@@ -502,6 +542,8 @@ def table(r: dict[str, Any]) -> None:
         r["newest_first"],
         f"target >= {TARGETS['newest_first']}: {mark(nf >= TARGETS['newest_first'])}",
     )
+    line("  with phrasings the topics were written against", r["newest_first_seen"])
+    line("  with held-out phrasings", r["newest_first_held_out"])
     line("abstention: nothing above floor", r["abstention_floor"])
     line("abstention: reader abstains", r["abstention_reader"])
     line("answer accuracy, scripted reader (all)", r["answer_accuracy_reader"])

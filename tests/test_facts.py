@@ -149,6 +149,31 @@ async def test_an_update_supersedes_the_old_value_and_newer_wins(
     await council.close()
 
 
+async def test_an_update_is_found_by_meaning_and_many_valued_facts_accumulate(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None
+    said = [
+        "I love the colour lavender more than any other.",
+        "I work as a nurse.",
+        "I play the cello.",
+        "My sister is called Ines.",
+        "My wife works as a teacher.",  # someone else's job: not an update of mine
+        "I play the piano.",  # a second instrument, not a new one
+        "My brother is called Tomas.",
+        "These days my favorite color is coral.",  # no shared words with lavender's fact
+    ]
+    for text in said:
+        await council.ask(text, user="ana")
+        await council.facts.drain()
+    now = {f["text"] for f in council.facts.list("ana")}
+    assert now == set(said) - {"I love the colour lavender more than any other."}
+    [top, *_] = council.facts.recall("Which colour do I like best?", "ana")
+    assert top.text == "These days my favorite color is coral."
+    await council.close()
+
+
 async def test_the_head_decides_an_update_when_it_can(embedder: Embedder, tmp_path: Path) -> None:
     x = extractor("I work at Acme", "I am employed by Globex now", "UPDATE 1")
     council = council_with(embedder, tmp_path, Echo("a", "ok"), x)

@@ -18,11 +18,14 @@ from council.config_sections import MemorySettings
 from council.embeddings import Embedder
 from council.facts.extract import AskHead, extract
 from council.facts.ledger import Fact, FactLedger, Job
-from council.facts.reconcile import decide, neighbours
+from council.facts.reconcile import decide, neighbours, slot
+from council.facts.topics import Topics
 from council.memory.episodic import Recalled
 from council.memory.store import Store
 
 log = logging.getLogger(__name__)
+ON_TOPIC = 0.15  # recall: added to the score of a fact on the question's single-valued topic
+NEWER_WINS = 0.03  # recall: scores this close are a tie, and the newer fact ranks first
 MAX_ATTEMPTS = 3  # a job that keeps failing (not a head failure: those fall back) is dropped
 
 
@@ -39,6 +42,7 @@ class Facts:
         self.ledger = FactLedger(store)
         self.embedder = embedder
         self.ask = ask
+        self.topics = Topics(embedder)
         settings = settings or MemorySettings()
         self.k, self.min_score = settings.fact_k, settings.fact_min_score
         self._wake = asyncio.Event()
@@ -49,12 +53,25 @@ class Facts:
         """One user turn: candidate facts, each added, superseding, or dropped as known."""
         candidates, how = await extract(job.text, self.ask)
         facts, vectors = await asyncio.to_thread(self.ledger.current, job.user_id)
+        topic_of = dict(
+            zip(
+                [f.id for f in facts],
+                self.topics.of_many([f.text for f in facts], vectors),
+                strict=True,
+            )
+        )
         adds: list[tuple[str, np.ndarray, str, int | None]] = []
         gone: set[int] = set()
         for text in candidates:
             vector = (await asyncio.to_thread(self.embedder.encode, [text]))[0]
             near = [(f, s) for f, s in neighbours(vector, facts, vectors) if f.id not in gone]
-            decision = await decide(text, near, self.ask)
+            topic = self.topics.of(text, vector)
+            if topic is not None and topic.single:  # the fact it may replace, however far
+                seen = {f.id for f, _ in near} | gone
+                near += [(f, float(v @ vector)) for f, v in zip(facts, vectors, strict=True)
+                         if topic_of[f.id] == topic and f.id not in seen]  # fmt: skip
+            near_topics = [topic_of[f.id] for f, _ in near]
+            decision = await decide(text, near, self.ask, topic, near_topics)
             log.info("fact %s (%s, %s): %r", decision.action, how, decision.by, text)
             if decision.action == "NOOP":
                 continue
@@ -107,15 +124,28 @@ class Facts:
             self._task = None
 
     # recall, listing, erasure --------------------------------------------------------
-    def recall(self, question: str, user: str) -> list[Recalled]:
-        """The user's current facts nearest the question (brute force over their facts)."""
+    def recall(self, question: str, user: str, vector: np.ndarray | None = None) -> list[Recalled]:
+        """The user's current facts nearest the question (brute force over their facts); a
+        superseded fact never, and of two near-equal scores the newer first. `vector`: the
+        question's embedding, when the caller has it already."""
         facts, vectors = self.ledger.current(user)
         if not facts or self.k <= 0:
             return []
-        found = neighbours(self.embedder.encode([question])[0], facts, vectors)[: self.k]
+        if vector is None:
+            vector = self.embedder.encode([question])[0]
+        scores = vectors @ vector
+        # a question on a single-valued topic ("Where do I live?") finds the fact on it
+        # however it is phrased ("These days home is Lisbon for me")
+        asked = slot(question, self.topics.of(question, vector))
+        if asked is not None:
+            topics = self.topics.of_many([f.text for f in facts], vectors)
+            on_topic = [slot(f.text, t) == asked for f, t in zip(facts, topics, strict=True)]
+            scores = scores + ON_TOPIC * np.asarray(on_topic, dtype=np.float32)
+        # facts come oldest first: the newest gets up to NEWER_WINS on a near tie
+        ranked = scores + NEWER_WINS * np.linspace(0.0, 1.0, len(facts))
         return [
-            Recalled("fact", f.id, f.text, s, f.exchange_id, said_at=f.said_at)
-            for f, s in found
+            Recalled("fact", f.id, f.text, float(s), f.exchange_id, said_at=f.said_at)
+            for f, s in ((facts[i], scores[i]) for i in np.argsort(-ranked)[: self.k])
             if s >= self.min_score
         ]
 
