@@ -271,3 +271,72 @@ def test_cli_lists_and_forgets(embedder: Embedder, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "1 facts" in r.output and "2 exchanges" in r.output, r.output
     r = runner.invoke(cli, ["memory", "list", "--user", "ana"])
     assert "Berlin" not in r.output and "Rex" not in r.output
+
+
+FACTS = [
+    "I live in Berlin.",
+    "I moved to Lisbon last month.",
+    "We live in Austin, near the river.",
+    "My cat is called Zorblax.",
+    "I have a dog named Rex.",
+    "My sister's name is Ines.",
+    "My wife works as a teacher.",
+    "I work as a nurse.",
+    "I'm a carpenter by trade.",
+    "I'm allergic to peanuts.",
+    "I'm vegetarian.",
+    "I prefer short answers without bullet points.",
+    "I love the colour teal.",
+    "I hate coriander.",
+    "Our team ships on Thursdays.",
+    "I'm building a compiler in Rust at work.",
+    "I play the cello.",
+    "I speak Portuguese and German.",
+    "My daughter turns five in May.",
+    "Remember that the deploy key is in the vault.",
+    "Please remember: my cat is called Zorblax.",
+    "Don't forget that I'm lactose intolerant.",
+    "I want you to remember my birthday is on 3 June.",
+    "My favourite film is Alien.",
+    "We're based in Osaka these days.",
+    "I'd like to be called Sam.",
+]
+NOT_FACTS = [
+    "Give me three ideas for a birthday present.",
+    "Tell me a joke about my cat.",
+    "Write an email to my landlord.",
+    "Please summarise this article for me.",
+    "Explain how compound interest works.",
+    "Help me plan a trip to Rome.",
+    "Ok, let me think about it.",
+    "Let's try again.",
+    "I'd like a shorter version of that, please.",
+    "I want you to rewrite my essay.",
+    "I need a recipe for banana bread.",
+    "Can you help me write an email?",
+    "What is the name of my cat?",
+    "Do you remember my cat's name?",
+    "where do I live",
+    "How do I convert Celsius to Fahrenheit?",
+    "Thanks, that was helpful!",
+    "Thank you so much.",
+    "Okay, sounds good.",
+    "I think I'll make pasta tonight.",
+    "I'm a bit tired today.",
+    "I'm not sure about that.",
+    "I guess that works.",
+    "I see.",
+    "The weather has been strange this week.",
+    "The sky is blue.",
+    "I don't remember the title.",
+]
+
+
+@pytest.mark.parametrize("text", FACTS)
+def test_the_fallback_keeps_statements_about_the_user(text: str) -> None:
+    assert is_self_statement(text), text
+
+
+@pytest.mark.parametrize("text", NOT_FACTS)
+def test_the_fallback_drops_requests_questions_and_chit_chat(text: str) -> None:
+    assert not is_self_statement(text), text
