@@ -340,3 +340,35 @@ def test_the_fallback_keeps_statements_about_the_user(text: str) -> None:
 @pytest.mark.parametrize("text", NOT_FACTS)
 def test_the_fallback_drops_requests_questions_and_chit_chat(text: str) -> None:
     assert not is_self_statement(text), text
+
+
+async def test_forget_everything_erases_the_training_data_built_from_the_users_exchanges(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    from council.learning.datasets import freeze, load_dataset
+    from council.learning.ledger import count_examples, insert_example
+    from council.types import Message
+
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None and council.memory is not None
+    store = council.memory.store
+    mine = await council.ask("My cat is called Zorblax. Name three cat toys.", user="ana")
+    theirs = await council.ask("Name three dog toys.", user="bob")
+    with store.tx() as db:
+        for v, text in ((mine, "cat"), (theirs, "dog")):
+            insert_example(db, source="collector", exchange_ids=[v.exchange_id],
+                           messages=[Message("user", f"Name three {text} toys.")],
+                           response=f"{text} ball, {text} rope, {text} mouse", quality=0.9)  # fmt: skip
+    manifest = freeze(store, tmp_path / "datasets", min_quality=0.5)
+    assert manifest["examples"] == 2
+
+    counts = council.facts.forget_user("ana")
+    assert counts["examples"] == 1 and counts["dataset_lines"] == 1
+    assert count_examples(store) == 1
+    again, rows = load_dataset(store, manifest["version"])  # the hash still checks
+    assert [r["exchange_ids"] for r in rows] == [[theirs.exchange_id]]
+    assert again["examples"] == 1 and again["erased"] == 1
+    folder = tmp_path / "datasets" / manifest["version"]
+    assert "cat" not in (folder / "train.jsonl").read_text()
+    assert "Zorblax" not in (folder / "manifest.json").read_text()
+    await council.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from council.learning.erasure import erase_exchanges
 from council.memory.schema import run_script
 from council.memory.store import ExchangeRecord, Store
 from council.types import last_user_text
@@ -188,9 +189,12 @@ class FactLedger:
 
     def forget_user(self, user: str) -> dict[str, int]:
         """Erase everything of a user: facts, queued jobs, memories, exchanges (with their
-        votes, feedback and harvests), conversations. Returns counts per table."""
+        votes, feedback and harvests), conversations, and the training examples and frozen
+        dataset lines built from those exchanges. Returns counts per table."""
         with self.store.tx() as db:
             own = "(SELECT id FROM exchanges WHERE user_id = ?)"
+            ids = {r[0] for r in db.execute(own[1:-1], (user,))}
+            learnt = erase_exchanges(db, ids)
             db.execute(
                 f"DELETE FROM harvests WHERE exchange_id IN {own} OR rewrite_id IN {own}",
                 (user, user),
@@ -212,4 +216,4 @@ class FactLedger:
             counts["conversations"] = db.execute(
                 "DELETE FROM conversations WHERE user_id = ?", (user,)
             ).rowcount
-        return counts
+        return counts | learnt
