@@ -142,6 +142,8 @@ async def test_an_update_supersedes_the_old_value_and_newer_wins(
     assert berlin["superseded_by"] == lisbon["id"] and berlin["superseded_at"]
     [top, *_] = council.facts.recall("Where do I live?", "ana")
     assert top.text.startswith("I moved to Lisbon")
+    [top, *_] = council.facts.recall("Where did I live before?", "ana")  # from history
+    assert top.text.startswith("I live in Berlin. (no longer true since ")
     assert [f["text"] for f in council.facts.list("bob")] == ["I live in Berlin."]
     await council.ask("I live in Berlin.", user="bob")  # already known: NOOP
     await council.facts.drain()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,22 @@ log = logging.getLogger(__name__)
 ON_TOPIC = 0.15  # recall: added to the score of a fact on the question's single-valued topic
 NEWER_WINS = 0.03  # recall: scores this close are a tie, and the newer fact ranks first
 MAX_ATTEMPTS = 3  # a job that keeps failing (not a head failure: those fall back) is dropped
+
+
+# A question about the past ("where did I live before Lisbon?") is answered from history too.
+_PAST = re.compile(
+    r"\b(before|used to|previous(?:ly)?|formerly|originally|at first|earlier|former"
+    r"|last time|no longer|anymore|any more|change[ds]?)\b",
+    re.I,
+)
+
+
+def _dated(fact: Fact) -> str:
+    """A superseded fact says so, so that the newer one wins in the prompt too."""
+    if fact.superseded_at is None:
+        return fact.text
+    day = time.strftime("%Y-%m-%d", time.gmtime(fact.superseded_at))
+    return f"{fact.text} (no longer true since {day})"
 
 
 class Facts:
@@ -128,7 +146,8 @@ class Facts:
         """The user's current facts nearest the question (brute force over their facts); a
         superseded fact never, and of two near-equal scores the newer first. `vector`: the
         question's embedding, when the caller has it already."""
-        facts, vectors = self.ledger.current(user)
+        past = bool(_PAST.search(question))
+        facts, vectors = self.ledger.current(user, history=past)
         if not facts or self.k <= 0:
             return []
         if vector is None:
@@ -136,17 +155,20 @@ class Facts:
         scores = vectors @ vector
         # a question on a single-valued topic ("Where do I live?") finds the fact on it
         # however it is phrased ("These days home is Lisbon for me")
+        on_topic = np.zeros(len(facts), dtype=bool)
         asked = slot(question, self.topics.of(question, vector))
         if asked is not None:
             topics = self.topics.of_many([f.text for f in facts], vectors)
-            on_topic = [slot(f.text, t) == asked for f, t in zip(facts, topics, strict=True)]
-            scores = scores + ON_TOPIC * np.asarray(on_topic, dtype=np.float32)
+            on_topic[:] = [slot(f.text, t) == asked for f, t in zip(facts, topics, strict=True)]
+            scores = scores + ON_TOPIC * on_topic
         # facts come oldest first: the newest gets up to NEWER_WINS on a near tie
         ranked = scores + NEWER_WINS * np.linspace(0.0, 1.0, len(facts))
+        if past:  # asked what was true before: what is no longer true comes first
+            ranked += ON_TOPIC * np.asarray([f.superseded_at is not None for f in facts])
         return [
-            Recalled("fact", f.id, f.text, float(s), f.exchange_id, said_at=f.said_at)
-            for f, s in ((facts[i], scores[i]) for i in np.argsort(-ranked)[: self.k])
-            if s >= self.min_score
+            Recalled("fact", f.id, _dated(f), float(scores[i]), f.exchange_id, said_at=f.said_at)
+            for i, f in ((i, facts[i]) for i in np.argsort(-ranked)[: self.k])
+            if scores[i] >= self.min_score or on_topic[i]  # on the topic asked: relevant
         ]
 
     def list(self, user: str | None, history: bool = False) -> list[dict[str, Any]]:

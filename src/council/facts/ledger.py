@@ -123,10 +123,12 @@ class FactLedger:
             db.execute("DELETE FROM fact_jobs WHERE id = ?", (job_id,))
 
     # facts ----------------------------------------------------------------------------
-    def current(self, user: str) -> tuple[list[Fact], np.ndarray]:
-        """The user's facts not superseded, with their vectors (rows aligned)."""
+    def current(self, user: str, history: bool = False) -> tuple[list[Fact], np.ndarray]:
+        """The user's facts not superseded (`history`: all), with their vectors (rows aligned),
+        oldest first."""
+        only_current = "" if history else " AND superseded_at IS NULL"
         rows = self.store.query(
-            f"SELECT {_COLUMNS}, vector FROM facts WHERE user_id = ? AND superseded_at IS NULL "
+            f"SELECT {_COLUMNS}, vector FROM facts WHERE user_id = ?{only_current} "
             "ORDER BY said_at, id",
             (user,),
         )
@@ -170,7 +172,7 @@ class FactLedger:
                     db.execute(
                         "UPDATE facts SET superseded_by = ?, superseded_at = ? "
                         "WHERE id = ? AND user_id = ?",
-                        (new, now, old, job.user_id),
+                        (new, job.said_at, old, job.user_id),  # when the newer one was said
                     )
             db.execute("DELETE FROM fact_jobs WHERE id = ?", (job.id,))
         return ids
