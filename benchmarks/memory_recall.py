@@ -20,9 +20,9 @@ different sessions, e.g. both siblings: recall@k means every gold fact is in the
 the top fact is one of them), knowledge update (newest value; "newest first" = the newest
 value's fact ranks above any fact still holding the old value, or the old one is gone), and
 abstention (about something never said: correct when no fact is above the similarity floor
-`fact_min_score`, and separately when the scripted reader abstains). Temporal questions ("where
-did I live before ...?") are skipped: `Facts.recall` returns current facts only; superseded
-facts are kept as history (`ledger.facts_of(history=True)`) but are not on the recall path.
+`fact_min_score`, and separately when the scripted reader abstains). Temporal ("where did I
+live before I moved?": the replaced value, which recall finds in the history when a question
+is about the past, marked "no longer true since").
 
 Measured with `Facts.recall` (the reply path's lookup, question embedding included): recall@1/@5,
 newest-first, abstention, p50/p95 latency, and prompt tokens of the recall block
@@ -33,9 +33,14 @@ reader that sees only the recalled facts (text, score, date): it abstains when n
 recalled or the best score is below READER_FLOOR; otherwise it answers with the value spans of
 the facts within READER_MARGIN of the best score, newest first. Correct when every gold value is
 in its answer and no stale (replaced) value is; for abstention questions, when it abstains.
-The default council as the reader is not run here (it is slow); nor is a model fact head.
+`--council N` also lets the default council answer N questions spread over the set from the
+same recall block (slow: the packaged local heads on this machine). Half of the updatable
+facts use HELD_OUT phrasings, written after the topic data and never used to tune it; newest
+first is reported for both halves. The floor sweep shows recall@5 against abstention at each
+similarity floor (`fact_min_score`). No model fact head is run here (rules only).
 
     python benchmarks/memory_recall.py [--users 24] [--sessions 6] [--seed 14] [--whitespace]
+                                       [--council N] [-v]
 """
 
 from __future__ import annotations
@@ -430,6 +435,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for u in users[:2]:  # warm-up: first calls load and compile
             facts.recall("warm up", u.id)
         rows: dict[str, list[dict[str, Any]]] = {}
+        read_back: list[tuple[Question, list[Recalled]]] = []
         lat, block_tok, full_tok = [], [], []
         for user in users:
             history = "\n".join(t for s in user.sessions for t in s)
@@ -463,10 +469,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         names(f["text"], q.stale[0]) for f in facts.list(user.id)
                     )
                 rows.setdefault(q.kind, []).append(row)
+                read_back.append((q, found))
                 if args.verbose:
                     print(q.kind, q.text, q.gold, "->", [f.text for f in found], "|", answer)
         sweep = floor_sweep(facts, users)
         store.close()
+    by_council = await council_accuracy(read_back, args.council) if args.council else None
+    extraction = await extraction_cost(users, args.extract) if args.extract else None
 
     def share(kind: str, key: str) -> float | None:
         xs = [r[key] for r in rows.get(kind, []) if key in r]
@@ -510,8 +519,88 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "fact_min_score": settings.fact_min_score,
         "seed": args.seed,
         "floor_sweep": sweep,
+        "answer_accuracy_council": by_council,
+        "extraction_default_head": extraction,
     }
     return result
+
+
+async def extraction_cost(users: list[User], n: int) -> dict[str, Any]:
+    """The default fact head (the fastest packaged local head) extracts from `n` user turns:
+    how often its list is usable (else the verbatim fallback is used), and seconds per turn."""
+    from council.config import Settings
+    from council.council import Council
+    from council.facts.asker import asker, pick_head
+    from council.facts.extract import extract
+
+    turns = [t for u in users for s in u.sessions for t in s][:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        council = Council(Settings(data_dir=Path(tmp), memory=False, embedder="none"))
+        await council.start()
+        head = pick_head(None, council.enabled, council.head)
+        ask = asker(head, council.call)
+        how: list[str] = []
+        t = time.perf_counter()
+        try:
+            for text in turns:
+                how.append((await extract(text, ask))[1])
+        finally:
+            await council.close()
+    return {"fact_head": head.id if head else None, "turns": len(how),
+            "usable": round(how.count("head") / len(how), 3),
+            "seconds_per_turn": round((time.perf_counter() - t) / len(how), 2)}  # fmt: skip
+
+
+_DONT_KNOW = re.compile(
+    r"\b(don't know|do not know|not sure|no information|haven't (?:told|mentioned|said)"
+    r"|didn't (?:tell|mention|say)|not (?:mentioned|told|provided|stated)|no record|unknown)\b",
+    re.I,
+)
+
+
+async def council_accuracy(
+    read_back: list[tuple[Question, list[Recalled]]], n: int
+) -> dict[str, Any]:
+    """The default council (packaged settings, memory off) answers `n` questions spread over
+    the set from the same recall block the reply path would build; graded as the reader."""
+    from council.config import Settings
+    from council.council import Council
+    from council.errors import CouncilError
+
+    step = max(1, len(read_back) // n)
+    sample = read_back[::step][:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        council = Council(Settings(data_dir=Path(tmp), memory=False, embedder="none"))
+        await council.start()
+        ok: dict[str, list[bool]] = {}
+        failed, t = 0, time.perf_counter()
+        try:
+            for q, found in sample:
+                system = (
+                    "Answer from what the user told you; if it is not there, say you don't know."
+                )
+                block = context_block(found)
+                msgs = [Message("system", f"{system}\n\n{block}" if block else system),
+                        Message("user", q.text)]  # fmt: skip
+                try:
+                    answer = (await council.ask(msgs, recall=False, rag=False)).answer
+                except CouncilError as e:  # counted as wrong, and said
+                    print(f"(council failed on {q.text!r}: {e})")
+                    failed += 1
+                    answer = ""
+                if q.kind == "abstain":
+                    good = bool(_DONT_KNOW.search(answer))
+                else:
+                    good = all(names(answer, g) for g in q.gold) and not any(
+                        names(answer, x) for x in q.stale)  # fmt: skip
+                ok.setdefault(q.kind, []).append(good)
+        finally:
+            await council.close()
+    every = [x for xs in ok.values() for x in xs]
+    return {"questions": len(every), "accuracy": round(sum(every) / len(every), 3),
+            "failed": failed,
+            "per_kind": {k: round(sum(v) / len(v), 3) for k, v in ok.items()},
+            "seconds_per_question": round((time.perf_counter() - t) / len(every), 2)}  # fmt: skip
 
 
 FLOORS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
@@ -588,6 +677,10 @@ def table(r: dict[str, Any]) -> None:
     print("\nsimilarity floor (fact_min_score) trade-off: " + ", ".join(
         f"{c['floor']}: recall@5 {c['recall@5']} / abstention {c['abstention']}"
         for c in r["floor_sweep"]))  # fmt: skip
+    if r["answer_accuracy_council"]:
+        line("answer accuracy, default council", json.dumps(r["answer_accuracy_council"]))
+    if r["extraction_default_head"]:
+        line("extraction, default fact head", json.dumps(r["extraction_default_head"]))
     line(f"recall block, mean {r['token_unit']}", r["block_tokens_mean"])
     line(f"whole history, mean {r['token_unit']}", r["full_history_tokens_mean"],
          "(the user's turns only, no replies: a lower bound)")  # fmt: skip
@@ -599,6 +692,10 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=6)
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--whitespace", action="store_true", help="count whitespace tokens")
+    p.add_argument("--council", type=int, default=0, metavar="N",
+                   help="also let the default council answer N questions (slow)")  # fmt: skip
+    p.add_argument("--extract", type=int, default=0, metavar="N",
+                   help="also time the default fact head's extraction on N turns")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="print every question")
     args = p.parse_args()
     if args.users < 20 or args.sessions < 5:
