@@ -358,9 +358,14 @@ async def test_forget_everything_erases_the_training_data_built_from_the_users_e
     theirs = await council.ask("Name three dog toys.", user="bob")
     with store.tx() as db:
         for v, text in ((mine, "cat"), (theirs, "dog")):
-            insert_example(db, source="collector", exchange_ids=[v.exchange_id],
-                           messages=[Message("user", f"Name three {text} toys.")],
-                           response=f"{text} ball, {text} rope, {text} mouse", quality=0.9)  # fmt: skip
+            insert_example(
+                db,
+                source="collector",
+                exchange_ids=[v.exchange_id],
+                messages=[Message("user", f"Name three {text} toys.")],
+                response=f"{text} ball, {text} rope, {text} mouse",
+                quality=0.9,
+            )
     manifest = freeze(store, tmp_path / "datasets", min_quality=0.5)
     assert manifest["examples"] == 2
 
@@ -373,4 +378,25 @@ async def test_forget_everything_erases_the_training_data_built_from_the_users_e
     folder = tmp_path / "datasets" / manifest["version"]
     assert "cat" not in (folder / "train.jsonl").read_text()
     assert "Zorblax" not in (folder / "manifest.json").read_text()
+    await council.close()
+
+
+async def test_the_question_is_embedded_once_for_facts_and_memories(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None
+    await council.ask("My cat is called Zorblax.", user="ana")
+    await council.facts.drain()
+    texts: list[list[str]] = []
+    encode = embedder.encode
+
+    def counted(batch: list[str]) -> Any:
+        texts.append(list(batch))
+        return encode(batch)
+
+    monkeypatch.setattr(embedder, "encode", counted)
+    found = await council.recall("What is my cat called?", "ana", "c2", None, False)
+    assert texts == [["What is my cat called?"]]
+    assert [f.text for f in found if f.kind == "fact"] == ["My cat is called Zorblax."]
     await council.close()
