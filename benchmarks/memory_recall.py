@@ -5,8 +5,9 @@ Generated: `--users` synthetic users, each with `--sessions` sessions of ordinar
 Facts are stated in the first person with varied phrasings (pets, city, job, favourite colour,
 siblings, allergies, ...), sometimes inside a longer turn with a question; some change in a
 later session ("I moved to Lisbon"), some with phrasings the rules do not recognise as an
-update. Filler turns are questions, small talk, and first-person remarks that are not facts
-worth keeping (the rules-only fallback keeps those too, as noise, as it would in production).
+update. Filler turns are questions, requests, small talk, and first-person remarks that are
+not facts worth keeping (the fallback drops requests, questions and chit-chat; remarks such as
+"I need to finish this report by Friday" it keeps, as noise, as it would in production).
 
 Pipeline: every user turn is queued with `council.facts.ledger.enqueue` (the function the
 council calls in the exchange's transaction; here with a minimal record, so the `exchanges`
