@@ -5,8 +5,9 @@ Generated: `--users` synthetic users, each with `--sessions` sessions of ordinar
 Facts are stated in the first person with varied phrasings (pets, city, job, favourite colour,
 siblings, allergies, ...), sometimes inside a longer turn with a question; some change in a
 later session ("I moved to Lisbon"), some with phrasings the rules do not recognise as an
-update. Filler turns are questions, small talk, and first-person remarks that are not facts
-worth keeping (the rules-only fallback keeps those too, as noise, as it would in production).
+update. Filler turns are questions, requests, small talk, and first-person remarks that are
+not facts worth keeping (the fallback drops requests, questions and chit-chat; remarks such as
+"I need to finish this report by Friday" it keeps, as noise, as it would in production).
 
 Pipeline: every user turn is queued with `council.facts.ledger.enqueue` (the function the
 council calls in the exchange's transaction; here with a minimal record, so the `exchanges`
@@ -20,9 +21,9 @@ different sessions, e.g. both siblings: recall@k means every gold fact is in the
 the top fact is one of them), knowledge update (newest value; "newest first" = the newest
 value's fact ranks above any fact still holding the old value, or the old one is gone), and
 abstention (about something never said: correct when no fact is above the similarity floor
-`fact_min_score`, and separately when the scripted reader abstains). Temporal questions ("where
-did I live before ...?") are skipped: `Facts.recall` returns current facts only; superseded
-facts are kept as history (`ledger.facts_of(history=True)`) but are not on the recall path.
+`fact_min_score`, and separately when the scripted reader abstains). Temporal ("where did I
+live before I moved?": the replaced value, which recall finds in the history when a question
+is about the past, marked "no longer true since").
 
 Measured with `Facts.recall` (the reply path's lookup, question embedding included): recall@1/@5,
 newest-first, abstention, p50/p95 latency, and prompt tokens of the recall block
@@ -33,9 +34,14 @@ reader that sees only the recalled facts (text, score, date): it abstains when n
 recalled or the best score is below READER_FLOOR; otherwise it answers with the value spans of
 the facts within READER_MARGIN of the best score, newest first. Correct when every gold value is
 in its answer and no stale (replaced) value is; for abstention questions, when it abstains.
-The default council as the reader is not run here (it is slow); nor is a model fact head.
+`--council N` also lets the default council answer N questions spread over the set from the
+same recall block (slow: the packaged local heads on this machine). Half of the updatable
+facts use HELD_OUT phrasings, written after the topic data and never used to tune it; newest
+first is reported for both halves. The floor sweep shows recall@5 against abstention at each
+similarity floor (`fact_min_score`). No model fact head is run here (rules only).
 
     python benchmarks/memory_recall.py [--users 24] [--sessions 6] [--seed 14] [--whitespace]
+                                       [--council N] [-v]
 """
 
 from __future__ import annotations
@@ -190,6 +196,39 @@ ATTRS: dict[str, dict[str, list[str]]] = {
     },
 }
 UPDATABLE = ["city", "job", "colour"]
+PAST = {  # temporal questions: the value before the change
+    "city": ["Where did I live before I moved?", "Which city was I based in previously?"],
+    "job": ["What was my previous job?", "What did I work as before?"],
+    "colour": ["What was my favourite colour before?"],
+}
+# Phrasings written after the topic data (prompts/fact_topics.yaml) and never used to tune it:
+# half of the updatable facts are stated and changed with these, reported apart ("held-out").
+HELD_OUT: dict[str, dict[str, list[str]]] = {
+    "city": {
+        "say": ["Home for me is {v}.", "I've had a flat in {v} for three years."],
+        "update": [
+            "We packed up and now call {v} home.",
+            "My new address is in {v}.",
+            "After the move I'm settled in {v}.",
+            "I've made {v} my home since the spring.",
+        ],
+    },
+    "job": {
+        "say": ["I earn my living as a {v}.", "I've been a {v} for ten years."],
+        "update": [
+            "I changed careers and I'm a {v} now.",
+            "I got hired as a {v} last week.",
+            "I quit and became a {v}.",
+        ],
+    },
+    "colour": {
+        "say": ["{V} is the colour I like most.", "Nothing beats {v} as a colour for me."],
+        "update": [
+            "Lately {v} has become my favourite colour.",
+            "I've gone off my old favourite colour; it's {v} now.",
+        ],
+    },
+}
 # never stated by anyone: the abstention questions
 NEVER = [
     "What is my horse's name?",
@@ -233,10 +272,11 @@ WRAP = [
 @dataclass
 class Question:
     user: str
-    kind: str  # single | multi | update | abstain
+    kind: str  # single | multi | update | temporal | abstain
     text: str
     gold: list[str] = field(default_factory=list)  # values every right answer names
     stale: list[str] = field(default_factory=list)  # replaced values
+    held_out: bool = False  # stated and changed with HELD_OUT phrasings
 
 
 @dataclass
@@ -244,6 +284,10 @@ class User:
     id: str
     sessions: list[list[str]]
     questions: list[Question]
+
+
+def say(phrasing: str, value: str) -> str:
+    return phrasing.format(v=value, V=value[0].upper() + value[1:])
 
 
 def wrap(rng: random.Random, sentence: str) -> str:
@@ -268,16 +312,20 @@ def generate(rng: random.Random, n_users: int, n_sessions: int) -> list[User]:
             if a in attrs and b in attrs and when[a] == when[b]:
                 when[b] = (when[a] + 1 + rng.randrange(n_sessions - 2)) % (n_sessions - 1)
         sessions: list[list[str]] = [[] for _ in range(n_sessions)]
+        held = {a for a in attrs if a in HELD_OUT and rng.random() < 0.5}
         for a in attrs:
-            sessions[when[a]].append(wrap(rng, rng.choice(ATTRS[a]["say"]).format(v=value[a])))
+            says = (HELD_OUT if a in held else ATTRS)[a]["say"]
+            sessions[when[a]].append(wrap(rng, say(rng.choice(says), value[a])))
         questions: list[Question] = []
         updated = [a for a in attrs if a in UPDATABLE]
         for a in updated[: rng.choice([1, 2])]:
             new = rng.choice([v for v in ATTRS[a]["values"] if v != value[a]])
             later = rng.randrange(when[a] + 1, n_sessions)
-            sessions[later].append(wrap(rng, rng.choice(ATTRS[a]["update"]).format(v=new)))
+            updates = (HELD_OUT if a in held else ATTRS)[a]["update"]
+            sessions[later].append(wrap(rng, say(rng.choice(updates), new)))
             questions.append(Question(uid, "update", rng.choice(ATTRS[a]["ask"]), [new],
-                                      [value[a]]))  # fmt: skip
+                                      [value[a]], held_out=a in held))  # fmt: skip
+            questions.append(Question(uid, "temporal", rng.choice(PAST[a]), [value[a]]))
             value[a] = new
         changed = set(updated[: len(questions)])
         for a in attrs:
@@ -304,14 +352,16 @@ _SPAN = re.compile(
 
 def span(fact: str) -> str:
     """The value a fact names: what follows its last linking word ("... is called Rex." -> Rex)."""
+    fact = re.sub(r"\s*\(no longer true since [^)]*\)", "", fact)
     text = re.split(r"(?<=[.!?])\s", fact.strip())[0].rstrip(".!?")
     m = _SPAN.match(text)
     tail = text[m.end() :] if m and m.end() < len(text) else text
     return tail.strip()
 
 
-def read(found: list[Recalled]) -> str | None:
-    """A deterministic reader of the recall block: None = "I don't know"."""
+def read(found: list[Recalled], past: bool = False) -> str | None:
+    """A deterministic reader of the recall block: None = "I don't know". Asked about the past,
+    it reads the facts marked as no longer true first."""
     if not found:
         return None
     best = max(f.score for f in found)
@@ -319,6 +369,8 @@ def read(found: list[Recalled]) -> str | None:
         return None
     near = [f for f in found if f.score >= best - READER_MARGIN]
     near.sort(key=lambda f: -(f.said_at or 0))
+    if past:
+        near.sort(key=lambda f: "no longer true" not in f.text)
     return "; ".join(span(f.text) for f in near[:3])
 
 
@@ -384,7 +436,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for u in users[:2]:  # warm-up: first calls load and compile
             facts.recall("warm up", u.id)
         rows: dict[str, list[dict[str, Any]]] = {}
-        lat, block_tok, full_tok = [], [], []
+        read_back: list[tuple[Question, list[Recalled]]] = []
+        lat, lookup, block_tok, full_tok = [], [], [], []
         for user in users:
             history = "\n".join(t for s in user.sessions for t in s)
             full = count(history)
@@ -392,10 +445,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 t = time.perf_counter()
                 found = facts.recall(q.text, user.id)
                 lat.append((time.perf_counter() - t) * 1000)
+                vector = embedder.encode([q.text])[0]  # the lookup alone, as the council does it
+                t = time.perf_counter()
+                facts.recall(q.text, user.id, vector)
+                lookup.append((time.perf_counter() - t) * 1000)
                 block_tok.append(count(context_block(found)) if found else 0)
                 full_tok.append(full)
                 ranks = [rank_of(found, g) for g in q.gold]
-                answer = read(found)
+                answer = read(found, past=q.kind == "temporal")
                 row: dict[str, Any] = {"found": len(found)}
                 if q.kind == "abstain":
                     row["floor_ok"] = not found
@@ -411,19 +468,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if q.kind == "update":
                     new, old = ranks[0], rank_of(found, q.stale[0])
                     row["newest_first"] = new is not None and (old is None or new < old)
+                    key = "newest_first_held_out" if q.held_out else "newest_first_seen"
+                    row[key] = row["newest_first"]
                     row["old_still_current"] = any(
                         names(f["text"], q.stale[0]) for f in facts.list(user.id)
                     )
                 rows.setdefault(q.kind, []).append(row)
+                read_back.append((q, found))
                 if args.verbose:
                     print(q.kind, q.text, q.gold, "->", [f.text for f in found], "|", answer)
+        sweep = floor_sweep(facts, users)
         store.close()
+    by_council = await council_accuracy(read_back, args.council) if args.council else None
+    extraction = await extraction_cost(users, args.extract) if args.extract else None
 
     def share(kind: str, key: str) -> float | None:
         xs = [r[key] for r in rows.get(kind, []) if key in r]
         return round(sum(xs) / len(xs), 3) if xs else None
 
-    answerable = [r for k in ("single", "multi", "update") for r in rows.get(k, [])]
+    answerable = [r for k in ("single", "multi", "update", "temporal") for r in rows.get(k, [])]
     everything = [r for rs in rows.values() for r in rs]
     result = {
         "users": len(users),
@@ -439,11 +502,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for m in ("r1", "r5", "newest_first", "old_still_current", "floor_ok", "reader_ok")
                 if share(k, m) is not None
             }
-            for k in ("single", "multi", "update", "abstain")
+            for k in ("single", "multi", "update", "temporal", "abstain")
         },
         "recall@1": round(sum(r["r1"] for r in answerable) / len(answerable), 3),
         "recall@5": round(sum(r["r5"] for r in answerable) / len(answerable), 3),
         "newest_first": share("update", "newest_first"),
+        "newest_first_seen": share("update", "newest_first_seen"),
+        "newest_first_held_out": share("update", "newest_first_held_out"),
         "abstention_floor": share("abstain", "floor_ok"),
         "abstention_reader": share("abstain", "reader_ok"),
         "answer_accuracy_reader": round(
@@ -451,16 +516,121 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "recall_p50_ms": round(statistics.median(lat), 2),
         "recall_p95_ms": round(pct(lat, 95), 2),
+        "lookup_p95_ms": round(pct(lookup, 95), 2),
         "block_tokens_mean": round(statistics.mean(block_tok), 1),
         "full_history_tokens_mean": round(statistics.mean(full_tok), 1),
         "token_unit": unit,
-        "temporal": "skipped: Facts.recall returns current facts only",
         "fact_head": "none (rules + verbatim fallback)",
         "fact_k": settings.fact_k,
         "fact_min_score": settings.fact_min_score,
         "seed": args.seed,
+        "floor_sweep": sweep,
+        "answer_accuracy_council": by_council,
+        "extraction_default_head": extraction,
     }
     return result
+
+
+async def extraction_cost(users: list[User], n: int) -> dict[str, Any]:
+    """The default fact head (the fastest packaged local head) extracts from `n` user turns:
+    how often its list is usable (else the verbatim fallback is used), and seconds per turn."""
+    from council.config import Settings
+    from council.council import Council
+    from council.facts.asker import asker, pick_head
+    from council.facts.extract import extract
+
+    turns = [t for u in users for s in u.sessions for t in s][:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        council = Council(Settings(data_dir=Path(tmp), memory=False, embedder="none"))
+        await council.start()
+        head = pick_head(None, council.enabled, council.head)
+        ask = asker(head, council.call)
+        how: list[str] = []
+        t = time.perf_counter()
+        try:
+            for text in turns:
+                how.append((await extract(text, ask))[1])
+        finally:
+            await council.close()
+    return {"fact_head": head.id if head else None, "turns": len(how),
+            "usable": round(how.count("head") / len(how), 3),
+            "seconds_per_turn": round((time.perf_counter() - t) / len(how), 2)}  # fmt: skip
+
+
+_DONT_KNOW = re.compile(
+    r"\b(don't know|do not know|not sure|no information|haven't (?:told|mentioned|said)"
+    r"|didn't (?:tell|mention|say)|not (?:mentioned|told|provided|stated)|no record|unknown)\b",
+    re.I,
+)
+
+
+async def council_accuracy(
+    read_back: list[tuple[Question, list[Recalled]]], n: int
+) -> dict[str, Any]:
+    """The default council (packaged settings, memory off) answers `n` questions spread over
+    the set from the same recall block the reply path would build; graded as the reader."""
+    from council.config import Settings
+    from council.council import Council
+    from council.errors import CouncilError
+
+    step = max(1, len(read_back) // n)
+    sample = read_back[::step][:n]
+    with tempfile.TemporaryDirectory() as tmp:
+        council = Council(Settings(data_dir=Path(tmp), memory=False, embedder="none"))
+        await council.start()
+        ok: dict[str, list[bool]] = {}
+        failed, t = 0, time.perf_counter()
+        try:
+            for q, found in sample:
+                system = (
+                    "Answer from what the user told you; if it is not there, say you don't know."
+                )
+                block = context_block(found)
+                msgs = [Message("system", f"{system}\n\n{block}" if block else system),
+                        Message("user", q.text)]  # fmt: skip
+                try:
+                    answer = (await council.ask(msgs, recall=False, rag=False)).answer
+                except CouncilError as e:  # counted as wrong, and said
+                    print(f"(council failed on {q.text!r}: {e})")
+                    failed += 1
+                    answer = ""
+                if q.kind == "abstain":
+                    good = bool(_DONT_KNOW.search(answer))
+                else:
+                    good = all(names(answer, g) for g in q.gold) and not any(
+                        names(answer, x) for x in q.stale)  # fmt: skip
+                ok.setdefault(q.kind, []).append(good)
+        finally:
+            await council.close()
+    every = [x for xs in ok.values() for x in xs]
+    return {"questions": len(every), "accuracy": round(sum(every) / len(every), 3),
+            "failed": failed,
+            "per_kind": {k: round(sum(v) / len(v), 3) for k, v in ok.items()},
+            "seconds_per_question": round((time.perf_counter() - t) / len(every), 2)}  # fmt: skip
+
+
+FLOORS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55)
+
+
+def floor_sweep(facts: Facts, users: list[User]) -> list[dict[str, float]]:
+    """recall@5 (answerable) and abstention (nothing recalled) at each similarity floor."""
+    asked = [(u.id, q) for u in users for q in u.questions]
+    vectors = facts.embedder.encode([q.text for _, q in asked])
+    kept, curve = facts.min_score, []
+    for floor in FLOORS:
+        facts.min_score = floor
+        hit, n, abstained, m = 0, 0, 0, 0
+        for (uid, q), v in zip(asked, vectors, strict=True):
+            found = facts.recall(q.text, uid, v)
+            if q.kind == "abstain":
+                abstained, m = abstained + (not found), m + 1
+            else:
+                ranks = [rank_of(found, g) for g in q.gold]
+                hit, n = hit + all(r is not None and r < 5 for r in ranks), n + 1
+        curve.append({"floor": floor, "recall@5": round(hit / n, 3),
+                      "abstention": round(abstained / m, 3)})  # fmt: skip
+    facts.min_score = kept
+    return curve
 
 
 def table(r: dict[str, Any]) -> None:
@@ -481,7 +651,6 @@ def table(r: dict[str, Any]) -> None:
         print(f"{k:<10} {r['questions'].get(k, 0):>4} {f('r1'):>9} {f('r5'):>9} "
               f"{f('newest_first'):>9} {f('old_still_current'):>9} {f('floor_ok'):>10} "
               f"{f('reader_ok'):>10}")  # fmt: skip
-    print("temporal      -  skipped (recall returns current facts only; history is not recalled)")
     print()
 
     def line(name: str, value: Any, target: str = "") -> None:
@@ -502,6 +671,8 @@ def table(r: dict[str, Any]) -> None:
         r["newest_first"],
         f"target >= {TARGETS['newest_first']}: {mark(nf >= TARGETS['newest_first'])}",
     )
+    line("  with phrasings the topics were written against", r["newest_first_seen"])
+    line("  with held-out phrasings", r["newest_first_held_out"])
     line("abstention: nothing above floor", r["abstention_floor"])
     line("abstention: reader abstains", r["abstention_reader"])
     line("answer accuracy, scripted reader (all)", r["answer_accuracy_reader"])
@@ -509,6 +680,14 @@ def table(r: dict[str, Any]) -> None:
     line("recall latency p95 (ms)", r["recall_p95_ms"],
          f"target <= {TARGETS['recall_p95_ms']}: "
          f"{mark(r['recall_p95_ms'] <= TARGETS['recall_p95_ms'])}")  # fmt: skip
+    line("  of which the lookup, without embedding", r["lookup_p95_ms"], "(p95)")
+    print("\nsimilarity floor (fact_min_score) trade-off: " + ", ".join(
+        f"{c['floor']}: recall@5 {c['recall@5']} / abstention {c['abstention']}"
+        for c in r["floor_sweep"]))  # fmt: skip
+    if r["answer_accuracy_council"]:
+        line("answer accuracy, default council", json.dumps(r["answer_accuracy_council"]))
+    if r["extraction_default_head"]:
+        line("extraction, default fact head", json.dumps(r["extraction_default_head"]))
     line(f"recall block, mean {r['token_unit']}", r["block_tokens_mean"])
     line(f"whole history, mean {r['token_unit']}", r["full_history_tokens_mean"],
          "(the user's turns only, no replies: a lower bound)")  # fmt: skip
@@ -520,6 +699,10 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=6)
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--whitespace", action="store_true", help="count whitespace tokens")
+    p.add_argument("--council", type=int, default=0, metavar="N",
+                   help="also let the default council answer N questions (slow)")  # fmt: skip
+    p.add_argument("--extract", type=int, default=0, metavar="N",
+                   help="also time the default fact head's extraction on N turns")  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="print every question")
     args = p.parse_args()
     if args.users < 20 or args.sessions < 5:

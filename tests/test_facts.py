@@ -142,10 +142,37 @@ async def test_an_update_supersedes_the_old_value_and_newer_wins(
     assert berlin["superseded_by"] == lisbon["id"] and berlin["superseded_at"]
     [top, *_] = council.facts.recall("Where do I live?", "ana")
     assert top.text.startswith("I moved to Lisbon")
+    [top, *_] = council.facts.recall("Where did I live before?", "ana")  # from history
+    assert top.text.startswith("I live in Berlin. (no longer true since ")
     assert [f["text"] for f in council.facts.list("bob")] == ["I live in Berlin."]
     await council.ask("I live in Berlin.", user="bob")  # already known: NOOP
     await council.facts.drain()
     assert len(council.facts.list("bob", history=True)) == 1
+    await council.close()
+
+
+async def test_an_update_is_found_by_meaning_and_many_valued_facts_accumulate(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None
+    said = [
+        "I love the colour lavender more than any other.",
+        "I work as a nurse.",
+        "I play the cello.",
+        "My sister is called Ines.",
+        "My wife works as a teacher.",  # someone else's job: not an update of mine
+        "I play the piano.",  # a second instrument, not a new one
+        "My brother is called Tomas.",
+        "These days my favorite color is coral.",  # no shared words with lavender's fact
+    ]
+    for text in said:
+        await council.ask(text, user="ana")
+        await council.facts.drain()
+    now = {f["text"] for f in council.facts.list("ana")}
+    assert now == set(said) - {"I love the colour lavender more than any other."}
+    [top, *_] = council.facts.recall("Which colour do I like best?", "ana")
+    assert top.text == "These days my favorite color is coral."
     await council.close()
 
 
@@ -246,3 +273,130 @@ def test_cli_lists_and_forgets(embedder: Embedder, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "1 facts" in r.output and "2 exchanges" in r.output, r.output
     r = runner.invoke(cli, ["memory", "list", "--user", "ana"])
     assert "Berlin" not in r.output and "Rex" not in r.output
+
+
+FACTS = [
+    "I live in Berlin.",
+    "I moved to Lisbon last month.",
+    "We live in Austin, near the river.",
+    "My cat is called Zorblax.",
+    "I have a dog named Rex.",
+    "My sister's name is Ines.",
+    "My wife works as a teacher.",
+    "I work as a nurse.",
+    "I'm a carpenter by trade.",
+    "I'm allergic to peanuts.",
+    "I'm vegetarian.",
+    "I prefer short answers without bullet points.",
+    "I love the colour teal.",
+    "I hate coriander.",
+    "Our team ships on Thursdays.",
+    "I'm building a compiler in Rust at work.",
+    "I play the cello.",
+    "I speak Portuguese and German.",
+    "My daughter turns five in May.",
+    "Remember that the deploy key is in the vault.",
+    "Please remember: my cat is called Zorblax.",
+    "Don't forget that I'm lactose intolerant.",
+    "I want you to remember my birthday is on 3 June.",
+    "My favourite film is Alien.",
+    "We're based in Osaka these days.",
+    "I'd like to be called Sam.",
+]
+NOT_FACTS = [
+    "Give me three ideas for a birthday present.",
+    "Tell me a joke about my cat.",
+    "Write an email to my landlord.",
+    "Please summarise this article for me.",
+    "Explain how compound interest works.",
+    "Help me plan a trip to Rome.",
+    "Ok, let me think about it.",
+    "Let's try again.",
+    "I'd like a shorter version of that, please.",
+    "I want you to rewrite my essay.",
+    "I need a recipe for banana bread.",
+    "Can you help me write an email?",
+    "What is the name of my cat?",
+    "Do you remember my cat's name?",
+    "where do I live",
+    "How do I convert Celsius to Fahrenheit?",
+    "Thanks, that was helpful!",
+    "Thank you so much.",
+    "Okay, sounds good.",
+    "I think I'll make pasta tonight.",
+    "I'm a bit tired today.",
+    "I'm not sure about that.",
+    "I guess that works.",
+    "I see.",
+    "The weather has been strange this week.",
+    "The sky is blue.",
+    "I don't remember the title.",
+]
+
+
+@pytest.mark.parametrize("text", FACTS)
+def test_the_fallback_keeps_statements_about_the_user(text: str) -> None:
+    assert is_self_statement(text), text
+
+
+@pytest.mark.parametrize("text", NOT_FACTS)
+def test_the_fallback_drops_requests_questions_and_chit_chat(text: str) -> None:
+    assert not is_self_statement(text), text
+
+
+async def test_forget_everything_erases_the_training_data_built_from_the_users_exchanges(
+    embedder: Embedder, tmp_path: Path
+) -> None:
+    from council.learning.datasets import freeze, load_dataset
+    from council.learning.ledger import count_examples, insert_example
+    from council.types import Message
+
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None and council.memory is not None
+    store = council.memory.store
+    mine = await council.ask("My cat is called Zorblax. Name three cat toys.", user="ana")
+    theirs = await council.ask("Name three dog toys.", user="bob")
+    with store.tx() as db:
+        for v, text in ((mine, "cat"), (theirs, "dog")):
+            insert_example(
+                db,
+                source="collector",
+                exchange_ids=[v.exchange_id],
+                messages=[Message("user", f"Name three {text} toys.")],
+                response=f"{text} ball, {text} rope, {text} mouse",
+                quality=0.9,
+            )
+    manifest = freeze(store, tmp_path / "datasets", min_quality=0.5)
+    assert manifest["examples"] == 2
+
+    counts = council.facts.forget_user("ana")
+    assert counts["examples"] == 1 and counts["dataset_lines"] == 1
+    assert count_examples(store) == 1
+    again, rows = load_dataset(store, manifest["version"])  # the hash still checks
+    assert [r["exchange_ids"] for r in rows] == [[theirs.exchange_id]]
+    assert again["examples"] == 1 and again["erased"] == 1
+    folder = tmp_path / "datasets" / manifest["version"]
+    assert "cat" not in (folder / "train.jsonl").read_text()
+    assert "Zorblax" not in (folder / "manifest.json").read_text()
+    await council.close()
+
+
+async def test_the_question_is_embedded_once_for_facts_and_memories(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    council = council_with(embedder, tmp_path, Echo("a", "ok"))
+    assert council.facts is not None
+    await council.ask("My cat is called Zorblax.", user="ana")
+    await council.facts.drain()
+    texts: list[list[str]] = []
+    encode = embedder.encode
+
+    def counted(batch: list[str]) -> Any:
+        texts.append(list(batch))
+        return encode(batch)
+
+    monkeypatch.setattr(embedder, "encode", counted)
+    found = await council.recall("What is my cat called?", "ana", "c2", None, False)
+    assert texts == [["What is my cat called?"]]
+    assert [f.text for f in found if f.kind == "fact"] == ["My cat is called Zorblax."]
+    await council.close()

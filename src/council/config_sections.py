@@ -82,14 +82,16 @@ class MemorySettings(Section):
     chunk_size: int = Field(800, ge=50)
     chunk_overlap: int = Field(100, ge=0)
     approx_threshold: int = Field(50_000, ge=1)  # vectors before HNSW replaces the flat index
-    # Facts about each user, extracted from their turns (facts/); off until the web page's
-    # Memory panel and the recall benchmark land (issue 14). COUNCIL_FACTS=true turns it on.
-    facts: bool = False
+    # Facts about each user, extracted from their turns (facts/); on since the recall benchmark
+    # met its targets (benchmarks/memory_recall.py). COUNCIL_FACTS=false turns it off.
+    facts: bool = True
     # head that extracts facts from users' turns; None: the fastest local head; "none": the
     # fallback only (the user's own self-statements, verbatim)
     fact_head: str | None = None
     fact_k: int = Field(5, ge=0)  # facts put into a prompt
-    fact_min_score: float = Field(0.3, ge=-1.0, le=1.0)  # cosine similarity floor for facts
+    # cosine similarity floor for facts (a fact on the question's topic passes anyway); 0.4 from
+    # benchmarks/memory_recall.py's trade-off between recall@5 and abstention
+    fact_min_score: float = Field(0.4, ge=-1.0, le=1.0)
     embed_max_inputs: int = Field(256, ge=1)  # texts in one /v1/embeddings request
 
 

@@ -193,12 +193,12 @@ class Council(Head):
     ) -> list[Recalled]:
         """Stage 0: this user's facts, relevant past answers, and the knowledge they may read."""
         found: list[Recalled] = []
-        if self.facts is not None and recall is not False:
-            found += await asyncio.to_thread(self.facts.recall, question, user)
-        if self.memory is not None and recall is not False:
-            found += await asyncio.to_thread(
-                self.memory.recall, question, user=user, session=conversation_id
-            )
+        if self.memory is not None and recall is not False:  # one embedding, both lookups
+            vector = (await asyncio.to_thread(self.memory.embedder.encode, [question]))[0]
+            if self.facts is not None:
+                found += await asyncio.to_thread(self.facts.recall, question, user, vector)
+            found += await asyncio.to_thread(self.memory.recall, question, user=user,
+                                             session=conversation_id, vector=vector)  # fmt: skip
         if self.knowledge is not None and rag is not False:
             found += await asyncio.to_thread(self.knowledge.lookup, question, rag, user)
         return found

@@ -19,9 +19,8 @@ AskHead = Callable[[list[Message]], Awaitable[str | None]]
 
 MAX_FACTS = 8
 MAX_FACT_CHARS = 240
-_FIRST_PERSON = re.compile(
-    r"\b(i|i'm|i've|i'd|i'll|im|me|my|mine|myself|we|we're|our|ours|us)\b|\bremember\b", re.I
-)
+# The user as the one who is, has or does something ("me"/"us" alone are objects of requests).
+_FIRST_PERSON = re.compile(r"\b(i|i'm|i've|i'd|i'll|im|my|mine|myself|we|we're|our|ours)\b", re.I)
 _QUESTION_START = re.compile(
     r"^\s*(what|who|whom|whose|where|when|why|how|which|do|does|did|is|are|was|were|can|could"
     r"|would|should|will|shall|may|have|has|tell me)\b",
@@ -38,10 +37,42 @@ _STOPWORDS = (
 _STOP = frozenset(_STOPWORDS.split())
 
 
+# Requests: an imperative, or a first-person wish aimed at the assistant ("I'd like a ...").
+_LEAD = r"^\s*(?:(?:ok(?:ay)?|so|now|and|then|also|please|hey|hi|pls)\b[\s,!.]*)*"
+_REQUEST = re.compile(
+    _LEAD + r"(?:give|tell|write|explain|make|show|list|help|summari[sz]e|translate|create"
+    r"|find|generate|draft|describe|suggest|compare|fix|rewrite|convert|calculate|recommend"
+    r"|plan|name|check|send|book|remind|draw|sort|count|define|imagine|continue|repeat|shorten"
+    r"|expand|simplify|proofread|edit|answer|solve|teach|brainstorm|let'?s|let me|go ahead)\b"
+    r"|\b(?:i|we)\s+(?:want|need|would like|'d like|wish)\s+(?:you|u)\b"
+    r"|^\s*(?:i|we)\s*(?:'d| would)\s+like\s+(?:a|an|the|some|more|to (?:see|know|get|have))\b"
+    r"|^\s*(?:i|we)\s+(?:want|need)\s+(?:a|an|some|more|to know)\s",
+    re.I,
+)
+# Chit-chat: thanks, acknowledgements, hedges, passing moods.
+_CHAT = re.compile(
+    _LEAD + r"(?:thanks|thank you|thx|cheers|ok|okay|sure|cool|great|nice|lol|haha|yes|yeah"
+    r"|no|nope|good (?:morning|night|evening)|bye|i see|i agree|i think|i guess|i suppose"
+    r"|i wonder|i'm not sure|i am not sure|i mean|i don't (?:know|remember)|i can't remember"
+    r"|i forgot|i dunno|i hope)\b"
+    r"|^\s*(?:i'm|i am|im)\s+(?:feeling\s+)?(?:(?:a bit|so|very|really|quite|kind of)\s+)?"
+    r"(?:tired|hungry|bored|busy|sleepy|confused|lost|back|here|done|stressed|sad|happy|excited"
+    r"|ready|fine|good|okay|ok)\b[^,;]*$",
+    re.I,
+)
+_REMEMBER = re.compile(r"\b(?:remember|keep in mind|don't forget|make a note)\b", re.I)
+_FORGOT = re.compile(r"\b(?:don't|do not|can't|cannot|didn't|couldn't|never)\s+remember\b", re.I)
+
+
 def is_self_statement(sentence: str) -> bool:
-    """A statement in the first person (or asked to be remembered), not a question."""
+    """A statement about the user (first person), or one they asked to be remembered; not a
+    question, a request to the assistant, or chit-chat."""
     s = sentence.strip()
     if len(s) < 4 or s.endswith("?") or _QUESTION_START.match(s):
+        return False
+    if _REMEMBER.search(s) and not _FORGOT.search(s):
+        return True
+    if _REQUEST.search(s) or _CHAT.search(s):
         return False
     return bool(_FIRST_PERSON.search(s))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from council.learning.erasure import erase_exchanges
 from council.memory.schema import run_script
 from council.memory.store import ExchangeRecord, Store
 from council.types import last_user_text
@@ -122,10 +123,12 @@ class FactLedger:
             db.execute("DELETE FROM fact_jobs WHERE id = ?", (job_id,))
 
     # facts ----------------------------------------------------------------------------
-    def current(self, user: str) -> tuple[list[Fact], np.ndarray]:
-        """The user's facts not superseded, with their vectors (rows aligned)."""
+    def current(self, user: str, history: bool = False) -> tuple[list[Fact], np.ndarray]:
+        """The user's facts not superseded (`history`: all), with their vectors (rows aligned),
+        oldest first."""
+        only_current = "" if history else " AND superseded_at IS NULL"
         rows = self.store.query(
-            f"SELECT {_COLUMNS}, vector FROM facts WHERE user_id = ? AND superseded_at IS NULL "
+            f"SELECT {_COLUMNS}, vector FROM facts WHERE user_id = ?{only_current} "
             "ORDER BY said_at, id",
             (user,),
         )
@@ -169,7 +172,7 @@ class FactLedger:
                     db.execute(
                         "UPDATE facts SET superseded_by = ?, superseded_at = ? "
                         "WHERE id = ? AND user_id = ?",
-                        (new, now, old, job.user_id),
+                        (new, job.said_at, old, job.user_id),  # when the newer one was said
                     )
             db.execute("DELETE FROM fact_jobs WHERE id = ?", (job.id,))
         return ids
@@ -188,9 +191,12 @@ class FactLedger:
 
     def forget_user(self, user: str) -> dict[str, int]:
         """Erase everything of a user: facts, queued jobs, memories, exchanges (with their
-        votes, feedback and harvests), conversations. Returns counts per table."""
+        votes, feedback and harvests), conversations, and the training examples and frozen
+        dataset lines built from those exchanges. Returns counts per table."""
         with self.store.tx() as db:
             own = "(SELECT id FROM exchanges WHERE user_id = ?)"
+            ids = {r[0] for r in db.execute(own[1:-1], (user,))}
+            learnt = erase_exchanges(db, ids)
             db.execute(
                 f"DELETE FROM harvests WHERE exchange_id IN {own} OR rewrite_id IN {own}",
                 (user, user),
@@ -212,4 +218,4 @@ class FactLedger:
             counts["conversations"] = db.execute(
                 "DELETE FROM conversations WHERE user_id = ?", (user,)
             ).rowcount
-        return counts
+        return counts | learnt

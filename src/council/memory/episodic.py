@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from council.config import Settings
 from council.embeddings import Embedder
 from council.memory.indexed import IndexedTable
@@ -87,19 +89,28 @@ class Memory:
         return mid
 
     def query(
-        self, text: str, k: int = 3, filters: dict[str, Any] | None = None
+        self,
+        text: str,
+        k: int = 3,
+        filters: dict[str, Any] | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[dict[str, Any]]:
-        """Top-k memories by meaning, filtered on user, session, role, success, since."""
+        """Top-k memories by meaning, filtered on user, session, role, success, since
+        (`vector`: the text's embedding, when the caller has it already)."""
         f = dict(filters or {})
         if "since" in f:
             f["since"] = parse_since(f["since"])
         allowed = self.store.memory_ids(**f) if f else None
-        hits = self.table.search(self.embedder.encode([text])[0], k, allowed)
+        if vector is None:
+            vector = self.embedder.encode([text])[0]
+        hits = self.table.search(vector, k, allowed)
         rows = self.store.memory_rows([i for i, _ in hits])
         return [{**rows[i], "score": s} for i, s in hits if i in rows]
 
     # the council's use ---------------------------------------------------------------
-    def recall(self, question: str, *, user: str, session: str | None) -> list[Recalled]:
+    def recall(
+        self, question: str, *, user: str, session: str | None, vector: np.ndarray | None = None
+    ) -> list[Recalled]:
         """Relevant past exchanges of this user (never another's), not known to be wrong."""
         s = self.settings
         if s.memory.recall_k <= 0:
@@ -108,6 +119,7 @@ class Memory:
             question,
             k=s.memory.recall_k,
             filters={"user": user, "exclude_session": session, "success": "not_failed"},
+            vector=vector,
         )
         return [
             Recalled("memory", r["id"], r["text"], r["score"], r["exchange_id"])
