@@ -40,6 +40,9 @@ class MemoryWeb:
         self.config = write_config(
             root / "council.toml", [echo], memory=True, embedder="minilm", facts=True,
             fact_head="none",
+            # these tests are about the page, not the floor (benchmarks/memory_recall.py sets
+            # that): a two-part question scores the HTML-laden nickname fact at 0.38
+            fact_min_score=0.3,
         )  # fmt: skip
         data = root / "data"
         self.keys = {name: self._add_user(name, data) for name in USERS}

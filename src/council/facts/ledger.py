@@ -19,6 +19,8 @@ from council.memory.schema import run_script
 from council.memory.store import ExchangeRecord, Store
 from council.types import last_user_text
 
+SQLITE_MAX_INT = 2**63  # ids are SQLite INTEGERs: anything at or past this cannot exist
+
 
 def m008_facts(db: sqlite3.Connection) -> None:
     run_script(
@@ -148,6 +150,8 @@ class FactLedger:
         return [Fact(*r) for r in self.store.query(sql, args)]
 
     def get(self, fact_id: int) -> Fact | None:
+        if not 0 < fact_id < SQLITE_MAX_INT:  # no row has it, and SQLite cannot bind it
+            return None
         rows = self.store.query(f"SELECT {_COLUMNS} FROM facts WHERE id = ?", (fact_id,))
         return Fact(*rows[0]) if rows else None
 
@@ -186,6 +190,8 @@ class FactLedger:
 
     def forget(self, fact_id: int) -> bool:
         """Erase one fact: the row and its vector (its history rows stay, unlinked)."""
+        if not 0 < fact_id < SQLITE_MAX_INT:
+            return False
         with self.store.tx() as db:
             return db.execute("DELETE FROM facts WHERE id = ?", (fact_id,)).rowcount > 0
 
