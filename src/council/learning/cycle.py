@@ -225,16 +225,18 @@ class Cycle:
         decide; with fewer, training now could only end in "wait": stop before training."""
         if self.family is not None or not self.blind:
             return ""
+        from council.learning.gauntlet import gain_set
+        from council.learning.judge import judge_spec
         from council.learning.rule import min_items_gain
-        from council.learning.traffic import heldout_questions
 
-        asked, unscorable = heldout_questions(self.store, self.blind)
+        judge = judge_spec(self.settings)
+        _, asked, unscorable = gain_set(self.store, None, self.blind, judged=judge is not None)
         need = min_items_gain()
         if len(asked) < need:
             self.result["stop"] = (
-                f"{len(asked)} held-out questions the gate can score ({unscorable} it cannot) < "
-                f"{need}, the fewest on which its test can decide: no training tonight, "
-                "waiting for more traffic"
+                f"{len(asked)} held-out questions the gate can score ({unscorable} it cannot"
+                f"{'' if judge else ': no judge_head'}) < {need}, the fewest on which its test "
+                "can decide: no training tonight, waiting for more traffic"
             )
             return "; " + self.result["stop"]
         return f"; {len(asked)} held-out questions to judge on"

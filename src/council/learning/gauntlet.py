@@ -258,17 +258,43 @@ def check_leaks(
         )
 
 
-def gain_set(store: Any, target: str | None, want: int) -> tuple[str, list[Item], int]:
-    """(the gain set's name, its held-out traffic items, how many held-out were unscorable).
+JUDGE = "judge"  # Item.entry of a held-out question only the pairwise judge can score
+
+
+def gain_set(store: Any, target: str | None, want: int,
+             judged: bool) -> tuple[str, list[Item], int]:  # fmt: skip
+    """(the gain set's name, held-out traffic items, how many held-out were left unscored).
     The gain set is `target` when one is given (benchmarks), else users' held-out traffic
-    when there is enough of it to decide, else the gauntlet_family fallback (target None)."""
+    when there is enough of it to decide, else the gauntlet_family fallback (target None).
+    With a judge (`judged`), questions nothing else can check are judged, not skipped."""
     from council.learning.rule import min_items_gain
+    from council.learning.traffic import unscorable_questions
 
     asked, unscorable = heldout_questions(store, want)
     traffic = [Item(TRAFFIC, q, correction, TRAFFIC) for q, correction in asked]
+    if judged and len(traffic) < want:
+        rest = unscorable_questions(store, want - len(traffic))
+        traffic += [Item(TRAFFIC, q, "", TRAFFIC, JUDGE) for q in rest]
+        unscorable -= len(rest)
     if target is None and len(traffic) >= min_items_gain():
         return TRAFFIC, traffic, unscorable
     return target or "", traffic, unscorable
+
+
+async def judge_traffic(head: Any, judge_id: str, items: list[Item], champion: Outcome,
+                        challenger: Outcome) -> dict[str, Any] | None:  # fmt: skip
+    """Score the judged items in place: a judge's win is a discordant pair, a tie is not."""
+    from council.learning.judge import judge_items
+
+    idx = [i for i, it in enumerate(items) if it.entry == JUDGE]
+    if not idx:
+        return None
+    judged = await judge_items(head, judge_id, [items[i].question for i in idx],
+                               [champion.answers[i] for i in idx],
+                               [challenger.answers[i] for i in idx])  # fmt: skip
+    for i, (a, b) in zip(idx, judged.as_pairs(), strict=True):
+        champion.correct[i], challenger.correct[i] = a, b
+    return judged.counts()
 
 
 async def run_gauntlet(
@@ -283,6 +309,7 @@ async def run_gauntlet(
     setting. Controls: MT-Bench and a reasoning-gym family, `control` items each."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
+    from council.learning.judge import judge_spec
     from council.learning.ledger import record_gauntlet_report, register_holdout
     from council.learning.train import role_heads
 
@@ -302,7 +329,9 @@ async def run_gauntlet(
         if a is not None and a["retired"]:
             raise GauntletError(f"Adapter {a['version']} was retired by retention (its files "
                                 "are gone); compare adapters that still exist.")  # fmt: skip
-    gain, asked, unscorable = gain_set(store, target, blind if traffic is None else traffic)
+    judge = judge_spec(settings)
+    want = blind if traffic is None else traffic
+    gain, asked, unscorable = gain_set(store, target, want, judged=judge is not None)
     trained = trained_hashes(store, challenger["dataset_version"])
     items: list[Item] = []
     skipped = 0
@@ -330,13 +359,22 @@ async def run_gauntlet(
     try:
         base = await run_items(head, items, "champion" if champion else None, embedder)
         new = await run_items(head, items, "challenger", embedder)
+        judged = None
+        if judge is not None:  # the judge answers as itself: its own head, no adapter
+            judged = await judge_traffic(build_head(judge, ctx), judge.id, items, base, new)
     finally:
         ctx.pool.close()
     report = compare(items, base, new, gain, (against, adapter),
                      margin=settings.learning.gate_margin_pp / 100)  # fmt: skip
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
                        "skipped_as_trained": skipped, "traffic": len(asked),
-                       "traffic_unscorable": unscorable}  # fmt: skip
+                       "traffic_unscorable": unscorable, "judged": judged}  # fmt: skip
+    if judged:
+        report["reasons"].append(
+            f"{TRAFFIC}: {judged['n']} questions judged blind by {judged['judge']} (both "
+            f"orders): challenger {judged['challenger']}, champion {judged['champion']}, "
+            f"ties {judged['ties']}; {unscorable} left unscored"
+        )
     report["path"] = str(write_report(report, settings.server.data_dir / "gauntlet"))
     record_gauntlet_report(store, role, report)
     return report
