@@ -10,7 +10,8 @@ import pytest
 from council.catalogue import HeadSpec
 from council.errors import GauntletError
 from council.learning.datasets import freeze
-from council.learning.gauntlet import JUDGE, Outcome, compare, gain_set, judge_traffic
+from council.learning.gate_sets import JUDGE, gain_set, judge_traffic
+from council.learning.gauntlet import Outcome, compare
 from council.learning.heldout import position
 from council.learning.judge import judge_pair, judge_spec, read_pick
 from council.learning.ledger import add_example, content_hash

@@ -225,7 +225,7 @@ class Cycle:
         decide; with fewer, training now could only end in "wait": stop before training."""
         if self.family is not None or not self.blind:
             return ""
-        from council.learning.gauntlet import gain_set
+        from council.learning.gate_sets import gain_set
         from council.learning.judge import judge_spec
         from council.learning.rule import min_items_gain
 

