@@ -68,3 +68,55 @@ def test_the_challenger_must_keep_what_the_champion_got_right_on_replay() -> Non
     checks = {c["name"]: c for c in report["rule"]["checks"]}
     assert checks[TRAFFIC]["outcome"] == "pass" and checks[REPLAY]["outcome"] == "fail"
     assert checks[REPLAY]["worse"] == 8 and checks[REPLAY]["n"] == 80
+
+
+def test_canary_probe_candidates_are_users_traffic_and_replay_before_any_family(
+    tmp_path: Path,
+) -> None:
+    from council.adapters.deployer import probe_pool
+
+    store = open_db(tmp_path / "council.db")
+    assert {it.kind for it in probe_pool(6, False, "letter_counting", store)} == {"probe"}
+    exchange(store, 1, "Largest planet?", "ANSWER: Jupiter", True, "confidence")
+    exchange(store, 2, "Name a noble gas", "ANSWER: neon", True, "feedback")
+    qs = [f"What is {i} plus {i + 11}?" for i in range(12)]
+    for i, q in enumerate(qs):
+        add_example(store, source="harvest", exchange_ids=["ex1"], quality=0.9,
+                    messages=[Message("user", q)], response=f"ANSWER: {2 * i + 11}")  # fmt: skip
+    freeze(store, tmp_path / "ds", heldout_share=0.5)
+    held = {q for q in qs if position(content_hash(q)) < 0.5}
+    pool = probe_pool(6, False, "letter_counting", store)
+    assert {it.kind for it in pool} == {TRAFFIC, REPLAY} and len(pool) == min(6, len(held) + 2)
+    assert {it.question for it in pool if it.kind == TRAFFIC} <= held
+    assert [it.kind for it in pool[:4]] == [TRAFFIC, REPLAY, TRAFFIC, REPLAY]  # alternating
+
+
+async def test_the_deployer_keeps_the_replay_items_the_champion_answers(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A real local head: the probe set is what the previous champion gets right of users'
+    items (here the stored answer is what the base model says, so it keeps exactly that)."""
+    from council.adapters.deployer import Deployer
+    from council.adapters.registry import Registry
+    from council.config import Settings
+    from council.council import Council
+    from council.types import GenParams
+    from tests.helpers import local_specs
+
+    s = Settings(heads=local_specs(tiny_model_dir, 1), data_dir=tmp_path, memory=False,
+                 canary_probes=2)  # fmt: skip
+    council = Council(s)
+    store = open_db(tmp_path / "council.db")
+    deployer = Deployer(council, Registry(store, tmp_path), s)
+    try:
+        head = deployer._probe_head("core", None)
+        assert head is not None
+        q = "Name a colour of the sky."
+        [said] = await head.complete([Message("user", q)],
+                                     params=GenParams(temperature=0.0, max_tokens=64))  # fmt: skip
+        exchange(store, 1, q, said.text, True, "feedback")
+        exchange(store, 2, "Say the word banana.", "ANSWER: zzz-not-what-it-says", True, "verifier")
+        probes = await deployer._prepare_probes("core", None)
+    finally:
+        await council.close()
+    assert [(p.kind, p.question) for p in probes] == [(REPLAY, q)]

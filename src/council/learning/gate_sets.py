@@ -68,3 +68,14 @@ def replay_items(store: Any, n: int, trained: set[str]) -> list[Item]:
             continue
         seen[digest] = Item(REPLAY, row["prompt"], row["answer"], REPLAY)
     return [seen[d] for d in sorted(seen)][:n]
+
+
+def probe_items(store: Any, n: int) -> list[Item]:
+    """The canary's candidate probes from users: checkable held-out traffic and replay,
+    alternating (the deployer keeps those the previous champion gets right)."""
+    asked, _ = heldout_questions(store, n)
+    traffic = [Item(TRAFFIC, q, correction, TRAFFIC) for q, correction in asked]
+    replay = replay_items(store, n, set())
+    mixed = [it for pair in zip(traffic, replay, strict=False) for it in pair]
+    mixed += traffic[len(replay) :] + replay[len(traffic) :]
+    return mixed[:n]
