@@ -3,6 +3,8 @@ replay and controls, and "too few items to decide" as a third outcome."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from council.learning.gauntlet import Item, Outcome, compare
@@ -95,3 +97,36 @@ def test_an_absent_set_is_not_part_of_the_decision_but_a_failed_test_rejects() -
         ).verdict
         == "reject"
     )
+
+
+def test_adapters_list_shows_the_rule_its_numbers_and_the_sample_sizes(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from council.cli import app as cli
+    from council.learning.ledger import record_gauntlet_report
+    from council.storage import open_db
+    from tests.helpers import write_config
+
+    data = tmp_path / "data"  # COUNCIL_DATA_DIR of the tests
+    folder = data / "adapters" / "core" / "v1"
+    folder.mkdir(parents=True)
+    meta = {"version": "v1", "role": "core", "base_model_name": "m", "dataset_version": "ds0",
+            "created_at": 1000.0, "final_loss": 0.5, "examples": 8}  # fmt: skip
+    (folder / "meta.json").write_text(json.dumps(meta))
+    its = items(TRAFFIC, TRAFFIC, 4) + items("replay", "replay", 80)
+    report = compare(its, outcome([False] * 4 + [True] * 80), outcome([True] * 84), TRAFFIC,
+                     ("base", "v1"))  # fmt: skip
+    record_gauntlet_report(open_db(data / "council.db"), "core", report)
+    toml = write_config(tmp_path / "council.toml", [], memory=False)
+    r = CliRunner().invoke(cli, ["adapters", "list", "--config", str(toml)])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "v1 vs base: wait — rule: promote on a significant gain on traffic" in said
+    assert "traffic: +100.0 pp on 4 items (+4/-0), McNemar p=0.0625" in said
+    assert "too few items to decide (the test needs at least 5)" in said
+    assert "replay: +0.0 pp on 80 items (+0/-0), losses 0/80 vs margin 5 pp" in said
+    r = CliRunner().invoke(cli, ["adapters", "list", "--json", "--config", str(toml)])
+    gate = json.loads(r.output)["adapters"][0]["gate"]
+    assert gate["verdict"] == "wait" and gate["checks"][1]["n"] == 80
