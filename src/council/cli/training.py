@@ -246,7 +246,10 @@ def improve(
     Only one runs at a time (a file lock, or Redis when COUNCIL_REDIS_URL is set). Run it
     nightly from cron or systemd (deploy/), or let `council serve --nightly 02:00` do it.
 
-    Example: council improve --since 24h --family letter_counting
+    Judged on users' held-out traffic and replay (it waits for more traffic when there is too
+    little to decide); --family judges on a reasoning-gym family instead, for benchmarks.
+
+    Example: council improve --since 24h
     """
     from council.learning.cycle import Cycle
     from council.storage import open_store
