@@ -100,7 +100,7 @@ def main() -> None:
     adapter = trained.split()[1]
     stage(trained, t0)
     report = cli("gauntlet", "--adapter", adapter, "--blind", str(args.blind),
-                 "--control", str(args.control))  # fmt: skip
+                 "--control", str(args.control), "--target", "basic_arithmetic")  # fmt: skip
     stage("gauntlet", t0)
     print(report)
     print(f"total {time.perf_counter() - t0:.0f}s")

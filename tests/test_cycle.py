@@ -51,8 +51,9 @@ def setup(
 def improve(config: Path, data: Path, server: str, *args: str, **popen: Any) -> Any:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
     env.update(COUNCIL_CONFIG=str(config), COUNCIL_DATA_DIR=str(data))
-    argv = [sys.executable, "-m", "council", "improve", "--server", server, "--blind", "4",
-            "--control", "0", "--epochs", "1", *args]  # fmt: skip
+    # a benchmark family: a few examples leave too little held-out traffic to judge on
+    argv = [sys.executable, "-m", "council", "improve", "--server", server, "--blind", "5",
+            "--control", "0", "--epochs", "1", "--family", "basic_arithmetic", *args]  # fmt: skip
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **popen)  # fmt: skip
 

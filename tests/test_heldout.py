@@ -146,3 +146,20 @@ def test_cli_freeze_holds_out_the_configured_share(tmp_path: Path) -> None:
     held = len(chosen(qs, 0.5))
     said = " ".join(r.output.split())
     assert f"{10 - held} examples to train on, {held} held out" in said
+
+
+def test_judged_on_traffic_the_cycle_waits_for_enough_held_out_questions(tmp_path: Path) -> None:
+    s = Settings(data_dir=tmp_path, min_failures_to_train=5, heldout_share=0.2)
+    store = open_db(tmp_path / "council.db")
+    qs = [f"What is {i} plus {i + 11}?" for i in range(12)]
+    for i, q in enumerate(qs):
+        ask(store, q, str(2 * i + 11))
+    held = chosen(qs, 0.2)
+    assert 0 < len(held) < 5 and 12 - len(held) >= 5, "pick questions that train but can't judge"
+    cycle = Cycle(s, store, on_line=lambda _: None)  # no family: the gate judges on traffic
+    said = cycle.freeze()
+    assert f"{len(held)} held-out questions the gate can score" in said
+    assert "< 5, the fewest on which its test can decide" in said and "waiting for more" in said
+    assert cycle.result["stop"] in said  # train and gauntlet are skipped
+    benchmark = Cycle(s, store, family="basic_arithmetic", on_line=lambda _: None)
+    assert benchmark._enough_traffic() == ""  # a --family benchmark does not wait for traffic

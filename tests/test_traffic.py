@@ -51,7 +51,7 @@ def test_held_out_questions_without_a_way_to_check_them_are_skipped_and_counted(
     assert len(heldout_questions(store, 1)[0]) == 1
 
 
-def test_traffic_is_reported_and_does_not_yet_decide_the_verdict() -> None:
+def test_with_a_target_family_traffic_is_reported_and_the_family_decides() -> None:
     target = [Item("letter_counting", f"q{i}", "1", "target") for i in range(10)]
     traffic = [Item(TRAFFIC, f"t{i}", "", TRAFFIC) for i in range(4)]
     items = target + traffic
@@ -59,7 +59,7 @@ def test_traffic_is_reported_and_does_not_yet_decide_the_verdict() -> None:
     challenger = Outcome([True] * 10 + [True, False, True, True], [1.0] * 14, [""] * 14)
     report = compare(items, champion, challenger, "letter_counting", ("base", "new"))
     assert report["families"][TRAFFIC]["delta_pp"] == -25.0
-    assert report["verdict"] == "promote"  # the gate rule on traffic is the next slice's
+    assert report["verdict"] == "promote"  # `--target` benchmarks: the family is the gain set
     assert any(r.startswith("traffic: -25.0 pp on 4 held-out") for r in report["reasons"])
 
 

@@ -156,6 +156,11 @@ class LearningSettings(Section):
     heldout_share: float = Field(0.2, ge=0.0, lt=1.0)
     # reasoning-gym family of the gauntlet's blind benchmark and the canary probes
     gauntlet_family: str = "basic_arithmetic"
+    # the gate's non-inferiority margin on replay and controls, in accuracy points (rule.py)
+    gate_margin_pp: float = Field(5.0, gt=0.0, lt=50.0)
+    # the gauntlet's blind pairwise judge for held-out questions nothing else can check
+    # (default: the best local head; none: such questions are skipped and counted)
+    judge_head: str | None = None
 
 
 class DeploySettings(Section):

@@ -2,8 +2,10 @@
 
 Two kinds of evidence, judged separately (the worse one decides):
 
-* probes: gold items (the gauntlet's families, a seed of their own) that the previous
-  champion answers correctly, asked again through the new one. The previous champion's
+* probes: items with a known right answer that the previous champion answers correctly,
+  asked again through the new one: users' held-out traffic (checked or corrected) and replay
+  items (past successes), the gauntlet's own sets; reasoning-gym families at a seed of their
+  own only while there is no traffic yet. The previous champion's
   success rate on them is 1.0 by construction, so ROLLBACK_THRESHOLD_SUCCESS (0.85) reads
   "keeps at least 85 % of what the old champion got right". A small model gets most
   open questions wrong; an absolute success rate over arbitrary traffic would roll back

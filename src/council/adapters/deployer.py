@@ -267,7 +267,8 @@ class Deployer:
         from council.learning.gauntlet import run_items
 
         pool = await asyncio.to_thread(probe_pool, want * 2, self.council.embedder is not None,
-                                       self.council.settings.learning.gauntlet_family)  # fmt: skip
+                                       self.council.settings.learning.gauntlet_family,
+                                       self.registry.store)  # fmt: skip
         kept: list[Any] = []
         for i in range(0, len(pool), 8):
             part = pool[i : i + 8]
@@ -316,10 +317,16 @@ class Deployer:
         }
 
 
-def probe_pool(n: int, with_mtbench: bool, family: str = "basic_arithmetic") -> list[Any]:
-    """Candidate probe items: the gauntlet's families at a seed of their own."""
+def probe_pool(n: int, with_mtbench: bool, family: str = "basic_arithmetic",
+               store: Any = None) -> list[Any]:  # fmt: skip
+    """Candidate probe items: users' held-out traffic and replay items (the gauntlet's own
+    sets); the gauntlet's families at a seed of their own only while there is no traffic."""
     from council.errors import GauntletError
+    from council.learning.gate_sets import probe_items
     from council.learning.gauntlet import control_family, mtbench_items, reasoning_items
+
+    if store is not None and (users := probe_items(store, n)):
+        return users
 
     third = max(1, n // 3)
     items = reasoning_items(family, third, PROBE_SEED, "probe")

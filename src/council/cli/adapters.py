@@ -50,20 +50,33 @@ def list_adapters(
 
     Example: council adapters list --role core
     """
+    from council.learning.ledger import gate_verdicts
+
     registry = _registry(settings_from(config))
     versions, state = registry.versions(role), registry.state()
+    gates = gate_verdicts(registry.store)
+    for a in versions:
+        a["gate"] = gates.get(a["version"])
     if as_json:
         out.print_json(json.dumps({"adapters": versions, "roles": state}, default=str))
         return
     table = Table(title="Adapters")
-    for col in ("version", "role", "aliases", "dataset", "examples", "loss", "created"):
+    for col in ("version", "role", "aliases", "dataset", "examples", "loss", "gate", "created"):
         table.add_column(col)
     for a in versions:
         loss = "-" if a["final_loss"] is None else f"{a['final_loss']:.4f}"
         aliases = ", ".join(a["aliases"]) + (" (retired)" if a["retired"] else "")
+        gate = a["gate"]["verdict"] if a["gate"] else "-"
         table.add_row(a["version"], a["role"], aliases, a["dataset_version"] or "-",
-                      str(a["examples"]), loss, _when(a["created_at"]))  # fmt: skip
+                      str(a["examples"]), loss, gate, _when(a["created_at"]))  # fmt: skip
     out.print(table)
+    for a in versions:
+        if a["gate"]:
+            out.print(f"{a['version']} vs {a['gate']['champion']}: {a['gate']['verdict']} — "
+                      f"rule: {a['gate']['rule'] or 'before the rule was recorded'}",
+                      highlight=False)  # fmt: skip
+            for reason in a["gate"]["reasons"]:
+                out.print(f"   {reason}", highlight=False)
     for name, r in state.items():
         if role and name != role:
             continue

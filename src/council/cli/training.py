@@ -100,7 +100,8 @@ def gauntlet(
     ] = "champion",
     blind: Annotated[int, typer.Option(help="Hold-out items of the target family.")] = 100,
     target: Annotated[
-        str | None, typer.Option(help="reasoning-gym family (default: gauntlet_family).")
+        str | None,
+        typer.Option(help="reasoning-gym family (default: traffic, else gauntlet_family)."),
     ] = None,
     control: Annotated[int, typer.Option(help="Items per control set (0: none).")] = 40,
     role: Annotated[str, typer.Option(help="The role whose greedy head is tested.")] = "core",
@@ -135,6 +136,7 @@ def gauntlet(
     out.print(f"latency p50/p95 ms: champion {lat['champion']['p50']:.0f}/"
               f"{lat['champion']['p95']:.0f}, challenger {lat['challenger']['p50']:.0f}/"
               f"{lat['challenger']['p95']:.0f}")  # fmt: skip
+    out.print(f"rule: {report['rule']['rule']}", highlight=False)
     out.print(f"verdict: {report['verdict'].upper()} — " + "; ".join(report["reasons"]),
               highlight=False)  # fmt: skip
     out.print(f"report: {Path(report['path'])}", highlight=False)
@@ -225,15 +227,15 @@ def improve(
         str | None, typer.Option(help="The running server (default: host:port of the config).")
     ] = None,
     blind: Annotated[int, typer.Option(help="Gauntlet hold-out items.")] = 100,
-    control: Annotated[int, typer.Option(help="Gauntlet items per control set.")] = 20,
+    control: Annotated[int, typer.Option(help="Gauntlet items per control set.")] = 40,
     epochs: Annotated[float, typer.Option(help="Training passes.")] = 3.0,
     learning_rate: Annotated[float, typer.Option(help="Training peak learning rate.")] = 2e-4,
     canary: Annotated[bool, typer.Option(help="Deploy under a canary.")] = True,
     family: Annotated[
         str | None,
         typer.Option(
-            help="reasoning-gym family the gauntlet benchmarks (default: the "
-            "gauntlet_family setting, basic_arithmetic)."
+            help="Benchmark: judge on this reasoning-gym family (default: judge on users' "
+            "held-out traffic, and wait for more when there is too little)."
         ),
     ] = None,
     config: ConfigOpt = None,
@@ -244,7 +246,10 @@ def improve(
     Only one runs at a time (a file lock, or Redis when COUNCIL_REDIS_URL is set). Run it
     nightly from cron or systemd (deploy/), or let `council serve --nightly 02:00` do it.
 
-    Example: council improve --since 24h --family letter_counting
+    Judged on users' held-out traffic and replay (it waits for more traffic when there is too
+    little to decide); --family judges on a reasoning-gym family instead, for benchmarks.
+
+    Example: council improve --since 24h
     """
     from council.learning.cycle import Cycle
     from council.storage import open_store

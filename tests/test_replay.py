@@ -1,0 +1,122 @@
+"""Replay: past exchanges that succeeded, re-asked; the challenger must keep what the champion
+got right (scored by agreement with the stored answer, normalised as the ballot does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from council.learning.datasets import freeze
+from council.learning.gate_sets import replay_items
+from council.learning.gauntlet import REPLAY, Outcome, compare, score
+from council.learning.heldout import position
+from council.learning.ledger import add_example, content_hash
+from council.learning.traffic import TRAFFIC
+from council.memory.store import ExchangeRecord, Store
+from council.storage import open_db
+from council.types import Message, Verdict
+
+
+def exchange(store: Store, i: int, q: str, answer: str, success: bool | None,
+             source: str | None) -> None:  # fmt: skip
+    v = Verdict(answer, [], 1.0, "vote", 1.0, 0.0, ["a"], "math")
+    store.record(ExchangeRecord(f"ex{i}", "ana", [Message("user", q)], v, success=success,
+                                label_source=source))  # fmt: skip
+
+
+def test_replay_draws_past_successes_once_each_never_trained_or_held_out(tmp_path: Path) -> None:
+    store = open_db(tmp_path / "council.db")
+    exchange(store, 1, "What is the capital of Peru?", "ANSWER: Lima", True, "verifier")
+    exchange(store, 2, "What is the capital of Peru?", "ANSWER: Lima", True, "confidence")
+    exchange(store, 3, "Largest planet?", "ANSWER: Jupiter", True, "confidence")  # agreement
+    exchange(store, 4, "Name a noble gas", "ANSWER: neon", None, None)
+    store.add_feedback("ex4", 1)  # a 👍 makes it a success
+    exchange(store, 5, "Smallest prime?", "ANSWER: 1", False, "verifier")  # wrong: not replayed
+    exchange(store, 6, "Boiling point of water in C?", "ANSWER: 100", True, "verifier")
+    held = next(f"Spell word {i} backwards" for i in range(200)
+                if position(content_hash(f"Spell word {i} backwards")) < 0.5)  # fmt: skip
+    exchange(store, 7, held, "ANSWER: x", True, "verifier")
+    add_example(store, source="harvest", exchange_ids=["ex7"], messages=[Message("user", held)],
+                response="ANSWER: x", quality=0.9)  # fmt: skip
+    for i in range(6):  # enough to freeze: the held question goes to the held-out split
+        q = f"Train me {i} {'z' * i}"
+        add_example(store, source="harvest", exchange_ids=["ex1"], quality=0.9,
+                    messages=[Message("user", q)], response="ANSWER: 1")  # fmt: skip
+    freeze(store, tmp_path / "ds", heldout_share=0.5)
+    trained = {content_hash("Boiling point of water in C?")}  # as if the challenger saw it
+    items = replay_items(store, 10, trained)
+    assert sorted(it.question for it in items) == [
+        "Largest planet?", "Name a noble gas", "What is the capital of Peru?"]  # fmt: skip
+    assert {it.kind for it in items} == {REPLAY}
+    assert [it.question for it in replay_items(store, 10, trained)] == [
+        it.question for it in items]  # stable order  # fmt: skip
+    assert len(replay_items(store, 2, trained)) == 2 and replay_items(store, 0, trained) == []
+
+
+def test_the_challenger_must_keep_what_the_champion_got_right_on_replay() -> None:
+    from council.learning.gauntlet import Item
+
+    item = Item(REPLAY, "What is the capital of Peru?", "REASONING: ...\nANSWER: Lima", REPLAY)
+    assert score(item, "ANSWER: lima.", embedder=None)
+    assert not score(item, "ANSWER: Cusco", embedder=None)
+    # 12 traffic questions fixed, but 8 of 80 replayed successes lost: rejected
+    its = [Item(TRAFFIC, f"t{i}", "", TRAFFIC) for i in range(12)]
+    its += [Item(REPLAY, f"r{i}", "ANSWER: 1", REPLAY) for i in range(80)]
+    old = Outcome([False] * 12 + [True] * 80, [1.0] * 92, [""] * 92)
+    new = Outcome([True] * 12 + [i >= 8 for i in range(80)], [1.0] * 92, [""] * 92)
+    report = compare(its, old, new, TRAFFIC, ("base", "v1"))
+    assert report["verdict"] == "reject"
+    checks = {c["name"]: c for c in report["rule"]["checks"]}
+    assert checks[TRAFFIC]["outcome"] == "pass" and checks[REPLAY]["outcome"] == "fail"
+    assert checks[REPLAY]["worse"] == 8 and checks[REPLAY]["n"] == 80
+
+
+def test_canary_probe_candidates_are_users_traffic_and_replay_before_any_family(
+    tmp_path: Path,
+) -> None:
+    from council.adapters.deployer import probe_pool
+
+    store = open_db(tmp_path / "council.db")
+    assert {it.kind for it in probe_pool(6, False, "letter_counting", store)} == {"probe"}
+    exchange(store, 1, "Largest planet?", "ANSWER: Jupiter", True, "confidence")
+    exchange(store, 2, "Name a noble gas", "ANSWER: neon", True, "feedback")
+    qs = [f"What is {i} plus {i + 11}?" for i in range(12)]
+    for i, q in enumerate(qs):
+        add_example(store, source="harvest", exchange_ids=["ex1"], quality=0.9,
+                    messages=[Message("user", q)], response=f"ANSWER: {2 * i + 11}")  # fmt: skip
+    freeze(store, tmp_path / "ds", heldout_share=0.5)
+    held = {q for q in qs if position(content_hash(q)) < 0.5}
+    pool = probe_pool(6, False, "letter_counting", store)
+    assert {it.kind for it in pool} == {TRAFFIC, REPLAY} and len(pool) == min(6, len(held) + 2)
+    assert {it.question for it in pool if it.kind == TRAFFIC} <= held
+    assert [it.kind for it in pool[:4]] == [TRAFFIC, REPLAY, TRAFFIC, REPLAY]  # alternating
+
+
+async def test_the_deployer_keeps_the_replay_items_the_champion_answers(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """A real local head: the probe set is what the previous champion gets right of users'
+    items (here the stored answer is what the base model says, so it keeps exactly that)."""
+    from council.adapters.deployer import Deployer
+    from council.adapters.registry import Registry
+    from council.config import Settings
+    from council.council import Council
+    from council.types import GenParams
+    from tests.helpers import local_specs
+
+    s = Settings(heads=local_specs(tiny_model_dir, 1), data_dir=tmp_path, memory=False,
+                 canary_probes=2)  # fmt: skip
+    council = Council(s)
+    store = open_db(tmp_path / "council.db")
+    deployer = Deployer(council, Registry(store, tmp_path), s)
+    try:
+        head = deployer._probe_head("core", None)
+        assert head is not None
+        q = "Name a colour of the sky."
+        [said] = await head.complete([Message("user", q)],
+                                     params=GenParams(temperature=0.0, max_tokens=64))  # fmt: skip
+        exchange(store, 1, q, said.text, True, "feedback")
+        exchange(store, 2, "Say the word banana.", "ANSWER: zzz-not-what-it-says", True, "verifier")
+        probes = await deployer._prepare_probes("core", None)
+    finally:
+        await council.close()
+    assert [(p.kind, p.question) for p in probes] == [(REPLAY, q)]
