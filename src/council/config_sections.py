@@ -154,7 +154,8 @@ class LearningSettings(Section):
     keep_runs: int = Field(50, ge=1)  # run logs
     # share of each frozen dataset held out (by question hash) to judge adapters on, never trained
     heldout_share: float = Field(0.2, ge=0.0, lt=1.0)
-    # reasoning-gym family of the gauntlet's blind benchmark and the canary probes
+    # reasoning-gym family: the gate's gain set and canary probes only while held-out traffic is
+    # too thin to decide (then a control family); `council gauntlet --target` benchmarks it
     gauntlet_family: str = "basic_arithmetic"
     # the gate's non-inferiority margin on replay and controls, in accuracy points (rule.py)
     gate_margin_pp: float = Field(5.0, gt=0.0, lt=50.0)
