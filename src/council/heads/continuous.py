@@ -54,7 +54,6 @@ class ContinuousModel(LocalModel):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.kv = KVBatch()
-        self.steps = 0  # forward passes (prefills and decodes) run
         self._live: list[Live] = []  # in KV row order
         self._waiting: list[Live] = []
         self._ended: list[Live] = []  # finished on the model's thread, settled on the loop

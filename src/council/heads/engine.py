@@ -155,6 +155,7 @@ class LocalModel:
         self.batches = 0  # generate calls made (tests and /health read it)
         self.rows_done = 0
         self.rows_abandoned = 0  # rows whose caller left before they finished
+        self.steps = 0  # forward passes run (the continuous engine counts; /health shows it)
         self.queue = Admission(folder.name, queue_size)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"gen-{folder.name}")
         # Templating and tokenizing: off the event loop, and not behind a running batch.

@@ -10,6 +10,7 @@ from council.heads.admission import Admission
 from council.heads.base import Head
 from council.heads.continuous import ContinuousModel
 from council.heads.engine import LocalModel, Row
+from council.heads.streaming import claim
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
 
@@ -119,6 +120,9 @@ class LocalHead(Head):
                 )
                 for k in range(n)
             ]
+            sink = claim() if n == 1 and isinstance(engine, ContinuousModel) else None
+            if sink is not None:  # a single-head request: its text streams as generated
+                rows[0].on_text = sink.push
             results = await engine.generate(rows)
         except Exception as exc:
             return self._failed(exc, started, n, adapter)
