@@ -34,9 +34,15 @@ async def _until(check: Any) -> None:
 
 
 def _copy(row: Row) -> Row:
-    return Row(list(row.prompt_ids), temperature=row.temperature, top_p=row.top_p,
-               max_new_tokens=row.max_new_tokens, seed=row.seed, stop=list(row.stop),
-               adapter=row.adapter)  # fmt: skip
+    return Row(
+        list(row.prompt_ids),
+        temperature=row.temperature,
+        top_p=row.top_p,
+        max_new_tokens=row.max_new_tokens,
+        seed=row.seed,
+        stop=list(row.stop),
+        adapter=row.adapter,
+    )
 
 
 async def _solo(engine: LocalModel, rows: list[Row]) -> list[RowResult]:
@@ -54,8 +60,9 @@ async def test_rows_joining_mid_generation_equal_solo_greedy(engine: ContinuousM
     await _until(lambda: long.steps >= 8)
     assert not first.done()  # the long row is mid-generation when the others arrive
     batches = engine.batches
-    late = await asyncio.wait_for(asyncio.gather(*(engine.generate([r]) for r in joiners)),
-                                  HANG_GUARD_S)  # fmt: skip
+    late = await asyncio.wait_for(
+        asyncio.gather(*(engine.generate([r]) for r in joiners)), HANG_GUARD_S
+    )
     [done] = await asyncio.wait_for(first, HANG_GUARD_S)
     assert engine.batches == batches + 1  # both joined the running batch in one prefill
     got = [done, *(r for [r] in late)]
@@ -74,8 +81,12 @@ async def test_mixed_batch_keeps_each_rows_sampling_stop_and_adapter(
     for i, name in enumerate(("v1", "v2")):
         torch.manual_seed(i)
         base = AutoModelForCausalLM.from_pretrained(engine.folder)
-        lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, init_lora_weights=False,
-                                               target_modules=["q_proj", "v_proj"]))  # fmt: skip
+        lora = get_peft_model(
+            base,
+            LoraConfig(
+                r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", "v_proj"]
+            ),
+        )
         with torch.no_grad():  # make each adapter matter
             for pname, p in lora.named_parameters():
                 if "lora_B" in pname:

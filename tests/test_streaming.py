@@ -16,8 +16,12 @@ from council.server import create_app
 from tests.helpers import local_specs, serving, settings_with, write_config
 
 HANG_GUARD_S = 60.0  # far above any honest latency here; only a wedged engine reaches it
-ASK = {"model": "h0", "messages": [{"role": "user", "content": "Tell me about rivers."}],
-       "max_tokens": 400, "temperature": 0.0}  # fmt: skip
+ASK = {
+    "model": "h0",
+    "messages": [{"role": "user", "content": "Tell me about rivers."}],
+    "max_tokens": 400,
+    "temperature": 0.0,
+}
 
 
 def _content(line: str) -> str:
@@ -54,8 +58,9 @@ def test_a_disconnected_stream_stops_its_row(tiny_model_dir: Path, tmp_path: Pat
             return dict(m)
 
         body = {**ASK, "max_tokens": 1024, "temperature": 2.0, "stream": True}
-        with httpx.stream("POST", f"{proc.url}/v1/chat/completions", json=body,
-                          timeout=HANG_GUARD_S) as r:  # fmt: skip
+        with httpx.stream(
+            "POST", f"{proc.url}/v1/chat/completions", json=body, timeout=HANG_GUARD_S
+        ) as r:
             for line in r.iter_lines():
                 if line.startswith("data: {") and _content(line):
                     break  # the first token arrived: hang up mid-answer

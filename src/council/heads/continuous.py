@@ -162,16 +162,23 @@ class ContinuousModel(LocalModel):
             return
         width = max(len(lv.row.prompt_ids) for lv in ready)
         pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(lv.row.prompt_ids)) + lv.row.prompt_ids
-                            for lv in ready])  # fmt: skip
-        mask = torch.tensor([[0] * (width - len(lv.row.prompt_ids)) + [1] * len(lv.row.prompt_ids)
-                             for lv in ready])  # fmt: skip
+        ids = torch.tensor(
+            [[pad] * (width - len(lv.row.prompt_ids)) + lv.row.prompt_ids for lv in ready]
+        )
+        mask = torch.tensor(
+            [[0] * (width - len(lv.row.prompt_ids)) + [1] * len(lv.row.prompt_ids) for lv in ready]
+        )
         cache = DynamicCache()
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=mask,
-                             position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                             past_key_values=cache, use_cache=True, logits_to_keep=1,
-                             **self._adapters(ready))  # fmt: skip
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **self._adapters(ready),
+            )
         self.batches += 1
         self.kv.join(cache, mask)
         self._live += ready
@@ -182,9 +189,14 @@ class ContinuousModel(LocalModel):
         positions = self.kv.positions()
         mask = self.kv.grow()
         with torch.inference_mode():
-            out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                             past_key_values=self.kv.cache, use_cache=True,
-                             **self._adapters(self._live))  # fmt: skip
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=self.kv.cache,
+                use_cache=True,
+                **self._adapters(self._live),
+            )
         self._pick(self._live, out.logits[:, -1])
 
     def _pick(self, lives: list[Live], logits: torch.Tensor) -> None:
@@ -194,8 +206,12 @@ class ContinuousModel(LocalModel):
         sampled = [i for i, lv in enumerate(lives) if lv.row.temperature > 0]
         if sampled:
             rows = [lives[i].row for i in sampled]
-            picks[sampled] = nucleus(logits[sampled], [r.temperature for r in rows],
-                                     [r.top_p for r in rows], [lives[i].gen for i in sampled])  # fmt: skip
+            picks[sampled] = nucleus(
+                logits[sampled],
+                [r.temperature for r in rows],
+                [r.top_p for r in rows],
+                [lives[i].gen for i in sampled],
+            )
         chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, picks.unsqueeze(1))
         for lv, token, lp in zip(lives, picks.tolist(), chosen.squeeze(1).tolist(), strict=True):
             lv.row.steps += 1

@@ -127,8 +127,12 @@ class RowSampler(LogitsProcessor):
 
     def _sample(self, logits: torch.Tensor, which: list[int]) -> torch.Tensor:
         rows = [self.rows[i] for i in which]
-        return nucleus(logits, [r.temperature for r in rows], [r.top_p for r in rows],
-                       [self.generators[i] for i in which])  # fmt: skip
+        return nucleus(
+            logits,
+            [r.temperature for r in rows],
+            [r.top_p for r in rows],
+            [self.generators[i] for i in which],
+        )
 
 
 class LocalModel:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+from council.errors import ConfigError
 
 
 class KVBatch:
@@ -45,9 +48,10 @@ class KVBatch:
             return
         width = max(self.width, int(mask.shape[1]))
         mine, theirs = width - self.width, width - int(mask.shape[1])
-        for a, b in zip(self.cache.layers, cache.layers, strict=True):
-            a.keys = torch.cat([_pad(a.keys, mine), _pad(b.keys, theirs)], dim=0)
-            a.values = torch.cat([_pad(a.values, mine), _pad(b.values, theirs)], dim=0)
+        for a, b in zip(_layers(self.cache), _layers(cache), strict=True):
+            (ak, av), (bk, bv) = _kv(a), _kv(b)
+            a.keys = torch.cat([_pad(ak, mine), _pad(bk, theirs)], dim=0)
+            a.values = torch.cat([_pad(av, mine), _pad(bv, theirs)], dim=0)
         self.mask = torch.cat([F.pad(self.mask, (mine, 0)), F.pad(mask, (theirs, 0))], dim=0)
 
     def keep(self, indices: list[int]) -> None:
@@ -62,12 +66,29 @@ class KVBatch:
         mask = self.mask[index]
         used = mask.any(dim=0).nonzero()
         first = int(used[0]) if used.numel() else mask.shape[1]
-        for layer in self.cache.layers:
-            layer.keys = layer.keys[index, :, first:, :]
-            layer.values = layer.values[index, :, first:, :]
+        for layer in _layers(self.cache):
+            keys, values = _kv(layer)
+            layer.keys, layer.values = keys[index, :, first:, :], values[index, :, first:, :]
         self.mask = mask[:, first:]
 
 
 def _pad(t: torch.Tensor, left: int) -> torch.Tensor:
     """Zero columns before a [rows, heads, seq, dim] tensor's tokens (masked out anyway)."""
     return F.pad(t, (0, 0, left, 0)) if left else t
+
+
+def _layers(cache: DynamicCache) -> list[DynamicLayer]:
+    """The cache's layers, each a plain growing tensor pair (all this module can re-pad)."""
+    layers = list(cache.layers)
+    for layer in layers:
+        if not isinstance(layer, DynamicLayer) or layer.is_sliding:
+            raise ConfigError(
+                f"This model keeps a {type(layer).__name__} cache, which the continuous engine "
+                'cannot re-pad; set engine = "batch" (COUNCIL_ENGINE=batch) for it.'
+            )
+    return layers  # type: ignore[return-value]
+
+
+def _kv(layer: DynamicLayer) -> tuple[torch.Tensor, torch.Tensor]:
+    assert layer.keys is not None and layer.values is not None, "a prefilled layer has both"
+    return layer.keys, layer.values

@@ -158,9 +158,9 @@ async def _stream(
     out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     sink = None if body.model == COUNCIL_ID else TextSink(lambda d: out.put_nowait(("text", d)))
     with streaming_to(sink):
-        task = asyncio.create_task(_decide(
-            body, request, conversation, options, lambda e: out.put_nowait(("event", e))
-        ))  # fmt: skip
+        task = asyncio.create_task(
+            _decide(body, request, conversation, options, lambda e: out.put_nowait(("event", e)))
+        )
 
     def piece(kind: str, item: Any) -> str:
         if kind == "text":
