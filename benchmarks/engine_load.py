@@ -39,13 +39,13 @@ ASK = [{"role": "user", "content": "Tell me about rivers."}]
 SHORT = {"model": "h0", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}
 
 
-def post(url: str, **body: Any) -> tuple[float, int]:
-    """(seconds, completion tokens) of one request; anything but a 200 stops the run."""
+def post(url: str, **body: Any) -> tuple[float, int, int]:
+    """(seconds, completion tokens, HTTP status) of one request."""
     body = {"messages": ASK, **body}
     started = time.perf_counter()
     r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=900)
-    r.raise_for_status()
-    return time.perf_counter() - started, int(r.json()["usage"]["completion_tokens"])
+    tokens = int(r.json()["usage"]["completion_tokens"]) if r.status_code == 200 else 0
+    return time.perf_counter() - started, tokens, r.status_code
 
 
 def first_token(url: str, **body: Any) -> float:
@@ -73,10 +73,11 @@ def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
     with ThreadPoolExecutor(concurrency) as pool:
         got = list(pool.map(lambda _: post(url, **body), range(n)))
     wall = time.perf_counter() - started
-    seconds = [s for s, _ in got]
+    seconds = [s for s, _, _ in got]
     return {
-        "per_min": n / wall * 60,
-        "tok_s": sum(t for _, t in got) / wall,
+        "per_min": sum(code == 200 for _, _, code in got) / wall * 60,  # answers, not errors
+        "failed": sum(code != 200 for _, _, code in got),
+        "tok_s": sum(t for _, t, _ in got) / wall,
         "p50": statistics.median(seconds),
         "p95": p(seconds, 95),
     }
@@ -98,12 +99,13 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     long.start()
     time.sleep(0.5)  # the long request is generating
-    under = [post(url, **SHORT)[0] for _ in range(args.shorts)]
+    under = [post(url, **SHORT) for _ in range(args.shorts)]
     long_running = not done.is_set()
     long.join()
     out["short"] = {
         "alone": statistics.median(alone),
-        "under_long": statistics.median(under),
+        "under_long": statistics.median(s for s, _, _ in under),
+        "under_long_failed": sum(code != 200 for _, _, code in under),
         "long_still_running": long_running,
     }
     one = statistics.median(
@@ -117,21 +119,25 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
-    rows = [k for k in results["batch"] if "c=" in k]
-    print(f"\n{'':16}{'engine':>12}{'answers/min':>13}{'tokens/s':>10}{'p50 s':>8}{'p95 s':>8}")
+    rows = [k for k in next(iter(results.values())) if "c=" in k]
+    print(
+        f"\n{'':16}{'engine':>12}{'answers/min':>13}{'tokens/s':>10}{'p50 s':>8}{'p95 s':>8}"
+        f"{'failed':>8}"
+    )
     for key in rows:
         for engine, r in results.items():
             m = r[key]
             print(
                 f"{key:16}{engine:>12}{m['per_min']:13.1f}{m['tok_s']:10.1f}"
-                f"{m['p50']:8.2f}{m['p95']:8.2f}"
+                f"{m['p50']:8.2f}{m['p95']:8.2f}{m['failed']:8d}"
             )
     for engine, r in results.items():
         s, t, q = r["short"], r["ttft"], r["personas"]
         print(f"\n{engine}: single-head TTFT p50 {t['p50']:.3f} s, p95 {t['p95']:.3f} s")
         print(
             f"{engine}: short alone {s['alone']:.3f} s, under a 512-token request "
-            f"{s['under_long']:.3f} s ({s['under_long'] / s['alone']:.2f}x; long still "
+            f"{s['under_long']:.3f} s ({s['under_long'] / s['alone']:.2f}x, "
+            f"{s['under_long_failed']} failed; long still "
             f"running at the end: {s['long_still_running']})"
         )
         print(
@@ -174,6 +180,7 @@ def main() -> None:
             started = time.perf_counter()
             results[engine] = measure(server.url, args)
             print(f"{engine}: measured in {time.perf_counter() - started:.0f} s", flush=True)
+            print(json.dumps(results[engine]), flush=True)  # kept even if a later engine fails
         finally:
             server.stop()
     print(f"model {model.name}, 5 personas, max_tokens {args.max_tokens}")

@@ -11,9 +11,13 @@ no stop strings. This engine drives the model's forward pass itself over `KVBatc
   between steps, on the event loop:  finished rows resolve, text deltas reach streams,
                                      new rows queue for the next step
 
-One step is one executor job, so an adapter attach (same thread) waits one step at most,
-and a cancelled caller's row is gone at the next step. `max_batch` running rows are the
-slots; a long row holds one slot and never the others' turn.
+Decode steps run back to back on the model's thread until the loop has work (a row ended,
+streams text or waits to join) or a quarter second passed, so an adapter attach (same
+thread) waits that long at most; a cancelled caller's row is dropped at the next step either
+way (its flag is read on the thread). `max_batch` running rows are the slots, and each row's
+token budget (max_tokens, capped by max_tokens_cap) bounds how long it holds one: a long row
+holds one slot, never the others' turn. Prefill is not chunked: a joining prompt delays the
+running rows by one prefill.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from transformers import DynamicCache
 from council.heads.engine import BASE_ADAPTER, LocalModel, Row, RowResult
 from council.heads.kvbatch import KVBatch
 from council.heads.sampling import nucleus
+
+STEP_BUDGET_S = 0.25  # decode steps run back to back on the model's thread for at most this
 
 
 @dataclass
@@ -115,15 +121,25 @@ class ContinuousModel(LocalModel):
 
     # on the model's thread ------------------------------------------------------------
     def step(self, joining: list[Live]) -> None:
-        """One scheduling step: drop, prefill the joiners, decode everyone one token."""
+        """Drop, prefill the joiners, then decode every row one token at a time until the
+        event loop has something to do: a row ended or has text to stream, a row is waiting
+        to join, or `STEP_BUDGET_S` passed (an adapter attach waits on this thread)."""
         self.load()
         self._drop()
         if joining:
             self._prefill(joining)
             self._drop()
-        if self._live:
+        started = time.perf_counter()
+        while self._live:
             self._decode()
             self._drop()
+            if (
+                self._ended
+                or self._waiting  # appended on the loop; a stale read only costs one step
+                or any(lv.delta for lv in self._live)
+                or time.perf_counter() - started > STEP_BUDGET_S
+            ):
+                break
 
     def _drop(self) -> None:
         """Free the slots of rows that ended or whose caller left."""
