@@ -9,6 +9,7 @@ personas on one model, and:
 4. the persona ratio: a council request's latency over a single head's, one at a time.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
+                                     [--engines batch,continuous] [--council-only]
 """
 
 from __future__ import annotations
@@ -85,11 +86,14 @@ def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
 
 def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for label, model in (("council", "council"), ("single", "h0")):
+    kinds = [("council", "council"), ("single", "h0")][: 1 if args.council_only else 2]
+    for label, model in kinds:
         for c in args.concurrency:
             out[f"{label} c={c}"] = load(
                 url, max(c, args.requests), c, model=model, max_tokens=args.max_tokens
             )
+    if args.council_only:
+        return out
     ttft = [first_token(url, model="h0", max_tokens=args.max_tokens) for _ in range(args.ttft)]
     out["ttft"] = {"p50": statistics.median(ttft), "p95": p(ttft, 95)}
     alone = [post(url, **SHORT)[0] for _ in range(args.shorts)]
@@ -132,6 +136,8 @@ def report(results: dict[str, dict[str, Any]]) -> None:
                 f"{m['p50']:8.2f}{m['p95']:8.2f}{m['failed']:8d}"
             )
     for engine, r in results.items():
+        if "short" not in r:  # --council-only
+            continue
         s, t, q = r["short"], r["ttft"], r["personas"]
         print(f"\n{engine}: single-head TTFT p50 {t['p50']:.3f} s, p95 {t['p95']:.3f} s")
         print(
@@ -157,6 +163,12 @@ def main() -> None:
     ap.add_argument("--ttft", type=int, default=10, help="streamed requests timed")
     ap.add_argument("--shorts", type=int, default=5, help="short requests per measurement")
     ap.add_argument("--engines", default="batch,continuous")
+    ap.add_argument(
+        "--council-only",
+        action="store_true",
+        help="council throughput only (no single-head, "
+        "TTFT, short-under-long or persona-ratio measurements)",
+    )
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="council-engine-"))
