@@ -57,6 +57,9 @@ class HeadsSettings(Section):
     pack_weights: bool = True  # oneDNN-packed Linear weights: faster batches, one extra copy
     max_tokens_cap: int = Field(1024, ge=1)  # most tokens one head call may generate
     queue_size: int = Field(16, ge=1)  # rows waiting per loaded model; beyond it: 503
+    # continuous: rows join and leave the running batch each step (heads/continuous.py);
+    # batch: the micro-batch engine, kept until benchmarks/engine_load.py has compared them
+    engine: Literal["continuous", "batch"] = "continuous"
 
     @field_validator("specs")
     @classmethod

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from transformers.utils import logging as hf_logging
 
 from council.heads.admission import Admission
 from council.heads.packing import can_pack, pack_linears
+from council.heads.sampling import nucleus
 from council.types import Message
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,10 @@ class Row:
     adapter: str | None = None
     abandoned: bool = False  # set on the event loop when the caller stops waiting
     messages: list[Message] | None = None
+    # The continuous engine's extras: text deltas as they are generated (called on the event
+    # loop), and how many forward passes this row took part in (tests watch it stop rising).
+    on_text: Callable[[str], None] | None = None
+    steps: int = 0
 
 
 @dataclass
@@ -120,23 +126,13 @@ class RowSampler(LogitsProcessor):
         return out  # type: ignore[return-value]
 
     def _sample(self, logits: torch.Tensor, which: list[int]) -> torch.Tensor:
-        """Nucleus sampling for several rows at once, each with its own generator."""
-        temps = torch.tensor([self.rows[i].temperature for i in which]).unsqueeze(1)
-        top_p = torch.tensor([self.rows[i].top_p for i in which]).unsqueeze(1)
-        probs = torch.softmax(logits.float() / temps, dim=-1)
-        # The nucleus is a prefix of the sorted distribution, so a top-k that already holds
-        # top_p of the mass gives the exact nucleus without sorting the whole vocabulary.
-        vocab, k = probs.shape[1], min(64, probs.shape[1])
-        while True:
-            top, idx = probs.topk(k, dim=-1)
-            if k == vocab or bool((top.sum(-1, keepdim=True) >= top_p).all()):
-                break
-            k = min(vocab, k * 8)
-        top = top * ((top.cumsum(-1) - top) < top_p)
-        cum = top.cumsum(-1)
-        u = torch.cat([torch.rand(1, generator=self.generators[i]) for i in which])
-        pos = torch.searchsorted(cum, (u * cum[:, -1]).unsqueeze(1)).clamp(max=k - 1)
-        return idx.gather(1, pos).squeeze(1)
+        rows = [self.rows[i] for i in which]
+        return nucleus(
+            logits,
+            [r.temperature for r in rows],
+            [r.top_p for r in rows],
+            [self.generators[i] for i in which],
+        )
 
 
 class LocalModel:
@@ -163,6 +159,7 @@ class LocalModel:
         self.batches = 0  # generate calls made (tests and /health read it)
         self.rows_done = 0
         self.rows_abandoned = 0  # rows whose caller left before they finished
+        self.steps = 0  # forward passes run (the continuous engine counts; /health shows it)
         self.queue = Admission(folder.name, queue_size)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"gen-{folder.name}")
         # Templating and tokenizing: off the event loop, and not behind a running batch.

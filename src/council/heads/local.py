@@ -8,9 +8,13 @@ from pathlib import Path
 
 from council.heads.admission import Admission
 from council.heads.base import Head
+from council.heads.continuous import ContinuousModel
 from council.heads.engine import LocalModel, Row
+from council.heads.streaming import claim
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
+
+ENGINES: dict[str, type[LocalModel]] = {"continuous": ContinuousModel, "batch": LocalModel}
 
 
 class ModelPool:
@@ -25,6 +29,7 @@ class ModelPool:
         max_batch: int,
         pack: bool,
         queue_size: int = 16,
+        engine: str = "continuous",
     ):
         self.models_dir = models_dir
         self.pack = pack
@@ -32,12 +37,13 @@ class ModelPool:
         self.window_ms = window_ms
         self.max_batch = max_batch
         self.queue_size = queue_size
+        self.engine = ENGINES[engine]
         self.models: dict[Path, LocalModel] = {}
 
     def get(self, model: str) -> LocalModel:
         folder = resolve_model_dir(model, self.models_dir).resolve()
         if folder not in self.models:
-            self.models[folder] = LocalModel(
+            self.models[folder] = self.engine(
                 folder,
                 threads=self.threads,
                 window_ms=self.window_ms,
@@ -117,6 +123,9 @@ class LocalHead(Head):
                 )
                 for k in range(n)
             ]
+            sink = claim() if n == 1 and isinstance(engine, ContinuousModel) else None
+            if sink is not None:  # a single-head request: its text streams as generated
+                rows[0].on_text = sink.push
             results = await engine.generate(rows)
         except Exception as exc:
             return self._failed(exc, started, n, adapter)

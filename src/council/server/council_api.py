@@ -76,7 +76,14 @@ async def health(request: Request) -> dict[str, Any]:
     models = []
     if council.ctx is not None:
         models = [
-            {"folder": str(m.folder), "loaded": m.loaded, "batches": m.batches, "rows": m.rows_done}
+            {
+                "folder": str(m.folder),
+                "loaded": m.loaded,
+                "batches": m.batches,
+                "rows": m.rows_done,
+                "running": m.queue.running,
+                "steps": m.steps,
+            }
             for m in council.ctx.pool.models.values()
         ]
     return {"status": status, "heads": heads, "models": models}

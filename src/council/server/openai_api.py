@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from council.council import COUNCIL_ID, OnEvent
 from council.errors import CouncilError
 from council.exchange import Conversation
+from council.heads.streaming import TextSink, streaming_to
 from council.server.auth import memory_options
 from council.server.council_api import council_of
 from council.server.embeddings_api import embedding_models
@@ -156,18 +157,29 @@ async def _stream(
         }
 
     yield _sse(chunk({"role": "assistant", "content": ""}))
-    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(_decide(body, request, conversation, options, events.put_nowait))
+    # Council progress events and, for a single head, its text as generated: one queue.
+    out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    sink = None if body.model == COUNCIL_ID else TextSink(lambda d: out.put_nowait(("text", d)))
+    with streaming_to(sink):
+        task = asyncio.create_task(
+            _decide(body, request, conversation, options, lambda e: out.put_nowait(("event", e)))
+        )
+
+    def piece(kind: str, item: Any) -> str:
+        if kind == "text":
+            return _sse(chunk({"content": item}))
+        return _sse({**chunk({}), "choices": [], "council_event": item})  # progress, no choices
+
     try:
-        while not task.done():  # progress chunks (no choices) while the heads answer
-            getter = asyncio.ensure_future(events.get())
+        while not task.done():
+            getter = asyncio.ensure_future(out.get())
             await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
-                yield _sse({**chunk({}), "choices": [], "council_event": getter.result()})
+                yield piece(*getter.result())
             else:
                 getter.cancel()
-        while not events.empty():
-            yield _sse({**chunk({}), "choices": [], "council_event": events.get_nowait()})
+        while not out.empty():
+            yield piece(*out.get_nowait())
         v = task.result()
     except CouncilError as exc:  # headers are sent: report in-band, as OpenAI does
         yield _sse(error_body(exc.message, exc.error_type, exc.param, exc.code))
@@ -176,8 +188,10 @@ async def _stream(
     finally:
         if not task.done():  # the client went away: do not leave the ballot running orphaned
             task.cancel()
-    for i in range(0, len(v.answer), STREAM_PIECE):
-        yield _sse(chunk({"content": v.answer[i : i + STREAM_PIECE]}))
+    sent = sink.text if sink is not None else ""
+    rest = v.answer[len(sent) :] if v.answer.startswith(sent) else ""
+    for i in range(0, len(rest), STREAM_PIECE):  # a decided answer, or what a stream left
+        yield _sse(chunk({"content": rest[i : i + STREAM_PIECE]}))
     # The answer is decided before it streams, so its token log-probabilities come at once.
     yield _sse(chunk({}, "stop", _logprobs(body, v), council=meta_of(v)))
     if body.stream_options and body.stream_options.include_usage:

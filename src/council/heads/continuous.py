@@ -1,0 +1,269 @@
+"""The continuous-batching engine: rows join and leave the running batch between steps.
+
+transformers' own continuous batching (`generate_batch`, ContinuousBatchingManager) was not
+used: it packs every request into ONE flattened sequence (batch dimension 1, paged cache),
+so PEFT's per-row `adapter_names` cannot apply, and it has one seed for the whole manager and
+no stop strings. This engine drives the model's forward pass itself over `KVBatch`:
+
+  each step, on the model's thread:  drop rows that ended or whose caller left
+                                     prefill rows that arrived (one group, then stacked in)
+                                     decode one token for every running row
+  between steps, on the event loop:  finished rows resolve, text deltas reach streams,
+                                     new rows queue for the next step
+
+Decode steps run back to back on the model's thread until the loop has work (a row ended,
+streams text or waits to join) or a quarter second passed, so an adapter attach (same
+thread) waits that long at most; a cancelled caller's row is dropped at the next step either
+way (its flag is read on the thread). `max_batch` running rows are the slots, and each row's
+token budget (max_tokens, capped by max_tokens_cap) bounds how long it holds one: a long row
+holds one slot, never the others' turn. Prefill is not chunked: a joining prompt delays the
+running rows by one prefill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from council.heads.engine import BASE_ADAPTER, LocalModel, Row, RowResult
+from council.heads.kvbatch import KVBatch
+from council.heads.sampling import nucleus
+
+STEP_BUDGET_S = 0.25  # decode steps run back to back on the model's thread for at most this
+
+
+@dataclass
+class Live:
+    """A row and what it has generated so far."""
+
+    row: Row
+    fut: asyncio.Future[RowResult]
+    gen: torch.Generator | None
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    shown: str = ""  # text already sent to the row's stream
+    delta: str = ""  # text to send after this step
+    result: RowResult | None = None
+    error: Exception | None = None
+    joined: float = field(default_factory=time.perf_counter)
+
+
+class ContinuousModel(LocalModel):
+    """LocalModel whose rows join and leave a running batch (same `generate` interface)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.kv = KVBatch()
+        self._live: list[Live] = []  # in KV row order
+        self._waiting: list[Live] = []
+        self._ended: list[Live] = []  # finished on the model's thread, settled on the loop
+
+    async def generate(self, rows: list[Row]) -> list[RowResult]:
+        """Queue rows to join the running batch at the next step; wait for their results."""
+        await self.ensure_loaded()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (e.g. a second asyncio.run)
+            self._loop, self._drainer = loop, None
+            self._waiting, self._live, self.kv = [], [], KVBatch()
+        futures = []
+        for row in rows:
+            fut: asyncio.Future[RowResult] = loop.create_future()
+            fut.add_done_callback(functools.partial(self._abandon, row))
+            gen = torch.Generator().manual_seed(row.seed) if row.seed is not None else None
+            self._waiting.append(Live(row, fut, gen))
+            futures.append(fut)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = loop.create_task(self._drive())
+        return list(await asyncio.gather(*futures))
+
+    async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting or self._live:
+            if not self._live:
+                await asyncio.sleep(self.window_s)  # idle: let the rest of a fan-out arrive
+            self._waiting = [w for w in self._waiting if not w.row.abandoned]
+            room = max(0, self.max_batch - len(self._live))
+            joining, self._waiting = self._waiting[:room], self._waiting[room:]
+            self.queue.running = len(self._live) + len(joining)
+            try:
+                await loop.run_in_executor(self._executor, self.step, joining)
+            except Exception as exc:  # the batch is lost; each caller gets the error
+                for live in self._live + joining:
+                    live.error = exc
+                self._ended += self._live + [j for j in joining if j not in self._ended]
+                self._live, self.kv = [], KVBatch()
+            self._settle()
+        self.queue.running = 0
+
+    def _settle(self) -> None:
+        """On the loop: stream deltas, resolve finished rows."""
+        for live in self._live + self._ended:
+            if live.delta and live.row.on_text is not None and not live.fut.done():
+                live.row.on_text(live.delta)
+            live.delta = ""
+        for live in self._ended:
+            if live.fut.done():
+                continue
+            if live.error is not None:
+                live.fut.set_exception(live.error)
+            else:
+                assert live.result is not None
+                live.fut.set_result(live.result)
+                self.queue.batch_s = time.perf_counter() - live.joined
+        self._ended = []
+        self.queue.running = len(self._live)
+
+    # on the model's thread ------------------------------------------------------------
+    def step(self, joining: list[Live]) -> None:
+        """Drop, prefill the joiners, then decode every row one token at a time until the
+        event loop has something to do: a row ended or has text to stream, a row is waiting
+        to join, or `STEP_BUDGET_S` passed (an adapter attach waits on this thread)."""
+        self.load()
+        self._drop()
+        if joining:
+            self._prefill(joining)
+            self._drop()
+        started = time.perf_counter()
+        while self._live:
+            self._decode()
+            self._drop()
+            if (
+                self._ended
+                or self._waiting  # appended on the loop; a stale read only costs one step
+                or any(lv.delta for lv in self._live)
+                or time.perf_counter() - started > STEP_BUDGET_S
+            ):
+                break
+
+    def _drop(self) -> None:
+        """Free the slots of rows that ended or whose caller left."""
+        keep = [i for i, lv in enumerate(self._live) if lv.result is None and not lv.row.abandoned]
+        if len(keep) < len(self._live):
+            self._live = [self._live[i] for i in keep]
+            self.kv.keep(keep)
+
+    def _adapters(self, lives: list[Live]) -> dict[str, Any]:
+        if not self.adapters:
+            return {}
+        return {"adapter_names": [lv.row.adapter or BASE_ADAPTER for lv in lives]}
+
+    def _prefill(self, joining: list[Live]) -> None:
+        encoded: dict[int, list[int]] = {}  # a call's n samples share one encode
+        ready = []
+        for lv in joining:
+            r = lv.row
+            if not r.prompt_ids and r.messages is not None:
+                key = id(r.messages)
+                if key not in encoded:
+                    encoded[key] = self.encode(r.messages)
+                r.prompt_ids = encoded[key]
+            if r.adapter and r.adapter not in self.adapters:
+                lv.error = ValueError(
+                    f"adapter {r.adapter!r} is not attached to this model; deploy it first "
+                    "(council adapters deploy) or ask without it"
+                )
+            elif r.max_new_tokens <= 0:
+                lv.result = self._finish(r, [], self.tokenizer.eos_token_id, [])
+            else:
+                ready.append(lv)
+                continue
+            self._ended.append(lv)
+        if not ready:
+            return
+        width = max(len(lv.row.prompt_ids) for lv in ready)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor(
+            [[pad] * (width - len(lv.row.prompt_ids)) + lv.row.prompt_ids for lv in ready]
+        )
+        mask = torch.tensor(
+            [[0] * (width - len(lv.row.prompt_ids)) + [1] * len(lv.row.prompt_ids) for lv in ready]
+        )
+        cache = DynamicCache()
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **self._adapters(ready),
+            )
+        self.batches += 1
+        self.kv.join(cache, mask)
+        self._live += ready
+        self._pick(ready, out.logits[:, -1])
+
+    def _decode(self) -> None:
+        ids = torch.tensor([[lv.tokens[-1]] for lv in self._live])
+        positions = self.kv.positions()
+        mask = self.kv.grow()
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=self.kv.cache,
+                use_cache=True,
+                **self._adapters(self._live),
+            )
+        self._pick(self._live, out.logits[:, -1])
+
+    def _pick(self, lives: list[Live], logits: torch.Tensor) -> None:
+        """Each row's next token under its own settings, and the model's own logprob of it."""
+        self.steps += 1
+        picks = logits.argmax(dim=-1)
+        sampled = [i for i, lv in enumerate(lives) if lv.row.temperature > 0]
+        if sampled:
+            rows = [lives[i].row for i in sampled]
+            picks[sampled] = nucleus(
+                logits[sampled],
+                [r.temperature for r in rows],
+                [r.top_p for r in rows],
+                [lives[i].gen for i in sampled],
+            )
+        chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, picks.unsqueeze(1))
+        for lv, token, lp in zip(lives, picks.tolist(), chosen.squeeze(1).tolist(), strict=True):
+            lv.row.steps += 1
+            self._append(lv, int(token), float(lp))
+
+    def _append(self, lv: Live, token: int, logprob: float) -> None:
+        eos, row = self.tokenizer.eos_token_id, lv.row
+        ended = token == eos
+        if not ended:
+            lv.tokens.append(token)
+            lv.logprobs.append(logprob)
+            ended = len(lv.tokens) >= row.max_new_tokens or self._stopped(lv)
+        if ended:
+            lv.result = self._finish(row, lv.tokens, eos, lv.logprobs)
+            self.rows_done += 1
+            self._ended.append(lv)
+        if row.on_text is not None:
+            self._stream(lv)
+
+    def _stopped(self, lv: Live) -> bool:
+        stops = lv.row.stop
+        if not stops:
+            return False
+        tail = max(len(s) for s in stops) + 8
+        text = self.tokenizer.decode(lv.tokens[-tail:], skip_special_tokens=True)
+        return any(s in text for s in stops)
+
+    def _stream(self, lv: Live) -> None:
+        """The text a stream may show now: never a stop string, half a character, or
+        trailing space that the finished (stripped) answer would not have."""
+        if lv.result is not None:
+            text = lv.result.text
+        else:
+            text = self.tokenizer.decode(lv.tokens, skip_special_tokens=True).lstrip()
+            hold = max((len(s) for s in lv.row.stop), default=1) - 1
+            text = (text[: len(text) - hold] if hold else text).rstrip().rstrip("\ufffd")
+        if text.startswith(lv.shown) and len(text) > len(lv.shown):
+            lv.delta += text[len(lv.shown) :]
+            lv.shown = text
