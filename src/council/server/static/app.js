@@ -3,7 +3,7 @@
 // the browser's choices (user, mode, strategy) live in localStorage.
 
 import { api, ApiError, streamChat } from "./api.js";
-import { icon } from "./icons.js";
+import { confirmed, icon } from "./icons.js";
 import { h } from "./markdown.js";
 import { initMemory } from "./memory.js";
 import { signedIn } from "./session.js";
@@ -106,12 +106,7 @@ function conversationItem(c) {
   const del = h("button", { type: "button", class: "icon delete", "aria-label": "Delete", title: "Delete" }, icon("trash"));
   rename.addEventListener("click", () => startRename(item, c));
   del.addEventListener("click", async () => {
-    if (!del.classList.contains("confirm")) {
-      del.classList.add("confirm");
-      del.textContent = "Delete?";
-      setTimeout(() => del.isConnected && (del.classList.remove("confirm"), del.replaceChildren(icon("trash"))), 4000);
-      return;
-    }
+    if (!confirmed(del)) return;
     try {
       await api(`/api/conversations/${encodeURIComponent(c.id)}`, { method: "DELETE" });
       if (c.id === state.cid) newConversation();

@@ -21,3 +21,13 @@ export function icon(name, { flip = false } = {}) {
   svg.append(path);
   return svg;
 }
+
+// A delete button's second click: the first turns it into "Delete?" for four seconds.
+export function confirmed(button) {
+  if (button.classList.contains("confirm")) return true;
+  button.classList.add("confirm");
+  button.textContent = "Delete?";
+  const disarm = () => button.isConnected && (button.classList.remove("confirm"), button.replaceChildren(icon("trash")));
+  setTimeout(disarm, 4000);
+  return false;
+}

@@ -4,7 +4,7 @@
 // after the user types the confirmation. Fact texts are user data: text nodes only.
 
 import { api, ApiError } from "./api.js";
-import { icon } from "./icons.js";
+import { confirmed, icon } from "./icons.js";
 import { h } from "./markdown.js";
 import { day } from "./recalled.js";
 
@@ -60,12 +60,7 @@ function factItem(f) {
   const status = h("div", { class: "fact-status hint", role: "status", hidden: true });
   if (edit) edit.addEventListener("click", () => startEdit(item, f));
   del.addEventListener("click", async () => {
-    if (!del.classList.contains("confirm")) {
-      del.classList.add("confirm");
-      del.textContent = "Delete?";
-      setTimeout(() => del.isConnected && (del.classList.remove("confirm"), del.replaceChildren(icon("trash"))), 4000);
-      return;
-    }
+    if (!confirmed(del)) return;
     try {
       await api(`/api/memories/${f.id}`, { method: "DELETE" });
       await load();
