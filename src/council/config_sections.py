@@ -88,9 +88,12 @@ class MemorySettings(Section):
     # Facts about each user, extracted from their turns (facts/); on since the recall benchmark
     # met its targets (benchmarks/memory_recall.py). COUNCIL_FACTS=false turns it off.
     facts: bool = True
-    # head that extracts facts from users' turns; None: the fastest local head; "none": the
-    # fallback only (the user's own self-statements, verbatim)
-    fact_head: str | None = None
+    # head that extracts facts from users' turns: "none" (the default): rules and the verbatim
+    # fallback only, the user's own statements, at no model cost; "auto": the fastest local
+    # head; or a head id. The packaged 135M model's extraction was usable on 44 % of turns at
+    # ~17 s each and prefixed junk to facts (benchmarks/memory_recall.py --extract), so it is
+    # not the default; name a capable head here.
+    fact_head: str | None = "none"
     fact_k: int = Field(5, ge=0)  # facts put into a prompt
     # cosine similarity floor for facts (a fact on the question's topic passes anyway); 0.4 from
     # benchmarks/memory_recall.py's trade-off between recall@5 and abstention

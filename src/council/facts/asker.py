@@ -15,8 +15,9 @@ PARAMS = GenParams(temperature=0.0, max_tokens=128)
 def pick_head(
     setting: str | None, enabled: list[Head], lookup: Callable[[str], Head]
 ) -> Head | None:
-    """memory.fact_head: a head id, "none" (the fallback only), or None: the fastest local head."""
-    if setting is not None:
+    """memory.fact_head: a head id, "none" (rules and the verbatim fallback only), or "auto"
+    (None too): the fastest local head."""
+    if setting is not None and setting != "auto":
         return None if setting == "none" else lookup(setting)
     local = [h for h in enabled if not h.spec.is_cloud]
     return max(local, key=lambda h: (h.spec.speed, h.spec.quality)) if local else None
