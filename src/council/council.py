@@ -38,7 +38,8 @@ from council.storage import open_store
 from council.strategies import Ballot, Context, get_strategy
 from council.strategies.base import REFUSED, count_ballot, single_failure, to_verdict
 from council.strategies.simple import vote
-from council.types import Completion, GenParams, Message, Verdict, mean_logprob
+from council.toolcalls.offer import tool_strategy, with_tools
+from council.types import Completion, GenParams, Message, Verdict
 from council.verify import verify_answer
 
 log = logging.getLogger(__name__)
@@ -142,15 +143,18 @@ class Council(Head):
         on_event: OnEvent | None = None,
         record: bool = True,
         hints: Hints | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
     ) -> Verdict:
         """Ask the council: recall, plan, ballot, escalate while weak, remember.
 
-        strategy "auto" lets the selector pick strategy and tier; hints steer it.
+        strategy "auto" lets the selector pick strategy and tier; hints steer it. tools and
+        tool_choice (OpenAI's) let heads propose calls: the majority call is verdict.tool_calls.
         record=False keeps internal calls (Agent-0, judges, benchmarks) out of memory.
         """
         started = time.perf_counter()
         conversation = self.check(messages)
-        self.check_params(params)
+        self.check_params(params := with_tools(params, tools, tool_choice))
         name = strategy or self.settings.routing.strategy
         get_strategy(name)  # an unknown name fails before any work
         if num_models is not None and num_models < 1:
@@ -227,12 +231,13 @@ class Council(Head):
         ctx = Context(question, task, prompt, members, self.settings, params, self,
                       judge=self.judge(members), plan=plan, on_event=on_event)  # fmt: skip
         demand = Counter(q for h in members if (q := h.queue()) is not None)
+        name, ctx.notes = tool_strategy(plan.strategy, params)  # tool calls are voted on
         try:  # queued whole or refused whole (503), never half run
             with reserve(demand):
-                decision = await get_strategy(plan.strategy)(ctx)
+                decision = await get_strategy(name)(ctx)
         finally:  # the router learns how sure each head sounded on its first answer
             self.router.learn(task, ctx.answers)
-        v = to_verdict(plan.strategy, decision, ctx, started)
+        v = to_verdict(name, decision, ctx, started)
         v.chosen_model = plan.chosen_model
         v.route = {**plan.to_dict(), "provider": tier.provider, "cloud": tier.cloud}
         if ctx.skipped:
@@ -392,9 +397,4 @@ class Council(Head):
             verdicts = await asyncio.gather(*(self.ask(messages, params=params) for _ in range(n)))
         except Exception as exc:
             return self.failed(f"{type(exc).__name__}: {exc}", started, n)
-        return [
-            Completion(head=self.id, text=v.answer, latency_ms=v.latency_ms,
-                       tokens_in=v.tokens_in, tokens_out=v.tokens_out, cost_usd=v.cost_usd,
-                       logprob=mean_logprob(v.answer_logprobs), token_logprobs=v.answer_logprobs)
-            for v in verdicts
-        ]  # fmt: skip
+        return [v.as_completion(self.id) for v in verdicts]

@@ -11,6 +11,7 @@ from typing import Any
 
 from council.errors import InvalidRequestError, PromptTooLongError
 from council.memory.episodic import Recalled
+from council.toolcalls.schema import check_tools
 from council.types import GenParams, Message, Verdict, as_messages, last_user_text
 
 MAX_STOPS = 4  # as OpenAI
@@ -91,6 +92,8 @@ def check_params(params: GenParams | None, cap: int, setting: str) -> None:
                 f"{MAX_STOP_CHARS}.",
                 param="stop",
             )
+    if params.tools is not None:
+        check_tools(params.tools)
     if params.seed is not None and not SEED_MIN <= params.seed <= SEED_MAX:
         raise InvalidRequestError(
             f"seed {params.seed} is out of range; send an integer from {SEED_MIN} to {SEED_MAX}.",

@@ -5,20 +5,114 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 ABSTAINED = "abstain"  # finish_reason of a tool head that does not apply to the question
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One call of a function a request offered: `arguments_json` as the head wrote it."""
+
+    id: str
+    name: str
+    arguments_json: str
+
+    def to_openai(self) -> dict[str, Any]:
+        """OpenAI's shape: {id, type: "function", function: {name, arguments}}."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json},
+        }
+
+    @classmethod
+    def from_openai(cls, d: dict[str, Any]) -> ToolCall:
+        fn = d.get("function") or {}
+        return cls(id=d.get("id") or "", name=fn.get("name") or "",
+                   arguments_json=fn.get("arguments") or "{}")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Message:
+    """One turn. An assistant turn may carry `tool_calls`; a "tool" turn is a call's result
+    (`tool_call_id` says which call, `name` which function)."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
     @classmethod
     def coerce(cls, m: Message | dict[str, Any]) -> Message:
         if isinstance(m, Message):
             return m
-        return cls(role=m["role"], content=m.get("content") or "")
+        calls = m.get("tool_calls")
+        return cls(
+            role=m["role"],
+            content=m.get("content") or "",
+            tool_calls=tuple(ToolCall.from_openai(c) for c in calls) if calls else None,
+            tool_call_id=m.get("tool_call_id"),
+            name=m.get("name"),
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        """The turn as OpenAI's chat API takes it (tool calls and results as they are)."""
+        d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            d["tool_calls"] = [c.to_openai() for c in self.tool_calls]
+            d["content"] = self.content or None
+        if self.tool_call_id is not None:
+            d["tool_call_id"] = self.tool_call_id
+        if self.name is not None and self.role == "tool":
+            d["name"] = self.name
+        return d
+
+
+@dataclass(frozen=True)
+class FunctionTool:
+    """A function a request offers the heads: its JSON schema is `parameters`."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_openai(self) -> dict[str, Any]:
+        fn: dict[str, Any] = {"name": self.name, "parameters": self.parameters}
+        if self.description:
+            fn["description"] = self.description
+        return {"type": "function", "function": fn}
+
+
+TOOL_CHOICES = ("auto", "none", "required")
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The tools of a request and how the heads may use them: `choice` is auto (a call or
+    text), none (text only), required (a call) or the name of the one function to call."""
+
+    functions: tuple[FunctionTool, ...]
+    choice: str = "auto"
+
+    @property
+    def forced(self) -> str | None:
+        """The function tool_choice names, if it names one."""
+        return None if self.choice in TOOL_CHOICES else self.choice
+
+    @property
+    def calls_only(self) -> bool:
+        return self.choice not in ("auto", "none")
+
+    @property
+    def active(self) -> bool:
+        """Heads may propose calls (tool_choice is not none)."""
+        return bool(self.functions) and self.choice != "none"
+
+    def openai_choice(self) -> str | dict[str, Any]:
+        if self.forced is None:
+            return self.choice
+        return {"type": "function", "function": {"name": self.forced}}
 
 
 def as_messages(messages: str | list[Message] | list[dict[str, Any]]) -> list[Message]:
@@ -44,6 +138,9 @@ class GenParams:
     max_tokens: int | None = None
     seed: int | None = None
     stop: list[str] | None = None
+    tools: Tools | None = None  # functions the heads may call (toolcalls/)
+    # decode only JSON valid under this schema (local heads; a grammar)
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -64,6 +161,8 @@ class Completion:
     logprob: float | None = None
     token_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
     tool: str | None = None  # a tool head's account of what it ran ("calculator: 7 * 8")
+    # the head proposes these calls instead of a text answer (a request with `tools`)
+    tool_calls: list[ToolCall] | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,6 +202,8 @@ class Vote:
     adapter: str | None = None  # the adapter version that answered (None: the base model)
     logprob: float | None = None  # the head's self-certainty (Completion.logprob)
     abstained: bool = False  # a tool head that did not apply: no vote, no dissent
+    # the calls this head proposed (OpenAI shape), when it proposed calls
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -135,6 +236,16 @@ class Verdict:
     answer_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
     # why the answer's own text ended ("stop", "length"); "stop" for a synthesis
     finish_reason: str = "stop"
+    # the council decided to call these functions (finish_reason "tool_calls")
+    tool_calls: list[ToolCall] | None = None
+
+    def as_completion(self, head: str) -> Completion:
+        """The decision as one head's answer (the Council is itself a Head)."""
+        return Completion(head=head, text=self.answer, latency_ms=self.latency_ms,
+                          tokens_in=self.tokens_in, tokens_out=self.tokens_out,
+                          cost_usd=self.cost_usd, logprob=mean_logprob(self.answer_logprobs),
+                          token_logprobs=self.answer_logprobs, finish_reason=self.finish_reason,
+                          tool_calls=self.tool_calls)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

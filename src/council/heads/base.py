@@ -86,6 +86,8 @@ class Head(ABC):
             max_tokens=max_tokens if cap is None else min(max_tokens, cap),
             seed=s.seed if p.seed is None else p.seed,
             stop=list(s.stop) + list(p.stop or []),
+            tools=p.tools,
+            json_schema=p.json_schema,
         )
 
     def with_persona(self, messages: list[Message]) -> list[Message]:

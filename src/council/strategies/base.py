@@ -19,6 +19,8 @@ from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
 from council.errors import AbstainedError, NoAnswerError
+from council.toolcalls.canonical import display, proposal_key
+from council.toolcalls.decide import kind_of, screen, winning_kind
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class Ballot:
     # Each head's weight in this domain, learned from outcomes and shrunk towards its
     # catalogue quality (routing/cognitive_map.py learned_weight); absent: the quality.
     learned: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what counting set aside, and why
 
     def weights(self, by_quality: bool) -> list[float]:
         """Per answer: 1 (a vote) or the head's learned weight (`weighted`); 0 for no vote."""
@@ -174,6 +177,8 @@ class Context:
             return c
 
         completions = list(await asyncio.gather(*(answer(h) for h in heads)))
+        # A call that does not fit the tools (or text where a call was required) is no vote.
+        completions = screen(completions, (params or self.params or GenParams()).tools)
         if require:
             require_answer(completions)
         return completions
@@ -249,8 +254,10 @@ async def count_ballot(
     # The one place a completion becomes a vote: a failed head and a tool head that abstained
     # get no answer here, so neither joins a cluster, weighs, nor lowers the winner's share.
     extracted: list[Extracted | None] = [
-        extract_answer(c.text) if c.answered else None for c in completions
+        (call_answer(c) if c.tool_calls else extract_answer(c.text)) if c.answered else None
+        for c in completions
     ]
+    notes = majority_kind(completions, extracted)
     vectors = None
     free = [i for i, e in enumerate(extracted) if e is not None and e.key is None]
     if embedder is not None and len(free) > 1:
@@ -258,7 +265,29 @@ async def count_ballot(
         vectors = np.zeros((len(completions), enc.shape[1]), dtype=np.float32)
         vectors[free] = enc
     clusters = cluster_answers(extracted, vectors, threshold)
-    return Ballot(question, task, specs, completions, extracted, clusters, vectors)
+    return Ballot(question, task, specs, completions, extracted, clusters, vectors, notes=notes)
+
+
+def call_answer(c: Completion) -> Extracted:
+    """Proposed calls as the vote compares them: their canonical form is the key."""
+    calls = c.tool_calls or []
+    return Extracted("call", proposal_key(calls), display(calls))
+
+
+def majority_kind(completions: list[Completion], extracted: list[Extracted | None]) -> list[str]:
+    """Calls and text on one ballot (tool_choice auto): the kind most heads proposed wins,
+    and the other kind's proposals lose their vote (they stay on the ballot). In place."""
+    kinds = [kind_of(c) if e is not None else None for c, e in zip(completions, extracted,
+                                                                    strict=True)]  # fmt: skip
+    if len({k for k in kinds if k is not None}) < 2:
+        return []
+    won = winning_kind(kinds, [1.0] * len(kinds))
+    lost = [i for i, k in enumerate(kinds) if k is not None and k != won]
+    for i in lost:
+        extracted[i] = None
+    who = ", ".join(completions[i].head for i in lost)
+    return [f"most heads proposed {'a tool call' if won == 'call' else 'text'}; "
+            f"not counted: {who}"]  # fmt: skip
 
 
 def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verdict:
@@ -280,10 +309,11 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             logprob=None if c.logprob is None else round(c.logprob, 4),
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
             abstained=c.abstained,
+            tool_calls=[t.to_openai() for t in c.tool_calls] if c.tool_calls else None,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
-    token_logprobs, finish_reason = None, "stop"
+    token_logprobs, finish_reason, tool_calls = None, "stop", None
     if d.answer_text is not None:
         answer = d.answer_text
     else:
@@ -291,6 +321,9 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         answer = b.completions[d.answer_index].text
         token_logprobs = b.completions[d.answer_index].token_logprobs
         finish_reason = b.completions[d.answer_index].finish_reason
+        tool_calls = b.completions[d.answer_index].tool_calls
+        if tool_calls:  # the winning proposal is a call: the reply calls it
+            finish_reason, token_logprobs = "tool_calls", None
     return Verdict(
         answer=answer,
         votes=votes,
@@ -302,11 +335,12 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         task_type=b.task_type,
         tokens_in=sum(c.tokens_in for c in ctx.calls),
         tokens_out=sum(c.tokens_out for c in ctx.calls),
-        notes=[*ctx.notes, *d.notes, *tool_notes(b.completions)],
+        notes=[*ctx.notes, *b.notes, *d.notes, *tool_notes(b.completions)],
         head_calls=len(ctx.calls),
         rounds=d.rounds,
         answer_logprobs=token_logprobs,
         finish_reason=finish_reason,
+        tool_calls=tool_calls,
     )
 
 
