@@ -161,7 +161,7 @@ class ContinuousModel(LocalModel):
             if not r.prompt_ids and r.messages is not None:
                 key = id(r.messages)
                 if key not in encoded:
-                    encoded[key] = self.encode(r.messages)
+                    encoded[key] = self.encode(r.messages, r.tools)
                 r.prompt_ids = encoded[key]
             if r.adapter and r.adapter not in self.adapters:
                 lv.error = ValueError(

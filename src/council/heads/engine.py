@@ -36,6 +36,7 @@ from transformers.utils import logging as hf_logging
 from council.heads.admission import Admission
 from council.heads.packing import can_pack, pack_linears
 from council.heads.sampling import nucleus
+from council.heads.tooluse import TemplateTools
 from council.types import Message
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Row:
     adapter: str | None = None
     abandoned: bool = False  # set on the event loop when the caller stops waiting
     messages: list[Message] | None = None
+    tools: list[dict[str, Any]] | None = None  # for the chat template's own tool format
     # The continuous engine's extras: text deltas as they are generated (called on the event
     # loop), and how many forward passes this row took part in (tests watch it stop rising).
     on_text: Callable[[str], None] | None = None
@@ -215,17 +217,23 @@ class LocalModel:
         self.adapters[name] = path
 
     # prompts -------------------------------------------------------------------------
-    def encode(self, messages: list[Message]) -> list[int]:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+    def encode(
+        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+    ) -> list[int]:
+        chat = [m.to_openai() for m in messages]
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
-                chat, add_generation_prompt=True, tokenize=False
+                chat, tools=tools, add_generation_prompt=True, tokenize=False
             )
         else:  # a base model: a plain transcript it can continue
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
             text += "Assistant:"
         ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
+
+    def template_tools(self) -> TemplateTools:
+        """What the loaded chat template can take of tools and tool turns."""
+        return TemplateTools.of(self.tokenizer.chat_template if self.tokenizer else None)
 
     async def encode_async(self, messages: list[Message]) -> list[int]:
         """`encode` on the model's prep thread, so the event loop keeps serving."""
@@ -292,7 +300,7 @@ class LocalModel:
             if not r.prompt_ids and r.messages is not None:
                 key = id(r.messages)
                 if key not in encoded:
-                    encoded[key] = self.encode(r.messages)
+                    encoded[key] = self.encode(r.messages, r.tools)
                 r.prompt_ids = encoded[key]
         tok = self.tokenizer
         width = max(len(r.prompt_ids) for r in rows)

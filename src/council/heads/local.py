@@ -11,6 +11,7 @@ from council.heads.base import Head
 from council.heads.continuous import ContinuousModel
 from council.heads.engine import LocalModel, Row
 from council.heads.streaming import claim
+from council.heads.tooluse import prepare, read_calls
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
 
@@ -82,7 +83,10 @@ class LocalHead(Head):
         self.state.loaded_at = time.time()
 
     async def count_tokens(self, messages: list[Message]) -> int | None:
-        return len(await self._engine().encode_async(self.with_persona(messages)))
+        engine = self._engine()
+        await engine.ensure_loaded()
+        prompt, _, _ = prepare(self.with_persona(messages), GenParams(), engine.template_tools())
+        return len(await engine.encode_async(prompt))
 
     async def complete(
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
@@ -107,13 +111,15 @@ class LocalHead(Head):
         started: float,
     ) -> list[Completion]:
         try:
-            p = self.resolve(params)
             await engine.ensure_loaded()
-            prompt = self.with_persona(messages)
+            prompt, tools, p = prepare(
+                self.with_persona(messages), self.resolve(params), engine.template_tools()
+            )
             rows = [
                 Row(
                     prompt_ids=[],
                     messages=prompt,
+                    tools=tools,
                     temperature=p.temperature or 0.0,
                     top_p=p.top_p or 1.0,
                     max_new_tokens=p.max_tokens or 256,
@@ -123,7 +129,9 @@ class LocalHead(Head):
                 )
                 for k in range(n)
             ]
-            sink = claim() if n == 1 and isinstance(engine, ContinuousModel) else None
+            calling = p.tools is not None and p.tools.active  # JSON to read, not text to show
+            streams = n == 1 and isinstance(engine, ContinuousModel) and not calling
+            sink = claim() if streams else None
             if sink is not None:  # a single-head request: its text streams as generated
                 rows[0].on_text = sink.push
             results = await engine.generate(rows)
@@ -142,6 +150,7 @@ class LocalHead(Head):
                 adapter=adapter,
                 logprob=mean_logprob(pairs),
                 token_logprobs=pairs,
+                tool_calls=read_calls(r.text, p.tools),
             )
             for r, pairs in zip(results, map(engine.token_pairs, results), strict=True)
         ]

@@ -9,9 +9,10 @@ from dataclasses import replace
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
 from council.heads.base import Head
-from council.types import Completion, GenParams, Message, mean_logprob
+from council.types import Completion, GenParams, Message, ToolCall, mean_logprob
 
 
 class OpenAICompatHead(Head):
@@ -43,7 +44,8 @@ class OpenAICompatHead(Head):
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
     ) -> list[Completion]:
         p = self.resolve(params)
-        chat = [{"role": m.role, "content": m.content} for m in self.with_persona(messages)]
+        # Tool calls and results pass as they are: the server reads OpenAI's own shape.
+        chat = [m.to_openai() for m in self.with_persona(messages)]
         # A deployed LoRA is served by vLLM under its version's name: that is the model id.
         model = self.pick_adapter() or self.spec.model
         # n parallel requests rather than the `n` parameter: Ollama and llama.cpp ignore it.
@@ -53,7 +55,7 @@ class OpenAICompatHead(Head):
         return [replace(c, adapter=variant) for c in await asyncio.gather(*calls)]
 
     async def _one(
-        self, chat: list[dict[str, str]], p: GenParams, model: str, seed: int | None
+        self, chat: list[dict[str, Any]], p: GenParams, model: str, seed: int | None
     ) -> Completion:
         started = time.perf_counter()
         extra: dict[str, Any] = {}
@@ -63,6 +65,9 @@ class OpenAICompatHead(Head):
             extra["stop"] = p.stop[:4]  # OpenAI accepts at most four
         if self.spec.logprobs:
             extra["logprobs"] = True
+        if p.tools is not None and p.tools.functions:
+            extra["tools"] = [f.to_openai() for f in p.tools.functions]
+            extra["tool_choice"] = p.tools.openai_choice()
         try:
             resp = await self.client().chat.completions.create(
                 model=model,
@@ -91,6 +96,11 @@ class OpenAICompatHead(Head):
         t_in = resp.usage.prompt_tokens if resp.usage else 0
         t_out = resp.usage.completion_tokens if resp.usage else 0
         pairs = token_logprobs(choice)
+        calls = [
+            ToolCall(c.id, c.function.name, c.function.arguments or "{}")
+            for c in choice.message.tool_calls or []
+            if isinstance(c, ChatCompletionMessageFunctionToolCall)  # custom tools: not offered
+        ]
         return Completion(
             head=self.id,
             text=(choice.message.content or "").strip(),
@@ -101,6 +111,7 @@ class OpenAICompatHead(Head):
             finish_reason=choice.finish_reason or "stop",
             logprob=mean_logprob(pairs),
             token_logprobs=pairs,
+            tool_calls=calls or None,
         )
 
     def _error(self, started: float, message: str) -> Completion:

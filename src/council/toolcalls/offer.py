@@ -29,13 +29,13 @@ def as_tools(
             param="tool_choice",
             code="invalid_tool_choice",
         )
-    functions = tuple(_function(t, i) for i, t in enumerate(tools))
+    functions = tuple(_function(t, i) for i, t in enumerate(list(tools)))
     offered = Tools(functions, _choice(tool_choice))
     check_tools(offered)
     return offered
 
 
-def _function(t: dict[str, Any] | FunctionTool, i: int) -> FunctionTool:
+def _function(t: Any, i: int) -> FunctionTool:
     if isinstance(t, FunctionTool):
         return t
     fn = t.get("function") if isinstance(t, dict) else None

@@ -105,7 +105,7 @@ def call_problem(call: ToolCall, tools: Tools) -> str | None:
 
 def call_schema(tools: Tools, parallel: bool = False) -> dict[str, Any]:
     """The JSON a local head may write to call a function: {"name", "arguments"} for one of
-    the tools (only the forced one under a named tool_choice); a list of them if parallel."""
+    the tools (only the forced one under a named tool_choice); or a list of them if parallel."""
     functions = [f for f in tools.functions if tools.forced in (None, f.name)]
     one = {
         "anyOf": [
@@ -123,4 +123,4 @@ def call_schema(tools: Tools, parallel: bool = False) -> dict[str, Any]:
     }
     if not parallel:
         return one
-    return {"type": "array", "items": one, "minItems": 1}
+    return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]}
