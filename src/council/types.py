@@ -94,6 +94,7 @@ class Tools:
 
     functions: tuple[FunctionTool, ...]
     choice: str = "auto"
+    parallel: bool = True  # a head may propose several calls at once
 
     @property
     def forced(self) -> str | None:
@@ -163,6 +164,7 @@ class Completion:
     tool: str | None = None  # a tool head's account of what it ran ("calculator: 7 * 8")
     # the head proposes these calls instead of a text answer (a request with `tools`)
     tool_calls: list[ToolCall] | None = None
+    stop_sequence: str | None = None  # the stop string that ended the text (local heads)
 
     @property
     def ok(self) -> bool:
@@ -238,6 +240,7 @@ class Verdict:
     finish_reason: str = "stop"
     # the council decided to call these functions (finish_reason "tool_calls")
     tool_calls: list[ToolCall] | None = None
+    stop_sequence: str | None = None  # the stop string that ended the answer's text
 
     def as_completion(self, head: str) -> Completion:
         """The decision as one head's answer (the Council is itself a Head)."""

@@ -72,6 +72,7 @@ class RowResult:
     token_logprobs: list[float] = field(default_factory=list)  # the model's own, per token
     token_ids: list[int] = field(default_factory=list)
     token_texts: list[str] = field(default_factory=list)  # decoded on the model's thread
+    stop_sequence: str | None = None  # the stop string that ended the text, if one did
 
 
 class RowSampler(LogitsProcessor):
@@ -342,13 +343,14 @@ class LocalModel:
         tokens = generated[: generated.index(eos)] if hit_eos else generated
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         reason = "length" if len(tokens) >= row.max_new_tokens else "stop"
+        matched = None  # the stop string that ended the text (the last cut is the earliest)
         for s in row.stop:
             if s in text:
-                text, reason = text[: text.index(s)], "stop"
+                text, reason, matched = text[: text.index(s)], "stop", s
         kept = logprobs[: len(tokens)]
         texts = [str(self.tokenizer.decode([t], skip_special_tokens=False)) for t in tokens]
         return RowResult(text.strip(), len(row.prompt_ids), len(tokens), reason, kept, tokens,
-                         texts)  # fmt: skip
+                         texts, matched)  # fmt: skip
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

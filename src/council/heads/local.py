@@ -138,10 +138,11 @@ class LocalHead(Head):
         except Exception as exc:
             return self._failed(exc, started, n, adapter)
         ms = (time.perf_counter() - started) * 1000
+        read = [read_calls(r.text, p.tools) for r in results]
         return [
             Completion(
                 head=self.id,
-                text=r.text,
+                text=text,
                 latency_ms=ms,
                 tokens_in=r.tokens_in,
                 tokens_out=r.tokens_out,
@@ -150,9 +151,12 @@ class LocalHead(Head):
                 adapter=adapter,
                 logprob=mean_logprob(pairs),
                 token_logprobs=pairs,
-                tool_calls=read_calls(r.text, p.tools),
+                tool_calls=calls,
+                stop_sequence=r.stop_sequence,
             )
-            for r, pairs in zip(results, map(engine.token_pairs, results), strict=True)
+            for r, pairs, (text, calls) in zip(
+                results, map(engine.token_pairs, results), read, strict=True
+            )
         ]
 
     def _failed(

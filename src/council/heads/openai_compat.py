@@ -68,6 +68,8 @@ class OpenAICompatHead(Head):
         if p.tools is not None and p.tools.functions:
             extra["tools"] = [f.to_openai() for f in p.tools.functions]
             extra["tool_choice"] = p.tools.openai_choice()
+            if not p.tools.parallel:
+                extra["parallel_tool_calls"] = False
         try:
             resp = await self.client().chat.completions.create(
                 model=model,

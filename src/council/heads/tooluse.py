@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from council.toolcalls.parse import parse_calls
+from council.toolcalls.parse import parse_calls, prose
 from council.toolcalls.prompt import as_text_turns, with_tools_prompt
 from council.toolcalls.schema import call_schema
 from council.types import GenParams, Message, ToolCall, Tools
@@ -41,15 +41,15 @@ def prepare(
     if tools is None or not tools.active:
         return messages, None, params
     if params.json_schema is None and tools.calls_only:
-        params = replace(params, json_schema=call_schema(tools, parallel=True))
+        params = replace(params, json_schema=call_schema(tools, parallel=tools.parallel))
     if can.tools:
         offered = [f.to_openai() for f in tools.functions if tools.forced in (None, f.name)]
         return messages, offered, params
     return with_tools_prompt(messages, tools), None, params
 
 
-def read_calls(text: str, tools: Tools | None) -> list[ToolCall] | None:
-    """The calls a local head wrote (None: it answered text, or no tools were offered)."""
-    if tools is None or not tools.active:
-        return None
-    return parse_calls(text)
+def read_calls(text: str, tools: Tools | None) -> tuple[str, list[ToolCall] | None]:
+    """The text and the calls a local head wrote (None: it answered text, or no tools were
+    offered); with calls, the text is only what it wrote around them."""
+    calls = parse_calls(text) if tools is not None and tools.active else None
+    return (text, None) if calls is None else (prose(text), calls)

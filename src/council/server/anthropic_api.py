@@ -17,12 +17,18 @@ from fastapi.responses import StreamingResponse
 
 from council.council import COUNCIL_ID
 from council.errors import CouncilError, InvalidRequestError
-from council.exchange import Conversation
-from council.server.anthropic_schemas import MessagesBody, MessagesRequest, stop_reason, usage
-from council.server.auth import memory_options
+from council.server.anthropic_schemas import (
+    MessagesBody,
+    MessagesRequest,
+    content_blocks,
+    stop_reason,
+    stop_sequence,
+    usage,
+)
+from council.server.chat import Checked, check_chat, decide
 from council.server.council_api import council_of
 from council.server.errors import anthropic_body
-from council.server.openai_api import STREAM_PIECE, _decide
+from council.server.openai_api import STREAM_PIECE
 from council.server.schemas import ChatCompletionRequest, meta_of
 from council.types import Verdict
 
@@ -30,16 +36,18 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["anthropic"])
 
 
-def _message(mid: str, model: str, v: Verdict | None) -> dict[str, Any]:
+def _message(
+    mid: str, model: str, v: Verdict | None, stops: list[str] | None = None
+) -> dict[str, Any]:
     """A Message object; before the verdict (a stream's message_start) it has no content."""
     return {
         "id": mid,
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [] if v is None else [{"type": "text", "text": v.answer}],
-        "stop_reason": None if v is None else stop_reason(v),
-        "stop_sequence": None,
+        "content": [] if v is None else content_blocks(v),
+        "stop_reason": None if v is None else stop_reason(v, stops),
+        "stop_sequence": None if v is None else stop_sequence(v, stops),
         "usage": {"input_tokens": 0, "output_tokens": 0} if v is None else usage(v),
     }
 
@@ -47,25 +55,19 @@ def _message(mid: str, model: str, v: Verdict | None) -> dict[str, Any]:
 @router.post("/messages", response_model=None)
 async def messages(body: MessagesRequest, request: Request) -> dict[str, Any] | StreamingResponse:
     """Anthropic Messages: model "council" (the ballot) or a head id; `stream: true` sends
-    Anthropic's event stream. Tools are not supported yet (a 400 says so)."""
+    Anthropic's event stream. With `tools`, the heads propose calls and the majority call is
+    the reply's tool_use blocks (stop_reason "tool_use")."""
     chat = body.as_chat()
-    # Checked here, as /v1/chat/completions does, so a bad request is a 4xx before a stream.
-    council = council_of(request)
-    conversation = council.check(chat.as_messages())
-    head_id = None if chat.model == COUNCIL_ID else chat.model
-    if head_id is not None:
-        council.head(head_id)
-    council.check_params(chat.params(), head_id)
-    options = await memory_options(request, chat)
+    checked = await check_chat(chat, request)  # as /v1/chat/completions: a 4xx before a stream
     mid = f"msg_{uuid.uuid4().hex[:24]}"
     if chat.stream:
         return StreamingResponse(
-            _stream(chat, request, conversation, options, mid),
+            _stream(chat, request, checked, mid),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    v = await _decide(chat, request, conversation, options)
-    return {**_message(mid, chat.model, v), "council": meta_of(v)}
+    v = await decide(chat, request, checked)
+    return {**_message(mid, chat.model, v, chat.stops()), "council": meta_of(v)}
 
 
 def _event(obj: dict[str, Any]) -> str:
@@ -75,18 +77,16 @@ def _event(obj: dict[str, Any]) -> str:
 async def _stream(
     chat: ChatCompletionRequest,
     request: Request,
-    conversation: Conversation,
-    options: dict[str, Any],
+    checked: Checked,
     mid: str,
 ) -> AsyncIterator[str]:
-    """message_start, content_block_start, ping (again on each council event while the heads
-    answer), text deltas, content_block_stop, message_delta (stop_reason, usage), message_stop."""
+    """message_start, ping (again on each council event while the heads answer), then per
+    content block its start, deltas (text_delta, or a tool_use's input_json_delta) and stop;
+    message_delta (stop_reason, usage), message_stop."""
     yield _event({"type": "message_start", "message": _message(mid, chat.model, None)})
-    text_block = {"type": "text", "text": ""}
-    yield _event({"type": "content_block_start", "index": 0, "content_block": text_block})
     yield _event({"type": "ping"})
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    task = asyncio.create_task(_decide(chat, request, conversation, options, events.put_nowait))
+    task = asyncio.create_task(decide(chat, request, checked, events.put_nowait))
     try:
         while not task.done():  # keep the connection alive while the heads answer
             getter = asyncio.ensure_future(events.get())
@@ -102,13 +102,32 @@ async def _stream(
     finally:
         if not task.done():  # the client went away: do not leave the ballot running orphaned
             task.cancel()
-    for i in range(0, len(v.answer), STREAM_PIECE):
-        delta = {"type": "text_delta", "text": v.answer[i : i + STREAM_PIECE]}
-        yield _event({"type": "content_block_delta", "index": 0, "delta": delta})
-    yield _event({"type": "content_block_stop", "index": 0})
-    stop = {"stop_reason": stop_reason(v), "stop_sequence": None}
+    for index, block in enumerate(content_blocks(v)):
+        for e in _block_events(index, block):
+            yield _event(e)
+    stops = chat.stops()
+    stop = {"stop_reason": stop_reason(v, stops), "stop_sequence": stop_sequence(v, stops)}
     yield _event({"type": "message_delta", "delta": stop, "usage": usage(v), "council": meta_of(v)})
     yield _event({"type": "message_stop"})
+
+
+def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
+    """One content block as Anthropic streams it: start (empty), deltas in pieces, stop."""
+    if block["type"] == "text":
+        start: dict[str, Any] = {"type": "text", "text": ""}
+        text = block["text"]
+        deltas = [{"type": "text_delta", "text": text[i : i + STREAM_PIECE]}
+                  for i in range(0, len(text), STREAM_PIECE)]  # fmt: skip
+    else:
+        start = {**block, "input": {}}
+        args = json.dumps(block["input"], ensure_ascii=False)
+        deltas = [{"type": "input_json_delta", "partial_json": args[i : i + STREAM_PIECE]}
+                  for i in range(0, len(args), STREAM_PIECE)]  # fmt: skip
+    return [
+        {"type": "content_block_start", "index": index, "content_block": start},
+        *({"type": "content_block_delta", "index": index, "delta": d} for d in deltas),
+        {"type": "content_block_stop", "index": index},
+    ]
 
 
 @router.post("/messages/count_tokens")

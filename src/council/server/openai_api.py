@@ -12,11 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from council.council import COUNCIL_ID, OnEvent
+from council.council import COUNCIL_ID
 from council.errors import CouncilError
-from council.exchange import Conversation
 from council.heads.streaming import TextSink, streaming_to
-from council.server.auth import memory_options
+from council.server.chat import Checked, check_chat, decide
 from council.server.council_api import council_of
 from council.server.embeddings_api import embedding_models
 from council.server.errors import error_body
@@ -41,29 +40,6 @@ async def models(request: Request) -> dict[str, Any]:
         ]
         + embedding_models(request),
     }
-
-
-async def _decide(
-    body: ChatCompletionRequest,
-    request: Request,
-    conversation: Conversation,
-    options: dict[str, Any],
-    on_event: OnEvent | None = None,
-) -> Verdict:
-    council = council_of(request)
-    params = body.params()
-    if body.model == COUNCIL_ID:
-        return await council.ask(
-            conversation,
-            strategy=body.strategy,
-            num_models=body.num_models,
-            task_type=body.task_type,
-            params=params,
-            on_event=on_event,
-            hints=body.route_hints(),
-            **options,
-        )
-    return await council.ask_single(conversation, head_id=body.model, params=params, **options)
 
 
 def _logprobs(body: ChatCompletionRequest, v: Verdict) -> dict[str, Any] | None:
@@ -91,24 +67,18 @@ def _usage(v: Verdict) -> dict[str, int]:
 async def chat_completions(
     body: ChatCompletionRequest, request: Request
 ) -> dict[str, Any] | StreamingResponse:
-    """Chat completions; `stream: true` sends SSE chunks ending in [DONE]."""
-    # Checked once, here, so that a bad request is a 4xx even before a stream starts.
-    council = council_of(request)
-    conversation = council.check(body.as_messages())
-    head_id = None if body.model == COUNCIL_ID else body.model
-    if head_id is not None:
-        council.head(head_id)  # 404 for an unknown model before any work
-    council.check_params(body.params(), head_id)  # 400s before a stream starts
-    options = await memory_options(request, body)  # whose memory: refused before a stream
+    """Chat completions; `stream: true` sends SSE chunks ending in [DONE]. With `tools`, the
+    heads propose calls and the majority call is the reply's message.tool_calls."""
+    checked = await check_chat(body, request)  # once, so a bad request is a 4xx before a stream
     cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
         return StreamingResponse(
-            _stream(body, request, conversation, options, cid, created),
+            _stream(body, request, checked, cid, created),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    v = await _decide(body, request, conversation, options)
+    v = await decide(body, request, checked)
     return {
         "id": cid,
         "object": "chat.completion",
@@ -117,8 +87,8 @@ async def chat_completions(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": v.answer},
-                "finish_reason": "stop",
+                "message": _message(v),
+                "finish_reason": "tool_calls" if v.tool_calls else "stop",
                 "logprobs": _logprobs(body, v),
             }
         ],
@@ -128,6 +98,29 @@ async def chat_completions(
     }
 
 
+def _message(v: Verdict) -> dict[str, Any]:
+    """The reply's message: the answer, or the calls the council decided (content null)."""
+    if not v.tool_calls:
+        return {"role": "assistant", "content": v.answer}
+    calls = [c.to_openai() for c in v.tool_calls]
+    return {"role": "assistant", "content": v.answer or None, "tool_calls": calls}
+
+
+def _call_deltas(v: Verdict) -> list[dict[str, Any]]:
+    """The decided calls as OpenAI streams them: per call, its id and name, then the
+    arguments in pieces (the SDK joins the pieces by index)."""
+    deltas = []
+    for i, c in enumerate(v.tool_calls or []):
+        head = {"index": i, "id": c.id, "type": "function",
+                "function": {"name": c.name, "arguments": ""}}  # fmt: skip
+        deltas.append({"tool_calls": [head]})
+        args = c.arguments_json
+        for k in range(0, len(args), STREAM_PIECE):
+            piece = {"index": i, "function": {"arguments": args[k : k + STREAM_PIECE]}}
+            deltas.append({"tool_calls": [piece]})
+    return deltas
+
+
 def _sse(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj)}\n\n"
 
@@ -135,8 +128,7 @@ def _sse(obj: dict[str, Any]) -> str:
 async def _stream(
     body: ChatCompletionRequest,
     request: Request,
-    conversation: Conversation,
-    options: dict[str, Any],
+    checked: Checked,
     cid: str,
     created: int,
 ) -> AsyncIterator[str]:
@@ -162,7 +154,7 @@ async def _stream(
     sink = None if body.model == COUNCIL_ID else TextSink(lambda d: out.put_nowait(("text", d)))
     with streaming_to(sink):
         task = asyncio.create_task(
-            _decide(body, request, conversation, options, lambda e: out.put_nowait(("event", e)))
+            decide(body, request, checked, lambda e: out.put_nowait(("event", e)))
         )
 
     def piece(kind: str, item: Any) -> str:
@@ -192,8 +184,11 @@ async def _stream(
     rest = v.answer[len(sent) :] if v.answer.startswith(sent) else ""
     for i in range(0, len(rest), STREAM_PIECE):  # a decided answer, or what a stream left
         yield _sse(chunk({"content": rest[i : i + STREAM_PIECE]}))
+    for delta in _call_deltas(v):
+        yield _sse(chunk(delta))
     # The answer is decided before it streams, so its token log-probabilities come at once.
-    yield _sse(chunk({}, "stop", _logprobs(body, v), council=meta_of(v)))
+    finish = "tool_calls" if v.tool_calls else "stop"
+    yield _sse(chunk({}, finish, _logprobs(body, v), council=meta_of(v)))
     if body.stream_options and body.stream_options.include_usage:
         yield _sse({**chunk({}), "choices": [], "usage": _usage(v)})
     yield "data: [DONE]\n\n"

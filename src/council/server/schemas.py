@@ -3,12 +3,14 @@ fields it does not use, as OpenAI clients send many optional ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from council.routing.selector import Hints
-from council.types import GenParams, Message
+from council.toolcalls.offer import as_tools
+from council.types import GenParams, Message, ToolCall
 
 # What to send instead of an empty id, per field. An empty id is never a real one: "" for a
 # conversation was stored as a dangling reference (SQLite's foreign key refused it: a 500).
@@ -95,19 +97,45 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class FunctionCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCallIn(BaseModel):
+    """An assistant turn's call, as the client got it from an earlier answer."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
+    tool_calls: list[ToolCallIn] | None = None  # an assistant's calls
+    tool_call_id: str | None = None  # a tool turn: the call it answers
+    name: str | None = None
 
     def to_message(self) -> Message:
         if isinstance(self.content, list):
             text = "\n".join(p.text or "" for p in self.content if p.type == "text")
         else:
             text = self.content or ""
-        role = {"developer": "system", "tool": "user"}.get(self.role, self.role)
-        return Message(role, text)  # type: ignore[arg-type]
+        role = {"developer": "system"}.get(self.role, self.role)
+        calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments)
+                      for c in self.tool_calls or [])  # fmt: skip
+        return Message(
+            role,  # type: ignore[arg-type]
+            text,
+            tool_calls=calls or None,
+            tool_call_id=self.tool_call_id if self.role == "tool" else None,
+            name=self.name if self.role == "tool" else None,
+        )
 
 
 class StreamOptions(BaseModel):
@@ -133,6 +161,13 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
     top_logprobs: int | None = Field(
         None, description="Only the chosen tokens' log-probabilities are served (0 or unset)."
     )
+    tools: list[dict[str, Any]] | None = Field(
+        None, description="Function tools the heads may call; the majority call wins."
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        None, description='"auto", "none", "required" or {"type": "function", ...}.'
+    )
+    parallel_tool_calls: bool | None = None
     # Council extensions (OpenAI clients pass them via extra_body)
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
@@ -154,7 +189,15 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
     def as_messages(self) -> list[Message]:
-        return [m.to_message() for m in self.messages]
+        """The turns; a tool result without a name takes its call's function name."""
+        messages = [m.to_message() for m in self.messages]
+        named = {c.id: c.name for m in messages for c in m.tool_calls or ()}
+        return [
+            replace(m, name=named.get(m.tool_call_id or ""))
+            if m.role == "tool" and m.name is None
+            else m
+            for m in messages
+        ]
 
     def params(self) -> GenParams:
         return GenParams(
@@ -163,6 +206,7 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             seed=self.seed,
             stop=self.stops(),
+            tools=as_tools(self.tools, self.tool_choice, self.parallel_tool_calls),
         )
 
 

@@ -313,7 +313,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
-    token_logprobs, finish_reason, tool_calls = None, "stop", None
+    token_logprobs, finish_reason, tool_calls, stop_sequence = None, "stop", None, None
     if d.answer_text is not None:
         answer = d.answer_text
     else:
@@ -322,6 +322,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         token_logprobs = b.completions[d.answer_index].token_logprobs
         finish_reason = b.completions[d.answer_index].finish_reason
         tool_calls = b.completions[d.answer_index].tool_calls
+        stop_sequence = b.completions[d.answer_index].stop_sequence
         if tool_calls:  # the winning proposal is a call: the reply calls it
             finish_reason, token_logprobs = "tool_calls", None
     return Verdict(
@@ -341,6 +342,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         answer_logprobs=token_logprobs,
         finish_reason=finish_reason,
         tool_calls=tool_calls,
+        stop_sequence=stop_sequence,
     )
 
 

@@ -36,6 +36,8 @@ def problem(c: Completion, tools: Tools) -> str | None:
     if c.tool_calls:
         if tools.choice == "none":
             return "tool_choice is none, but the head proposed a call"
+        if not tools.parallel and len(c.tool_calls) > 1:
+            return f"parallel_tool_calls is false, but the head proposed {len(c.tool_calls)} calls"
         for call in c.tool_calls:
             why = call_problem(call, tools)
             if why is not None:

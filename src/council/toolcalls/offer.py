@@ -19,6 +19,7 @@ TOOL_STRATEGIES = {"vote", "weighted", "consensus", "specialization"}
 def as_tools(
     tools: list[dict[str, Any]] | list[FunctionTool] | None,
     tool_choice: str | dict[str, Any] | None = None,
+    parallel: bool | None = None,
 ) -> Tools | None:
     """The request's Tools, checked (a 400 says what is wrong); None without tools."""
     if not tools:
@@ -30,7 +31,7 @@ def as_tools(
             code="invalid_tool_choice",
         )
     functions = tuple(_function(t, i) for i, t in enumerate(list(tools)))
-    offered = Tools(functions, _choice(tool_choice))
+    offered = Tools(functions, _choice(tool_choice), parallel is not False)
     check_tools(offered)
     return offered
 

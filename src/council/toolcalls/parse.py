@@ -58,3 +58,9 @@ def _one(d: Any) -> ToolCall | None:
         args = loaded if loaded is not None else args
     arguments = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
     return ToolCall(id=d.get("id") or new_call_id(), name=name, arguments_json=arguments)
+
+
+def prose(text: str) -> str:
+    """What a head wrote besides its calls: the text around <tool_call> tags ("" for a bare
+    JSON call)."""
+    return TAGGED.sub("", text).strip() if TAGGED.search(text) else ""
