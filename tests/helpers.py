@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +85,16 @@ def settings_with(heads: list[HeadSpec], **kw: Any) -> Settings:
 
 
 class ScriptedHead(Head):
-    """A head that replies from a script: strings, (string, logprob) pairs, Exceptions
-    (returned as errors) or delays."""
+    """A head that replies from a script: strings, (string, logprob) pairs, Completions (a
+    proposal of tool_calls, say; the head's id is filled in), Exceptions (returned as errors)
+    or delays."""
 
     def __init__(self, spec: HeadSpec, replies: list[Any] | None = None, delay: float = 0.0):
         super().__init__(spec)
         self.replies: deque[Any] = deque(replies or [])
         self.delay = delay
         self.seen: list[list[Message]] = []
+        self.params: list[GenParams | None] = []
 
     def enqueue(self, *replies: Any) -> None:
         self.replies.extend(replies)
@@ -101,11 +104,14 @@ class ScriptedHead(Head):
     ) -> list[Completion]:
         started = time.perf_counter()
         self.seen.append(messages)
+        self.params.append(params)
         if self.delay:
             await asyncio.sleep(self.delay)
         reply = self.replies.popleft() if self.replies else "no more scripted replies"
         if isinstance(reply, Exception):
             return self.failed(str(reply), started, n)
+        if isinstance(reply, Completion):
+            return [replace(reply, head=self.id, tokens_in=3, tokens_out=2)] * n
         logprob = None
         if isinstance(reply, tuple):  # (text, how sure the head was: mean token logprob)
             reply, logprob = reply

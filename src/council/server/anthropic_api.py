@@ -82,8 +82,13 @@ async def _stream(
 ) -> AsyncIterator[str]:
     """message_start, ping (again on each council event while the heads answer), then per
     content block its start, deltas (text_delta, or a tool_use's input_json_delta) and stop;
-    message_delta (stop_reason, usage), message_stop."""
+    message_delta (stop_reason, usage), message_stop. Without tools the answer is one text
+    block, which starts before the first ping; with tools, blocks wait for the verdict."""
     yield _event({"type": "message_start", "message": _message(mid, chat.model, None)})
+    text_first = not chat.tools
+    if text_first:
+        start = {"type": "text", "text": ""}
+        yield _event({"type": "content_block_start", "index": 0, "content_block": start})
     yield _event({"type": "ping"})
     events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     task = asyncio.create_task(decide(chat, request, checked, events.put_nowait))
@@ -103,7 +108,8 @@ async def _stream(
         if not task.done():  # the client went away: do not leave the ballot running orphaned
             task.cancel()
     for index, block in enumerate(content_blocks(v)):
-        for e in _block_events(index, block):
+        started = text_first and index == 0  # its start went out before the verdict
+        for e in _block_events(index, block)[int(started) :]:
             yield _event(e)
     stops = chat.stops()
     stop = {"stop_reason": stop_reason(v, stops), "stop_sequence": stop_sequence(v, stops)}
