@@ -135,10 +135,12 @@ def test_messages_stream_sends_anthropics_event_sequence(
 def test_messages_errors_come_in_anthropics_shape(
     claude: anthropic.Anthropic, server: tuple[ThreadServer, list[ScriptedHead]]
 ) -> None:
-    with pytest.raises(anthropic.BadRequestError, match="Tools are not supported"):
-        claude.messages.create(**ask(), tools=[{"name": "add", "input_schema": {"type": "object"}}])
-    tool_result = [{"type": "tool_result", "tool_use_id": "t1", "content": "4"}]
-    with pytest.raises(anthropic.BadRequestError, match="Tools are not supported"):
+    # Tools are served now (tests/test_tools.py); what cannot run here is still a 400.
+    search = {"type": "web_search_20250305", "name": "web_search"}
+    with pytest.raises(anthropic.BadRequestError, match="server tools"):
+        claude.messages.create(**ask(), tools=[search])
+    tool_result = [{"type": "tool_result", "content": "4"}]
+    with pytest.raises(anthropic.BadRequestError, match="without tool_use_id"):
         claude.messages.create(**ask(messages=[{"role": "user", "content": tool_result}]))
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x"}}
     with pytest.raises(anthropic.BadRequestError, match="text only"):

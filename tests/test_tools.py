@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -376,6 +377,9 @@ def test_canonical_calls_and_what_a_head_wrote() -> None:
         == 2
     )
     assert parse_calls("Paris is sunny.") is None
+    # a stored exchange's tool turns read back as they were (memory, learning's harvest)
+    turn = Message("assistant", "", tool_calls=(call("f", {"x": 1}, "c1"),))
+    assert Message.coerce(json.loads(json.dumps(asdict(turn)))) == turn
     assert parse_calls('{"city": "Paris"}') is None
 
 

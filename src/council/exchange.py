@@ -50,7 +50,9 @@ def check(
             "(COUNCIL_MAX_MESSAGES). Drop older turns or raise the limit.",
             param="messages",
         )
-    size = sum(len(m.content) for m in msgs)
+    size = sum(
+        len(m.content) + sum(len(c.arguments_json) for c in m.tool_calls or ()) for m in msgs
+    )
     if size > max_chars:
         raise PromptTooLongError(
             f"The prompt has {size} characters; the limit is {max_chars} "

@@ -27,6 +27,9 @@ class ToolCall:
 
     @classmethod
     def from_openai(cls, d: dict[str, Any]) -> ToolCall:
+        """From OpenAI's shape, or from this dataclass's own (a stored exchange's turns)."""
+        if "arguments_json" in d:
+            return cls(d.get("id") or "", d.get("name") or "", d["arguments_json"])
         fn = d.get("function") or {}
         return cls(id=d.get("id") or "", name=fn.get("name") or "",
                    arguments_json=fn.get("arguments") or "{}")  # fmt: skip

@@ -118,7 +118,7 @@ async def _one(
         admitted and quality >= s.learning.quality_threshold and signals.correction is not False
     )
     reason = refused or _refusal(signals, quality, s.learning.quality_threshold, rw, correction)
-    messages = [Message(**m) for m in json.loads(row["messages_json"])]
+    messages = [Message.coerce(m) for m in json.loads(row["messages_json"])]
     rewrite = ExchangeRecord(
         id=new_exchange_id(),
         user_id=row["user_id"],
