@@ -94,7 +94,7 @@ class ScriptedHead(Head):
         self.replies: deque[Any] = deque(replies or [])
         self.delay = delay
         self.seen: list[list[Message]] = []
-        self.params: list[GenParams | None] = []
+        self.asked_with: list[GenParams | None] = []
 
     def enqueue(self, *replies: Any) -> None:
         self.replies.extend(replies)
@@ -104,7 +104,7 @@ class ScriptedHead(Head):
     ) -> list[Completion]:
         started = time.perf_counter()
         self.seen.append(messages)
-        self.params.append(params)
+        self.asked_with.append(params)
         if self.delay:
             await asyncio.sleep(self.delay)
         reply = self.replies.popleft() if self.replies else "no more scripted replies"

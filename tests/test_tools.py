@@ -108,7 +108,7 @@ def test_a_tool_round_trip_call_then_result_then_answer(
     assert tc.function.name == "get_weather"
     assert json.loads(tc.function.arguments) == {"city": "Paris", "unit": "c"}
     assert resp.model_extra["council"]["confidence"] == 1.0
-    offered = heads[0].params[-1]
+    offered = heads[0].asked_with[-1]
     assert offered is not None and offered.tools is not None
     assert [f.name for f in offered.tools.functions] == ["get_weather", "get_time"]
 
@@ -151,7 +151,7 @@ def test_tool_choice_forces_a_function_and_other_proposals_lose_their_vote(
     assert "tool_choice asked for 'get_time'" in ballot["a"]["error"]
     assert "answered text" in ballot["b"]["error"]
     assert ballot["c"]["won"] and not ballot["a"]["won"] and ballot["a"]["weight"] == 0
-    seen = heads[0].params[-1]
+    seen = heads[0].asked_with[-1]
     assert seen is not None and seen.tools is not None and seen.tools.forced == "get_time"
 
 
@@ -289,7 +289,7 @@ def test_anthropic_tool_round_trip(
     assert msg.stop_reason == "tool_use"
     [use] = [b for b in msg.content if b.type == "tool_use"]
     assert use.name == "get_weather" and use.input == {"city": "Paris"} and use.id == "call_p"
-    offered = heads[0].params[-1]
+    offered = heads[0].asked_with[-1]
     assert offered is not None and offered.tools is not None and offered.tools.choice == "required"
 
     script(heads, *["Sunny, 18 °C."] * 3)
@@ -407,7 +407,8 @@ async def test_a_local_head_never_answers_prose_where_a_call_is_required(
     (GenParams.json_schema) where the engine has a grammar, and makes a valid call; without
     one, its prose is excluded and the council says why. Never prose as the answer."""
     settings = settings_with(local_specs(tiny_model_dir, 1, max_tokens=48))
-    council = Council(settings, heads=build_heads(settings, make_context(settings)))
+    ctx = make_context(settings)
+    council = Council(settings, heads=build_heads(settings, ctx))
     try:
         v = await council.ask(ASK, tools=[WEATHER], tool_choice="required")
     except NoAnswerError as exc:
@@ -417,3 +418,63 @@ async def test_a_local_head_never_answers_prose_where_a_call_is_required(
         assert v.tool_calls[0].name == "get_weather"
     finally:
         await council.close()
+        ctx.pool.close()
+
+
+# A chat template with tools and tool turns (as Qwen's and Llama 3.1's have them), small.
+TOOL_TEMPLATE = (
+    "{% if tools %}<tools>{% for t in tools %}{{ t.function.name }};{% endfor %}</tools>"
+    "{% endif %}{% for m in messages %}<{{ m.role }}>"
+    "{% for c in m.tool_calls or [] %}<call>{{ c.function.name }}</call>{% endfor %}"
+    "{% if m.role == 'tool' %}result: {% endif %}{{ m.content or '' }}</{{ m.role }}>"
+    "{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+async def test_a_template_with_tools_gets_them_in_its_own_format(tiny_model_dir: Path) -> None:
+    settings = settings_with(local_specs(tiny_model_dir, 1, max_tokens=4, system_prompt=""))
+    ctx = make_context(settings)
+    [head] = build_heads(settings, ctx)
+    await head.start()
+    engine = head._engine()  # type: ignore[attr-defined]
+    assert engine.template_tools() == TemplateTools(tools=False, turns=False)  # SmolLM2's
+    engine.tokenizer.chat_template = TOOL_TEMPLATE
+    assert engine.template_tools() == TemplateTools(tools=True, turns=True)
+    tools = as_tools([WEATHER, TIME], {"type": "function", "function": {"name": "get_time"}})
+    history = [
+        Message("user", "Weather?"),
+        Message("assistant", "", tool_calls=(call("get_weather", {"city": "Paris"}, "c1"),)),
+        Message("tool", "18 C", tool_call_id="c1", name="get_weather"),
+    ]
+    prompt, offered, _ = prepare(history, GenParams(tools=tools), engine.template_tools())
+    text = engine.tokenizer.decode(engine.encode(prompt, offered))
+    assert "<tools>get_time;</tools>" in text  # only the function tool_choice names
+    assert "<assistant><call>get_weather</call></assistant>" in text
+    assert "<tool>result: 18 C</tool>" in text and text.endswith("<assistant>")
+    [c] = await head.complete(history, params=GenParams(tools=tools))  # through the engine
+    assert c.ok and c.tokens_in == len(engine.encode(prompt, offered))
+    await head.close()
+    ctx.pool.close()
+
+
+def test_anthropic_reports_the_stop_sequence_a_local_head_stopped_at(
+    tiny_model_dir: Path,
+) -> None:
+    settings = settings_with(local_specs(tiny_model_dir, 1, max_tokens=12))
+    ctx = make_context(settings)
+    council = Council(settings, heads=build_heads(settings, ctx))
+    with ThreadServer(create_app(settings, council)) as server:
+        claude = anthropic.Anthropic(base_url=server.url, api_key="x", max_retries=0)
+        full = claude.messages.create(model="h0", max_tokens=12, messages=ASK)  # type: ignore[arg-type]
+        text = full.content[0].text  # type: ignore[union-attr]
+        stop = text[len(text) // 2 : len(text) // 2 + 2]
+        assert stop.strip() and full.stop_reason in ("max_tokens", "end_turn"), text
+        cut = claude.messages.create(
+            model="h0",
+            max_tokens=12,
+            messages=ASK,
+            stop_sequences=[stop],  # type: ignore[arg-type]
+        )
+        assert cut.stop_reason == "stop_sequence" and cut.stop_sequence == stop
+        assert stop not in cut.content[0].text  # type: ignore[union-attr]
+    ctx.pool.close()

@@ -73,6 +73,15 @@ def check_parameters(fn: FunctionTool, where: str) -> None:
             param=f"{where}.parameters",
             code="invalid_tool_schema",
         ) from None
+    try:  # a $ref that does not resolve fails here, not on every call
+        list(Draft202012Validator(schema).iter_errors({}))
+    except Exception as exc:
+        raise InvalidRequestError(
+            f"{where} ({fn.name}): parameters cannot be applied ({type(exc).__name__}: {exc}). "
+            "Keep every $ref inside the schema (#/$defs/...).",
+            param=f"{where}.parameters",
+            code="invalid_tool_schema",
+        ) from None
     if schema and schema.get("type", "object") != "object":
         raise InvalidRequestError(
             f"{where} ({fn.name}): parameters has type {schema.get('type')!r}; a function's "
@@ -96,7 +105,10 @@ def call_problem(call: ToolCall, tools: Tools) -> str | None:
         return f"{call.name}: arguments are not JSON ({exc})"
     if not isinstance(args, dict):
         return f"{call.name}: arguments are {type(args).__name__}, not a JSON object"
-    error = next(iter(Draft202012Validator(fn.parameters).iter_errors(args)), None)
+    try:
+        error = next(iter(Draft202012Validator(fn.parameters).iter_errors(args)), None)
+    except Exception as exc:  # e.g. a $ref that cannot be resolved here: no call passes it
+        return f"{call.name}: its schema cannot be applied ({type(exc).__name__}: {exc})"
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
         return f"{call.name}: {path}: {error.message}"
