@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 
+from council.config import HeadSpec
 from council.council import Council
 from council.errors import NoAnswerError
 from council.heads import build_heads, make_context
@@ -478,3 +479,32 @@ def test_anthropic_reports_the_stop_sequence_a_local_head_stopped_at(
         assert cut.stop_reason == "stop_sequence" and cut.stop_sequence == stop
         assert stop not in cut.content[0].text  # type: ignore[union-attr]
     ctx.pool.close()
+
+
+async def test_an_openai_head_passes_tools_and_tool_turns_through(
+    council_server: tuple[ThreadServer, list[ScriptedHead]],
+) -> None:
+    """Our own server as the remote end of an `openai` head: the tools, tool_choice and the
+    tool turns reach its heads as they were sent, and its tool_calls come back as a call."""
+    server, inner = council_server
+    spec = HeadSpec(id="remote", kind="openai", model="council", base_url=f"{server.url}/v1")
+    settings = settings_with([spec])
+    council = Council(settings, heads=build_heads(settings, make_context(settings)))
+    script(inner, *[proposes(call("get_time", {"city": "Lima"}, "call_r"))] * 3)
+    earlier = call("get_weather", {"city": "Lima"}, "c0")
+    history = [
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [earlier.to_openai()]},
+        {"role": "tool", "tool_call_id": "c0", "content": "20 C"},
+    ]
+    forced = {"type": "function", "function": {"name": "get_time"}}
+    v = await council.ask_single(history, head_id="remote", params=GenParams(
+        tools=as_tools([WEATHER, TIME], forced)))  # fmt: skip
+    assert v.tool_calls == [call("get_time", {"city": "Lima"}, "call_r")]
+    assert v.finish_reason == "tool_calls"
+    seen = inner[0].seen[-1]
+    assert seen[-2].tool_calls == (earlier,)
+    assert seen[-1].role == "tool" and seen[-1].tool_call_id == "c0"
+    asked = inner[0].asked_with[-1]
+    assert asked is not None and asked.tools is not None and asked.tools.forced == "get_time"
+    await council.close()

@@ -277,8 +277,8 @@ def call_answer(c: Completion) -> Extracted:
 def majority_kind(completions: list[Completion], extracted: list[Extracted | None]) -> list[str]:
     """Calls and text on one ballot (tool_choice auto): the kind most heads proposed wins,
     and the other kind's proposals lose their vote (they stay on the ballot). In place."""
-    kinds = [kind_of(c) if e is not None else None for c, e in zip(completions, extracted,
-                                                                    strict=True)]  # fmt: skip
+    pairs = zip(completions, extracted, strict=True)
+    kinds = [kind_of(c) if e is not None else None for c, e in pairs]
     if len({k for k in kinds if k is not None}) < 2:
         return []
     won = winning_kind(kinds, [1.0] * len(kinds))
@@ -286,8 +286,7 @@ def majority_kind(completions: list[Completion], extracted: list[Extracted | Non
     for i in lost:
         extracted[i] = None
     who = ", ".join(completions[i].head for i in lost)
-    return [f"most heads proposed {'a tool call' if won == 'call' else 'text'}; "
-            f"not counted: {who}"]  # fmt: skip
+    return [f"most heads proposed {'a tool call' if won == 'call' else 'text'}; not counted: {who}"]
 
 
 def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verdict:
