@@ -27,6 +27,7 @@ _LAZY = {
     "Vote": "council.types",
     "Completion": "council.types",
     "Message": "council.types",
+    "ToolCall": "council.types",
     "get_ensemble": "council.compat",
     "EnsembleStrategy": "council.compat",
 }
