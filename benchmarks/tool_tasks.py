@@ -11,6 +11,7 @@ call was required) scores wrong, and so does the council when no head made a val
 
     python benchmarks/tool_tasks.py [--configured] [--tool-choice required|auto]
                                     [--items 12] [--max-tokens 96] [--strategy vote]
+                                    [--heads N]
 
 By default it runs the packaged catalogue's model heads (the default model's personas; tool
 heads left out: they do not propose calls); --configured runs the heads of your settings
@@ -112,15 +113,15 @@ def right(task: ToolTask, calls: list[dict[str, Any]] | None) -> bool:
     )
 
 
-def settings_for(configured: bool) -> Settings:
+def settings_for(configured: bool, n_heads: int | None) -> Settings:
     if configured:
         return load_settings(memory=False)
-    heads = [h for h in packaged_catalogue() if h.kind != "tool"]
+    heads = [h for h in packaged_catalogue() if h.kind != "tool"][:n_heads]
     return Settings(heads=heads, memory=False, embedder="none", fact_head="none")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    council = Council(settings_for(args.configured))
+    council = Council(settings_for(args.configured, args.heads))
     await council.start()
     scores: dict[str, list[bool]] = {}
     started = time.perf_counter()
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=len(TASKS))
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--strategy", default="vote")
+    parser.add_argument("--heads", type=int, default=None, help="the catalogue's first N heads")
     report = asyncio.run(run(parser.parse_args()))
     print(json.dumps(report, indent=2))
 
