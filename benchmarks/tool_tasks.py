@@ -124,6 +124,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     council = Council(settings_for(args.configured, args.heads))
     await council.start()
     scores: dict[str, list[bool]] = {}
+    why: list[str] = []  # the first few reasons no head made a valid call
     started = time.perf_counter()
     try:
         for task in TASKS[: args.items]:
@@ -136,8 +137,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     tool_choice=args.tool_choice,
                     record=False,
                 )
-            except NoAnswerError:  # no head made a valid call
-                scores.setdefault("council", []).append(False)
+            except NoAnswerError as exc:  # no head made a valid call: each head scores wrong
+                for h in ["council", *(h.id for h in council.enabled)]:
+                    scores.setdefault(h, []).append(False)
+                why.append(str(exc)[:400])
                 continue
             for vote in v.votes:
                 ok = vote.error is None and right(task, vote.tool_calls)
@@ -151,6 +154,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "tool_choice": args.tool_choice,
         "seconds": round(time.perf_counter() - started, 1),
         "accuracy": {who: round(sum(s) / len(s), 3) for who, s in scores.items()},
+        "no_valid_call": why[:3],
     }
 
 
