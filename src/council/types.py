@@ -44,6 +44,9 @@ class GenParams:
     max_tokens: int | None = None
     seed: int | None = None
     stop: list[str] | None = None
+    # Structured output: a local head decodes only text valid under this JSON schema ({}: any
+    # JSON object); openai heads pass it on as response_format; the ballot counts valid JSON.
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Vote:
     adapter: str | None = None  # the adapter version that answered (None: the base model)
     logprob: float | None = None  # the head's self-certainty (Completion.logprob)
     abstained: bool = False  # a tool head that did not apply: no vote, no dissent
+    invalid: str | None = None  # why the answer was not counted (not valid under the schema)
 
 
 @dataclass

@@ -86,6 +86,7 @@ class Head(ABC):
             max_tokens=max_tokens if cap is None else min(max_tokens, cap),
             seed=s.seed if p.seed is None else p.seed,
             stop=list(s.stop) + list(p.stop or []),
+            json_schema=p.json_schema,
         )
 
     def with_persona(self, messages: list[Message]) -> list[Message]:

@@ -123,6 +123,9 @@ class LocalHead(Head):
                 )
                 for k in range(n)
             ]
+            if p.json_schema is not None:  # decode only text valid under the schema
+                for row, c in zip(rows, await engine.constraints(p.json_schema, n), strict=True):
+                    row.constraint = c
             sink = claim() if n == 1 and isinstance(engine, ContinuousModel) else None
             if sink is not None:  # a single-head request: its text streams as generated
                 rows[0].on_text = sink.push
