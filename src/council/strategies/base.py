@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from council.ballot.json_vote import extract_json, no_valid_answer
 from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
-from council.errors import AbstainedError, NoAnswerError
+from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
+from council.structured.canonical import check_answer
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class Ballot:
     # Each head's weight in this domain, learned from outcomes and shrunk towards its
     # catalogue quality (routing/cognitive_map.py learned_weight); absent: the quality.
     learned: dict[str, float] = field(default_factory=dict)
+    # Under a JSON schema: why each answer was not counted (None: it was, or it failed)
+    invalid: list[str | None] = field(default_factory=list)
 
     def weights(self, by_quality: bool) -> list[float]:
         """Per answer: 1 (a vote) or the head's learned weight (`weighted`); 0 for no vote."""
@@ -178,8 +182,24 @@ class Context:
             require_answer(completions)
         return completions
 
-    async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
-        b = await self.council.count(self.question, self.task_type, specs, completions)
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        return self.params.json_schema if self.params is not None else None
+
+    async def count(
+        self, specs: list[HeadSpec], completions: list[Completion], final: bool = True
+    ) -> Ballot:
+        """Extract and cluster the answers; under a schema only valid JSON votes, and a final
+        ballot with none raises NoValidAnswerError (422, or the next provider is asked)."""
+        if self.schema is None:
+            b = await self.council.count(self.question, self.task_type, specs, completions)
+        else:  # JSON compares by canonical value: no embeddings needed
+            j = extract_json(completions, self.schema)
+            clusters = cluster_answers(j.extracted)
+            b = Ballot(self.question, self.task_type, specs, completions, j.extracted, clusters,
+                       invalid=j.invalid)  # fmt: skip
+            if final and any(c.answered for c in completions) and b.tally().winner is None:
+                raise NoValidAnswerError(no_valid_answer(completions, j.invalid))
         if self.plan is not None:
             b.learned = dict(self.plan.weights)
         return b
@@ -197,7 +217,7 @@ class Context:
         early = [h for h in heads if h.id in chosen]
         rest = [h for h in heads if h.id not in chosen]
         first = self.seen(await self.collect(early, require=False))
-        b = await self.count([h.spec for h in early], first)
+        b = await self.count([h.spec for h in early], first, final=False)
         why = enough(plan, b) if all(c.ok for c in first) else None
         if why is not None:
             self.skipped = [h.id for h in rest]
@@ -225,6 +245,8 @@ def enough(plan: Plan, b: Ballot) -> str | None:
     """Why the first heads' ballot settles the question (None: ask the rest)."""
     t = b.tally()
     n = len(b.completions)
+    if t.winner is None:  # no answer counted (none valid under the schema): ask the rest
+        return None
     if plan.stop_logprob is None or n > 1:
         if t.confidence >= plan.stop_confidence:
             who = ", ".join(c.head for c in b.completions)
@@ -280,6 +302,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             logprob=None if c.logprob is None else round(c.logprob, 4),
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
             abstained=c.abstained,
+            invalid=b.invalid[i] if b.invalid else None,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
@@ -291,6 +314,8 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         answer = b.completions[d.answer_index].text
         token_logprobs = b.completions[d.answer_index].token_logprobs
         finish_reason = b.completions[d.answer_index].finish_reason
+    if ctx.schema is not None:  # the reply always validates (a synthesis too), or nothing
+        require_valid(answer, ctx.schema, b)
     return Verdict(
         answer=answer,
         votes=votes,
@@ -310,6 +335,16 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
     )
 
 
+def require_valid(answer: str, schema: dict[str, Any], b: Ballot) -> None:
+    checked = check_answer(answer, schema)
+    if checked.invalid is not None:
+        reasons = [*(b.invalid or [None] * len(b.completions))]
+        raise NoValidAnswerError(
+            f"The decided answer is not valid under the schema ({checked.invalid}). "
+            + no_valid_answer(b.completions, reasons)
+        )
+
+
 def tool_notes(completions: list[Completion]) -> list[str]:
     """What each tool head ran (its expression, the sentence it read), or why it abstained."""
     return [
@@ -321,7 +356,7 @@ def tool_notes(completions: list[Completion]) -> list[str]:
 
 def single_failure(head: str, exc: NoAnswerError, calls: list[Completion]) -> NoAnswerError:
     """What asking one head alone raises: its abstention as it is, else its own error."""
-    if isinstance(exc, AbstainedError):
+    if isinstance(exc, AbstainedError | NoValidAnswerError):
         return exc
     return NoAnswerError(f"Head {head} failed: {calls[0].error if calls else exc}")
 

@@ -10,7 +10,7 @@ needs no torch.compile or triton, and names an unsupported schema keyword before
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llguidance
 import llguidance.hf
@@ -20,9 +20,12 @@ from jsonschema.exceptions import SchemaError as JsonSchemaError
 
 from council.errors import ResponseSchemaError
 
+if TYPE_CHECKING:
+    from llguidance._lib import JsonCompileOptions
+
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 # Compact JSON (no free whitespace): fewer tokens, and a small model cannot wander in blanks.
-OPTIONS: dict[str, Any] = {"whitespace_flexible": False}
+OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 _BITS = torch.arange(32, dtype=torch.int32)
 
 
@@ -32,7 +35,7 @@ def effective(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_schema(schema: dict[str, Any]) -> str:
-    """The llguidance grammar for a schema; ResponseSchemaError (400) names what is wrong or unsupported."""
+    """The llguidance grammar for a schema; ResponseSchemaError (400) names what is wrong."""
     if not isinstance(schema, dict):
         raise ResponseSchemaError(f"the JSON schema must be an object, not {type(schema).__name__}")
     schema = effective(schema)
@@ -52,7 +55,7 @@ def compile_schema(schema: dict[str, Any]) -> str:
 
 
 def check_schema(schema: dict[str, Any]) -> None:
-    """Raise ResponseSchemaError now, before any head is asked, when the schema cannot be decoded."""
+    """Raise ResponseSchemaError before any head is asked when the schema cannot be decoded."""
     compile_schema(schema)
 
 
