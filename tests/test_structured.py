@@ -3,6 +3,7 @@ decoding under the real llguidance grammar, and the ballot over canonical JSON."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from council.config import HeadSpec
 from council.council import Council
 from council.errors import ResponseSchemaError
+from council.heads import build_heads, make_context
 from council.heads.openai_compat import OpenAICompatHead
 from council.server import create_app
 from council.structured.canonical import canonical_json, check_answer, validate
@@ -99,6 +101,24 @@ def test_unsupported_schema_is_a_400_naming_the_keyword(tiny_server: ServerProce
     assert '"not"' in err.value.message and "response_format" in err.value.message
     body: Any = err.value.body
     assert body["code"] == "invalid_schema" and body["param"] == "response_format"
+
+
+@pytest.mark.parametrize("engine", ["continuous", "batch"])
+async def test_both_engines_constrain_their_rows_and_leave_the_others_alone(
+    tiny_model_dir: Path, engine: str
+) -> None:
+    settings = settings_with(local_specs(tiny_model_dir, 2, max_tokens=48), engine=engine)
+    heads = build_heads(settings, make_context(settings))
+    ask = [Message("user", "Is the sky blue?")]
+    params = GenParams(json_schema=Reply.model_json_schema())
+    constrained, plain = await asyncio.gather(
+        heads[0].complete(ask, n=2, params=params), heads[1].complete(ask)
+    )
+    for c in constrained:
+        assert c.ok and c.finish_reason == "stop", c.error
+        Reply.model_validate_json(c.text)
+    [alone] = await heads[1].complete(ask)  # a row without a grammar: as if it ran alone
+    assert plain[0].text == alone.text and check_answer(alone.text, {}).canonical is None
 
 
 @pytest.mark.slow
