@@ -83,6 +83,8 @@ async def run(model: ContinuousModel, grammar: bool, max_tokens: int, repeats: i
             ok = check_answer(r.text, schema).canonical is not None
             valid += ok
             samples[name] = r.text[:120]
+            label = "with" if grammar else "without"
+            print(f"{name} {label} grammar: valid={ok} {r.tokens_out} tokens", flush=True)
     n = repeats * len(SCHEMAS)
     share, rate = round(valid / n, 3), round(tokens / seconds, 2)
     return {"valid": valid, "answers": n, "valid_share": share, "tokens": tokens,

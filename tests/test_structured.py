@@ -24,7 +24,6 @@ from council.structured.grammar import check_schema
 from council.types import GenParams, Message
 from tests.helpers import (
     ScriptedHead,
-    ServerProcess,
     ThreadServer,
     local_specs,
     scripted,
@@ -52,16 +51,16 @@ def sdk(url: str) -> openai.OpenAI:
 @pytest.fixture(scope="module")
 def tiny_server(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("structured")
-    heads = local_specs(tiny_model_dir, 2, max_tokens=48)
-    config = write_config(root / "council.toml", heads, embedder="none", memory=False)
-    with serving(config, root / "data") as proc:
-        yield proc
+) -> Iterator[ThreadServer]:
+    """Our server on a loopback port, its two local heads on the tiny model."""
+    data = tmp_path_factory.mktemp("structured")
+    settings = settings_with(local_specs(tiny_model_dir, 2, max_tokens=48), data_dir=data)
+    with ThreadServer(create_app(settings, Council(settings))) as srv:
+        yield srv
 
 
 def test_sdk_parse_with_a_pydantic_model_on_local_heads_under_the_grammar(
-    tiny_server: ServerProcess,
+    tiny_server: ThreadServer,
 ) -> None:
     """A random tiny model writes anything at all; under the grammar it writes only Reply."""
     resp = sdk(tiny_server.url).chat.completions.parse(
@@ -83,14 +82,14 @@ def test_sdk_parse_with_a_pydantic_model_on_local_heads_under_the_grammar(
     assert check_answer(plain.choices[0].message.content or "", {}).canonical is None
 
 
-def test_a_single_head_decodes_under_the_grammar_too(tiny_server: ServerProcess) -> None:
+def test_a_single_head_decodes_under_the_grammar_too(tiny_server: ThreadServer) -> None:
     resp = sdk(tiny_server.url).chat.completions.parse(
         model="h1", messages=[{"role": "user", "content": "Sure?"}], response_format=Reply
     )
     assert isinstance(resp.choices[0].message.parsed, Reply)
 
 
-def test_unsupported_schema_is_a_400_naming_the_keyword(tiny_server: ServerProcess) -> None:
+def test_unsupported_schema_is_a_400_naming_the_keyword(tiny_server: ThreadServer) -> None:
     schema = {"type": "object", "properties": {"a": {"not": {"type": "string"}}}}
     with pytest.raises(openai.BadRequestError) as err:
         sdk(tiny_server.url).chat.completions.create(
