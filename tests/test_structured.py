@@ -109,7 +109,8 @@ async def test_both_engines_constrain_their_rows_and_leave_the_others_alone(
     settings = settings_with(local_specs(tiny_model_dir, 2, max_tokens=48), engine=engine)
     heads = build_heads(settings, make_context(settings))
     ask = [Message("user", "Is the sky blue?")]
-    params = GenParams(json_schema=Reply.model_json_schema())
+    # closed, as the SDK's parse() sends it: else a random model may write endless extra keys
+    params = GenParams(json_schema={**Reply.model_json_schema(), "additionalProperties": False})
     constrained, plain = await asyncio.gather(
         heads[0].complete(ask, n=2, params=params), heads[1].complete(ask)
     )
