@@ -7,11 +7,13 @@
     ├── InvalidRequestError      a client sent something we cannot answer
     │   ├── PromptTooLongError
     │   ├── UnknownStrategyError
-    │   └── MemoryOffError       a conversation endpoint while memory is off
+    │   ├── MemoryOffError       a conversation endpoint while memory is off
+    │   └── ResponseSchemaError  a response_format schema that cannot be decoded (names why)
     ├── AuthenticationError      an admin endpoint without the right bearer token (401)
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
-    │   └── AbstainedError       every head was a tool head that does not apply (422)
+    │   ├── AbstainedError       every head was a tool head that does not apply (422)
+    │   └── NoValidAnswerError   no answer validated against the requested schema (422)
     ├── RateLimitError           a key over its requests per minute or daily budget (429)
     ├── OverloadedError          a model's queue is full: retry after `retry_after` s (503)
     │
@@ -268,3 +270,26 @@ class AbstainedError(NoAnswerError):
     status_code = 422
     error_type = "invalid_request_error"
     code = "no_head_applies"
+
+
+# structured output ----------------------------------------------------------------------------
+class ResponseSchemaError(InvalidRequestError):
+    """A response_format JSON schema that is invalid or uses a keyword the grammar lacks."""
+
+    code = "invalid_schema"
+    param = "response_format"
+
+    def __init__(self, why: str):
+        super().__init__(
+            f"response_format: {why}. Fix the schema or drop that keyword "
+            '(or ask with {"type": "json_object"} for any JSON object).'
+        )
+
+
+class NoValidAnswerError(NoAnswerError):
+    """Heads answered, but no answer parsed and validated against the requested schema.
+    A NoAnswerError still, so escalation asks the next provider."""
+
+    status_code = 422
+    error_type = "invalid_request_error"
+    code = "no_valid_answer"

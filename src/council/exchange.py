@@ -11,6 +11,7 @@ from typing import Any
 
 from council.errors import InvalidRequestError, PromptTooLongError
 from council.memory.episodic import Recalled
+from council.structured.grammar import check_schema
 from council.toolcalls.schema import check_tools
 from council.types import GenParams, Message, Verdict, as_messages, last_user_text
 
@@ -101,6 +102,8 @@ def check_params(params: GenParams | None, cap: int, setting: str) -> None:
             f"seed {params.seed} is out of range; send an integer from {SEED_MIN} to {SEED_MAX}.",
             param="seed",
         )
+    if params.json_schema is not None:  # a schema no head can decode under: 400 before any call
+        check_schema(params.json_schema)
 
 
 def new_exchange_id() -> str:

@@ -143,7 +143,8 @@ class GenParams:
     seed: int | None = None
     stop: list[str] | None = None
     tools: Tools | None = None  # functions the heads may call (toolcalls/)
-    # decode only JSON valid under this schema (local heads; a grammar)
+    # Structured output: a local head decodes only text valid under this JSON schema ({}: any
+    # JSON object); openai heads pass it on as response_format; the ballot counts valid JSON.
     json_schema: dict[str, Any] | None = None
 
 
@@ -209,6 +210,7 @@ class Vote:
     abstained: bool = False  # a tool head that did not apply: no vote, no dissent
     # the calls this head proposed (OpenAI shape), when it proposed calls
     tool_calls: list[dict[str, Any]] | None = None
+    invalid: str | None = None  # why the answer was not counted (not valid under the schema)
 
 
 @dataclass

@@ -218,12 +218,13 @@ class ContinuousModel(LocalModel):
     def _pick(self, lives: list[Live], logits: torch.Tensor) -> None:
         """Each row's next token under its own settings, and the model's own logprob of it."""
         self.steps += 1
-        picks = logits.argmax(dim=-1)
+        masked = constrained(lives, logits)
+        picks = masked.argmax(dim=-1)
         sampled = [i for i, lv in enumerate(lives) if lv.row.temperature > 0]
         if sampled:
             rows = [lives[i].row for i in sampled]
             picks[sampled] = nucleus(
-                logits[sampled],
+                masked[sampled],
                 [r.temperature for r in rows],
                 [r.top_p for r in rows],
                 [lives[i].gen for i in sampled],
@@ -239,7 +240,13 @@ class ContinuousModel(LocalModel):
         if not ended:
             lv.tokens.append(token)
             lv.logprobs.append(logprob)
-            ended = len(lv.tokens) >= row.max_new_tokens or self._stopped(lv)
+            if row.constraint is not None:  # complete under its grammar: only EOS could follow
+                row.constraint.advance(token)
+            ended = (
+                len(lv.tokens) >= row.max_new_tokens
+                or self._stopped(lv)
+                or (row.constraint is not None and row.constraint.done)
+            )
         if ended:
             lv.result = self._finish(row, lv.tokens, eos, lv.logprobs)
             self.rows_done += 1
@@ -267,3 +274,15 @@ class ContinuousModel(LocalModel):
         if text.startswith(lv.shown) and len(text) > len(lv.shown):
             lv.delta += text[len(lv.shown) :]
             lv.shown = text
+
+
+def constrained(lives: list[Live], logits: torch.Tensor) -> torch.Tensor:
+    """The logits to pick from: rows under a grammar masked (on a copy, so each logprob stays
+    the model's own); without such rows, the logits themselves, at no cost."""
+    rows = [i for i, lv in enumerate(lives) if lv.row.constraint is not None]
+    if not rows:
+        return logits
+    masked = logits.clone()
+    for i in rows:
+        lives[i].row.constraint.mask(masked[i])
+    return masked

@@ -37,6 +37,7 @@ from council.heads.admission import Admission
 from council.heads.packing import can_pack, pack_linears
 from council.heads.sampling import nucleus
 from council.heads.tooluse import TemplateTools
+from council.structured.grammar import Constraint, Grammars
 from council.types import Message
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class Row:
     # loop), and how many forward passes this row took part in (tests watch it stop rising).
     on_text: Callable[[str], None] | None = None
     steps: int = 0
+    # Structured output: masks this row's logits before each pick (structured/grammar.py);
+    # anything with mask(logits_row), advance(token_id) and done.
+    constraint: Any = None
 
 
 @dataclass
@@ -101,6 +105,7 @@ class RowSampler(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         step = input_ids.shape[1] - self.prompt_len
+        scores = self._constrain(input_ids, scores, step)
         picks = scores.argmax(dim=-1)
         sampled = []
         for i, row in enumerate(self.rows):
@@ -127,6 +132,15 @@ class RowSampler(LogitsProcessor):
         out = torch.full_like(scores, float("-inf"))
         out.scatter_(1, picks.unsqueeze(1), 0.0)
         return out  # type: ignore[return-value]
+
+    def _constrain(self, input_ids: torch.Tensor, scores: Any, step: int) -> Any:
+        """Rows under a grammar: advance by the last pick, then mask; others are untouched."""
+        rows = [i for i, r in enumerate(self.rows) if r.constraint is not None and not self.done[i]]
+        for i in rows:
+            if step > 0:
+                self.rows[i].constraint.advance(int(input_ids[i, -1]))
+            self.rows[i].constraint.mask(scores[i])
+        return scores
 
     def _sample(self, logits: torch.Tensor, which: list[int]) -> torch.Tensor:
         rows = [self.rows[i] for i in which]
@@ -171,6 +185,7 @@ class LocalModel:
         self._drainer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._load_lock = asyncio.Lock()
+        self._grammars: Grammars | None = None  # built on first structured request (~1 s)
 
     # loading -------------------------------------------------------------------------
     @property
@@ -240,6 +255,17 @@ class LocalModel:
         """`encode` on the model's prep thread, so the event loop keeps serving."""
         await self.ensure_loaded()
         return await asyncio.get_running_loop().run_in_executor(self._prep, self.encode, messages)
+
+    async def constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
+        """n fresh grammar states for a JSON schema, built on the prep thread."""
+        await self.ensure_loaded()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._prep, self._constraints, schema, n)
+
+    def _constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer, self.model.config.vocab_size)
+        return [self._grammars.constraint(schema) for _ in range(n)]
 
     def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
         """(token text, logprob) for each token a row emitted."""

@@ -132,6 +132,9 @@ class LocalHead(Head):
             calling = p.tools is not None and p.tools.active  # JSON to read, not text to show
             streams = n == 1 and isinstance(engine, ContinuousModel) and not calling
             sink = claim() if streams else None
+            if p.json_schema is not None:  # decode only text valid under the schema
+                for row, c in zip(rows, await engine.constraints(p.json_schema, n), strict=True):
+                    row.constraint = c
             if sink is not None:  # a single-head request: its text streams as generated
                 rows[0].on_text = sink.push
             results = await engine.generate(rows)

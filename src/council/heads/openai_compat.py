@@ -70,6 +70,8 @@ class OpenAICompatHead(Head):
             extra["tool_choice"] = p.tools.openai_choice()
             if not p.tools.parallel:
                 extra["parallel_tool_calls"] = False
+        if p.json_schema is not None:  # the endpoint enforces it; the ballot checks it anyway
+            extra["response_format"] = response_format(p.json_schema)
         try:
             resp = await self.client().chat.completions.create(
                 model=model,
@@ -131,3 +133,10 @@ def token_logprobs(choice: Any) -> list[tuple[str, float]] | None:
     content = getattr(getattr(choice, "logprobs", None), "content", None)
     pairs = [(t.token, t.logprob) for t in content or [] if t.logprob is not None]
     return pairs or None
+
+
+def response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """GenParams.json_schema as OpenAI's response_format ({}: any JSON object)."""
+    if not schema:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from council.errors import AbstainedError, NoAnswerError
+from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
 from council.routing.escalation import Tier
 from council.routing.selector import Hints, Plan
 from council.types import Verdict
@@ -90,6 +90,8 @@ class CloudRetry:
         entry: dict[str, Any] = {"provider": provider, "failed": exc.message}
         if isinstance(exc, AbstainedError):  # no head applied: not an upstream failure
             entry["abstained"] = True
+        if isinstance(exc, NoValidAnswerError):  # answers came, none valid under the schema
+            entry["invalid"] = True
         self.history.append(Attempt(None, None, entry, f"every {provider} head failed"))
 
     def final(self, started: float) -> tuple[Verdict, bool | None]:
@@ -105,7 +107,9 @@ def merge_attempts(history: list[Attempt], started: float) -> Attempt:
     if not tried:
         failures = (f"{a.entry['provider']}: {a.entry['failed']}" for a in history)
         none_applied = all(a.entry.get("abstained") for a in history)
-        raise (AbstainedError if none_applied else NoAnswerError)(" / ".join(failures))
+        invalid = all(a.entry.get("invalid") for a in history)
+        kind = AbstainedError if none_applied else NoValidAnswerError if invalid else NoAnswerError
+        raise kind(" / ".join(failures))
     last = tried[-1]
     final = last.verdict
     assert final is not None

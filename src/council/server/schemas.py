@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from council.routing.selector import Hints
 from council.toolcalls.offer import as_tools
@@ -143,6 +143,44 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class JsonSchemaFormat(BaseModel):
+    """OpenAI's response_format.json_schema: a named schema (strict is accepted: local heads
+    always decode under the grammar, and every reply is validated)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    name: str = Field("response", min_length=1, max_length=64)
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    """{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema":
+    {"name", "schema", "strict"}}."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _needs_schema(self) -> ResponseFormat:
+        given = self.json_schema is not None and self.json_schema.schema_ is not None
+        if self.type == "json_schema" and not given:
+            raise ValueError(
+                'type "json_schema" needs json_schema: {"name": ..., "schema": {...}}; '
+                'send {"type": "json_object"} for any JSON object'
+            )
+        return self
+
+    def json_schema_of(self) -> dict[str, Any] | None:
+        """GenParams.json_schema: None for text, {} for any JSON object, else the schema."""
+        if self.type == "text":
+            return None
+        if self.type == "json_object" or self.json_schema is None:
+            return {}
+        return self.json_schema.schema_ or {}
+
+
 class ChatCompletionRequest(RouteHints, MemoryOptions):
     model_config = ConfigDict(extra="ignore")
 
@@ -168,6 +206,7 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
         None, description='"auto", "none", "required" or {"type": "function", ...}.'
     )
     parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
     # Council extensions (OpenAI clients pass them via extra_body)
     strategy: str | None = None
     num_models: int | None = Field(None, ge=1)
@@ -207,6 +246,7 @@ class ChatCompletionRequest(RouteHints, MemoryOptions):
             seed=self.seed,
             stop=self.stops(),
             tools=as_tools(self.tools, self.tool_choice, self.parallel_tool_calls),
+            json_schema=self.response_format.json_schema_of() if self.response_format else None,
         )
 
 

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from council.ballot.json_vote import extract_json, no_valid_answer
 from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, tally
 from council.config import HeadSpec, Settings
-from council.errors import AbstainedError, NoAnswerError
-from council.toolcalls.canonical import display, proposal_key
-from council.toolcalls.decide import kind_of, screen, winning_kind
+from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
+from council.strategies.kinds import call_answer, majority_kind
+from council.structured.canonical import check_answer
+from council.toolcalls.decide import screen
 from council.types import Completion, GenParams, Message, Verdict, Vote
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ class Ballot:
     # catalogue quality (routing/cognitive_map.py learned_weight); absent: the quality.
     learned: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what counting set aside, and why
+    # Under a JSON schema: why each answer was not counted (None: it was, or it failed)
+    invalid: list[str | None] = field(default_factory=list)
 
     def weights(self, by_quality: bool) -> list[float]:
         """Per answer: 1 (a vote) or the head's learned weight (`weighted`); 0 for no vote."""
@@ -183,8 +187,24 @@ class Context:
             require_answer(completions)
         return completions
 
-    async def count(self, specs: list[HeadSpec], completions: list[Completion]) -> Ballot:
-        b = await self.council.count(self.question, self.task_type, specs, completions)
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        return self.params.json_schema if self.params is not None else None
+
+    async def count(
+        self, specs: list[HeadSpec], completions: list[Completion], final: bool = True
+    ) -> Ballot:
+        """Extract and cluster the answers; under a schema only valid JSON votes, and a final
+        ballot with none raises NoValidAnswerError (422, or the next provider is asked)."""
+        if self.schema is None:
+            b = await self.council.count(self.question, self.task_type, specs, completions)
+        else:  # JSON compares by canonical value: no embeddings needed
+            j = extract_json(completions, self.schema)
+            clusters = cluster_answers(j.extracted)
+            b = Ballot(self.question, self.task_type, specs, completions, j.extracted, clusters,
+                       invalid=j.invalid)  # fmt: skip
+            if final and any(c.answered for c in completions) and b.tally().winner is None:
+                raise NoValidAnswerError(no_valid_answer(completions, j.invalid))
         if self.plan is not None:
             b.learned = dict(self.plan.weights)
         return b
@@ -202,7 +222,7 @@ class Context:
         early = [h for h in heads if h.id in chosen]
         rest = [h for h in heads if h.id not in chosen]
         first = self.seen(await self.collect(early, require=False))
-        b = await self.count([h.spec for h in early], first)
+        b = await self.count([h.spec for h in early], first, final=False)
         why = enough(plan, b) if all(c.ok for c in first) else None
         if why is not None:
             self.skipped = [h.id for h in rest]
@@ -230,6 +250,8 @@ def enough(plan: Plan, b: Ballot) -> str | None:
     """Why the first heads' ballot settles the question (None: ask the rest)."""
     t = b.tally()
     n = len(b.completions)
+    if t.winner is None:  # no answer counted (none valid under the schema): ask the rest
+        return None
     if plan.stop_logprob is None or n > 1:
         if t.confidence >= plan.stop_confidence:
             who = ", ".join(c.head for c in b.completions)
@@ -268,27 +290,6 @@ async def count_ballot(
     return Ballot(question, task, specs, completions, extracted, clusters, vectors, notes=notes)
 
 
-def call_answer(c: Completion) -> Extracted:
-    """Proposed calls as the vote compares them: their canonical form is the key."""
-    calls = c.tool_calls or []
-    return Extracted("call", proposal_key(calls), display(calls))
-
-
-def majority_kind(completions: list[Completion], extracted: list[Extracted | None]) -> list[str]:
-    """Calls and text on one ballot (tool_choice auto): the kind most heads proposed wins,
-    and the other kind's proposals lose their vote (they stay on the ballot). In place."""
-    pairs = zip(completions, extracted, strict=True)
-    kinds = [kind_of(c) if e is not None else None for c, e in pairs]
-    if len({k for k in kinds if k is not None}) < 2:
-        return []
-    won = winning_kind(kinds, [1.0] * len(kinds))
-    lost = [i for i, k in enumerate(kinds) if k is not None and k != won]
-    for i in lost:
-        extracted[i] = None
-    who = ", ".join(completions[i].head for i in lost)
-    return [f"most heads proposed {'a tool call' if won == 'call' else 'text'}; not counted: {who}"]
-
-
 def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verdict:
     """The decision as a Verdict: the final round's votes, every call's cost and tokens."""
     b, winner = d.ballot, d.tally.winner
@@ -309,6 +310,7 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
             won=winner is not None and b.clusters[i] == winner and not d.no_winner,
             abstained=c.abstained,
             tool_calls=[t.to_openai() for t in c.tool_calls] if c.tool_calls else None,
+            invalid=b.invalid[i] if b.invalid else None,
         )
         for i, (c, e) in enumerate(zip(b.completions, b.extracted, strict=True))
     ]
@@ -324,6 +326,8 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
         stop_sequence = b.completions[d.answer_index].stop_sequence
         if tool_calls:  # the winning proposal is a call: the reply calls it
             finish_reason, token_logprobs = "tool_calls", None
+    if ctx.schema is not None and not tool_calls:  # the reply validates (a synthesis too)
+        require_valid(answer, ctx.schema, b)
     return Verdict(
         answer=answer,
         votes=votes,
@@ -345,6 +349,16 @@ def to_verdict(strategy: str, d: Decision, ctx: Context, started: float) -> Verd
     )
 
 
+def require_valid(answer: str, schema: dict[str, Any], b: Ballot) -> None:
+    checked = check_answer(answer, schema)
+    if checked.invalid is not None:
+        reasons = [*(b.invalid or [None] * len(b.completions))]
+        raise NoValidAnswerError(
+            f"The decided answer is not valid under the schema ({checked.invalid}). "
+            + no_valid_answer(b.completions, reasons)
+        )
+
+
 def tool_notes(completions: list[Completion]) -> list[str]:
     """What each tool head ran (its expression, the sentence it read), or why it abstained."""
     return [
@@ -356,7 +370,7 @@ def tool_notes(completions: list[Completion]) -> list[str]:
 
 def single_failure(head: str, exc: NoAnswerError, calls: list[Completion]) -> NoAnswerError:
     """What asking one head alone raises: its abstention as it is, else its own error."""
-    if isinstance(exc, AbstainedError):
+    if isinstance(exc, AbstainedError | NoValidAnswerError):
         return exc
     return NoAnswerError(f"Head {head} failed: {calls[0].error if calls else exc}")
 

@@ -49,6 +49,7 @@ async def moa(ctx: Context) -> Decision:
         ctx.messages, tpl["aggregate_system"].format(responses=responses_block(b.completions))
     )
     params = GenParams(temperature=0.0, max_tokens=ctx.params.max_tokens if ctx.params else None)
+    params.json_schema = ctx.schema  # a synthesis under the schema too: the reply must validate
     [c, *_] = await ctx.call(aggregator, msgs, params)
     d.rounds.append({"round": "aggregator", "head": aggregator.id, "error": c.error})
     if c.ok and c.text.strip():

@@ -66,6 +66,7 @@ async def rank(ctx: Context) -> Decision:
         Message("user", tpl["chairman_user"].format(question=b.question, ranked=ranked)),
     ]
     params = GenParams(temperature=0.0, max_tokens=ctx.params.max_tokens if ctx.params else None)
+    params.json_schema = ctx.schema  # a synthesis under the schema too: the reply must validate
     [c, *_] = await ctx.call(chair, msgs, params)
     d.rounds.append({"round": "chairman", "head": chair.id, "error": c.error})
     if c.ok and c.text.strip():
