@@ -64,6 +64,9 @@ class Completion:
     logprob: float | None = None
     token_logprobs: list[tuple[str, float]] | None = field(default=None, repr=False)
     tool: str | None = None  # a tool head's account of what it ran ("calculator: 7 * 8")
+    # A reader's answer is a span copied from recalled text: how well that text matched the
+    # question (cosine). The ballot lets a well-grounded span outrank answers without it.
+    grounding: float | None = None
 
     @property
     def ok(self) -> bool:

@@ -34,6 +34,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from council.heads.admission import Admission
+from council.heads.completion import render
 from council.heads.packing import can_pack, pack_linears
 from council.heads.sampling import nucleus
 from council.types import Message
@@ -55,6 +56,7 @@ class Row:
     adapter: str | None = None
     abandoned: bool = False  # set on the event loop when the caller stops waiting
     messages: list[Message] | None = None
+    template: str | None = None  # a completion-style prompt (heads/completion.py), not chat
     # The continuous engine's extras: text deltas as they are generated (called on the event
     # loop), and how many forward passes this row took part in (tests watch it stop rising).
     on_text: Callable[[str], None] | None = None
@@ -215,7 +217,10 @@ class LocalModel:
         self.adapters[name] = path
 
     # prompts -------------------------------------------------------------------------
-    def encode(self, messages: list[Message]) -> list[int]:
+    def encode(self, messages: list[Message], template: str | None = None) -> list[int]:
+        if template is not None:  # a base model's few-shot transcript, after its <bos>
+            ids: list[int] = self.tokenizer(render(template, messages))["input_ids"]
+            return ids
         chat = [{"role": m.role, "content": m.content} for m in messages]
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
@@ -224,13 +229,14 @@ class LocalModel:
         else:  # a base model: a plain transcript it can continue
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
             text += "Assistant:"
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
-    async def encode_async(self, messages: list[Message]) -> list[int]:
+    async def encode_async(self, messages: list[Message], template: str | None = None) -> list[int]:
         """`encode` on the model's prep thread, so the event loop keeps serving."""
         await self.ensure_loaded()
-        return await asyncio.get_running_loop().run_in_executor(self._prep, self.encode, messages)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._prep, self.encode, messages, template)
 
     def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
         """(token text, logprob) for each token a row emitted."""
@@ -287,12 +293,12 @@ class LocalModel:
         self.load()
         # Tokenized here, off the event loop and with the batch: a fan-out's rows reach the
         # queue in one tick, so they share one batch (and the n samples of a call one encode).
-        encoded: dict[int, list[int]] = {}
+        encoded: dict[tuple[int, str | None], list[int]] = {}
         for r in rows:
             if not r.prompt_ids and r.messages is not None:
-                key = id(r.messages)
+                key = (id(r.messages), r.template)
                 if key not in encoded:
-                    encoded[key] = self.encode(r.messages)
+                    encoded[key] = self.encode(r.messages, r.template)
                 r.prompt_ids = encoded[key]
         tok = self.tokenizer
         width = max(len(r.prompt_ids) for r in rows)
