@@ -83,9 +83,8 @@ def test_the_few_shot_prompt_is_a_transcript_left_open_after_the_question() -> N
         Message("user", "What is the vault code?"),
     ]
     text = render("fewshot_qa", convo)
-    assert text.startswith("Questions with short, correct answers.\n")
-    assert "Context: Recalled: the vault code is 4417.\n" in text
-    assert "Q: What is the capital of Italy?\nA: Rome\n" in text  # a shot
+    assert text.startswith("Context: Recalled: the vault code is 4417.\n")
+    assert "Q: What is the capital of Italy?\nA: The capital of Italy is Rome.\n" in text  # a shot
     assert "Q: What is 1 + 1?\nA: 2\nQ: What is the vault code?\nA:" in text  # earlier turns
     assert text.endswith("\nA:")
     assert "\nQ:" in stops("fewshot_qa")
