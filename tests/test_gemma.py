@@ -158,3 +158,25 @@ async def test_a_gemma_head_trains_and_serves_an_adapter(
     )
     assert plain[0].text == before.text  # the base still answers per row
     assert tuned[0].ok and tuned[0].adapter == meta["version"]
+
+
+@pytest.mark.slow
+async def test_the_packaged_gemma_converts_and_answers_through_the_few_shot_prompt(
+    tmp_path: Path,
+) -> None:
+    """The real Gemma-3-270M: assembled from its chunk packages, converted once, answered."""
+    from council.config import packaged_catalogue
+    from council.heads.weights import GEMMA_MODEL, resolve_model_dir
+
+    folder = resolve_model_dir(GEMMA_MODEL, tmp_path / "models")
+    assert (folder / "model.safetensors").stat().st_size > 200_000_000
+    assert not list(folder.parent.glob(".gemma-*"))  # neither the GGUF nor a half folder left
+    specs = [h.model_copy(update={"enabled": True}) for h in packaged_catalogue()
+             if h.model == GEMMA_MODEL]  # fmt: skip
+    settings = settings_with(specs, data_dir=tmp_path)
+    ctx = make_context(settings)
+    heads = build_heads(settings, ctx)
+    ask = [Message("user", "What is the capital of France?")]
+    [greedy], [_] = await asyncio.gather(*(h.complete(ask) for h in heads))
+    assert greedy.ok and "Paris" in greedy.text and "\nQ:" not in greedy.text
+    assert greedy.finish_reason == "stop"
