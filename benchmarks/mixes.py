@@ -170,6 +170,28 @@ def report(
         print(line)
 
 
+def report_file(args: argparse.Namespace) -> None:
+    """The report of a --out file, over the items every mix finished."""
+    lines = [json.loads(x) for x in args.report.read_text().splitlines() if x.strip()]
+    names = list(dict.fromkeys(x["mix"] for x in lines))
+    by_item: dict[int, dict[str, Any]] = {}
+    for x in lines:
+        by_item.setdefault(x["item"], {})[x["mix"]] = x
+    done = sorted(k for k, m in by_item.items() if len(m) == len(names))
+    singles = [v["head"] for v in by_item[done[0]][names[-1]]["votes"] if not v["abstained"]
+               and v["head"] not in ("calculator", "reader")]  # fmt: skip
+    right_by = {n: [by_item[k][n]["correct"] for k in done] for n in names}
+    for h in singles:
+        right_by[h] = [
+            any(v["head"] == h and right(v["answer"], by_item[k][names[-1]]["gold"])
+                for v in by_item[k][names[-1]]["votes"])
+            for k in done
+        ]  # fmt: skip
+    calls = {n: [len(by_item[k][n]["votes"]) for k in done] for n in names}
+    args.items = len(done)
+    report(args, right_by, calls, singles, names, 0.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--family", choices=sorted(FAMILIES), default="basic_arithmetic")
@@ -181,7 +203,12 @@ def main() -> None:
     ap.add_argument("--no-tool-heads", dest="tool_heads", action="store_false")
     ap.add_argument("--data-dir", type=Path, default=None, help="where converted models live")
     ap.add_argument("--out", type=Path, default=None, help="per-item results (JSONL)")
+    ap.add_argument("--report", type=Path, default=None,
+                    help="report a (cut-short) run's --out file instead of running")  # fmt: skip
     args = ap.parse_args()
+    if args.report is not None:
+        report_file(args)
+        return
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-mixes-"))
     asyncio.run(run(args))
 

@@ -107,7 +107,8 @@ def to_rows(
             rows.append({"prompt": prompt, "completion": ex["completion"]})
             continue
         text = render(template, [Message(m["role"], m["content"]) for m in prompt])
-        rows.append({"prompt": text, "completion": f" {ex['completion'].strip()}\n"})
+        answer = " ".join(m["content"].strip() for m in ex["completion"])
+        rows.append({"prompt": text, "completion": f" {answer}\n"})
     return rows
 
 
