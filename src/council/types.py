@@ -169,6 +169,9 @@ class Completion:
     # the head proposes these calls instead of a text answer (a request with `tools`)
     tool_calls: list[ToolCall] | None = None
     stop_sequence: str | None = None  # the stop string that ended the text (local heads)
+    # A reader's answer is a span copied from recalled text: how well that text matched the
+    # question (cosine). The ballot lets a well-grounded span outrank answers without it.
+    grounding: float | None = None
 
     @property
     def ok(self) -> bool:

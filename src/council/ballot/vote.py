@@ -116,3 +116,66 @@ def representative(
         return float(np.mean([vectors[i] @ vectors[j] for j in members if j != i]))
 
     return max(members, key=lambda i: (weights[i], centrality(i), -i))
+
+
+# A reader's span copied from text recalled for this question, with at least this cosine
+# between its sentence and the question. Below it the match is loose enough (0.45-0.6: a
+# sentence on the topic, not the answer) that clustered heads keep their say.
+GROUNDED_MIN = 0.6
+
+
+@dataclass(frozen=True)
+class Grounded:
+    """A grounded span that outranked the count: who said it, and over whom."""
+
+    tally: Tally
+    index: int
+    outvoted: int  # answers in the cluster that would have won
+
+
+def grounded_override(
+    tally: Tally,
+    texts: Sequence[str],
+    grounding: Sequence[float | None],
+    weights: Sequence[float],
+) -> Grounded | None:
+    """Let an exact span read from recalled text win over a cluster that does not say it.
+
+    Small models given a recalled fact often answer around it ("I don't have that
+    information", a number it does not state) and agree with each other doing so. When a
+    tool answered with a span copied from the recalled text (`grounding` >= GROUNDED_MIN)
+    and no answer in the winning cluster contains that span, the span wins; its confidence
+    is the share of answered weight whose text contains it. A cluster that says the span
+    (in whatever words) keeps its win.
+    """
+    if tally.winner is None:
+        return None
+    scored = [
+        i
+        for i, g in enumerate(grounding)
+        if g is not None and g >= GROUNDED_MIN and tally.clusters[i] is not None
+    ]
+    if not scored:
+        return None
+    best = max(scored, key=lambda i: (grounding[i] or 0.0, -i))
+    if tally.clusters[best] == tally.winner:
+        return None
+    span = _plain(texts[best])
+    winners = [i for i, c in enumerate(tally.clusters) if c == tally.winner]
+    if not span or any(span in _plain(texts[i]) for i in winners):
+        return None
+    mine = tally.clusters[best]
+    support = sum(
+        w
+        for i, w in enumerate(weights)
+        if tally.clusters[i] is not None and (tally.clusters[i] == mine or span in _plain(texts[i]))
+    )
+    answered = sum(tally.weights.values())
+    assert mine is not None
+    won = Tally(tally.clusters, tally.weights, mine, best, support / answered if answered else 0.0)
+    return Grounded(won, best, len(winners))
+
+
+def _plain(text: str) -> str:
+    """Case and spacing folded, so "Zorblax" is found in "the code name is  zorblax."."""
+    return " ".join(text.lower().split())

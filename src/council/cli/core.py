@@ -235,13 +235,17 @@ async def _probe(settings: Settings) -> dict[str, str]:
 
 @commands.command()
 def prepare(config: ConfigOpt = None) -> None:
-    """Make the local heads' weights ready (converts the embedded SmolLM2 once).
+    """Make the local heads' weights ready (converts the packaged SmolLM2 and Gemma once).
+
+    Every enabled local head's model, and the built-in models of disabled heads, so that
+    enabling one later needs no conversion (and nothing is ever downloaded at run time).
 
     Example: council prepare
     """
-    from council.heads.weights import resolve_model_dir
+    from council.heads.weights import BUILTIN, resolve_model_dir
 
     settings = settings_from(config)
-    for model in sorted({h.model for h in settings.enabled_heads if h.kind == "local"}):
+    local = [h for h in settings.heads.specs if h.kind == "local"]
+    for model in sorted({h.model for h in local if h.enabled or h.model in BUILTIN}):
         folder = resolve_model_dir(model, settings.models_dir)
         out.print(f"{model}: {folder}", highlight=False)

@@ -154,14 +154,14 @@ class ContinuousModel(LocalModel):
         return {"adapter_names": [lv.row.adapter or BASE_ADAPTER for lv in lives]}
 
     def _prefill(self, joining: list[Live]) -> None:
-        encoded: dict[int, list[int]] = {}  # a call's n samples share one encode
+        encoded: dict[tuple[int, str | None], list[int]] = {}  # a call's n samples: one encode
         ready = []
         for lv in joining:
             r = lv.row
             if not r.prompt_ids and r.messages is not None:
-                key = id(r.messages)
+                key = (id(r.messages), r.template)
                 if key not in encoded:
-                    encoded[key] = self.encode(r.messages, r.tools)
+                    encoded[key] = self.encode(r.messages, r.tools, r.template)
                 r.prompt_ids = encoded[key]
             if r.adapter and r.adapter not in self.adapters:
                 lv.error = ValueError(

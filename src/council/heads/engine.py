@@ -34,6 +34,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from council.heads.admission import Admission
+from council.heads.completion import render
 from council.heads.packing import can_pack, pack_linears
 from council.heads.sampling import nucleus
 from council.heads.tooluse import TemplateTools
@@ -58,6 +59,7 @@ class Row:
     abandoned: bool = False  # set on the event loop when the caller stops waiting
     messages: list[Message] | None = None
     tools: list[dict[str, Any]] | None = None  # for the chat template's own tool format
+    template: str | None = None  # a completion-style prompt (heads/completion.py), not chat
     # The continuous engine's extras: text deltas as they are generated (called on the event
     # loop), and how many forward passes this row took part in (tests watch it stop rising).
     on_text: Callable[[str], None] | None = None
@@ -234,8 +236,14 @@ class LocalModel:
 
     # prompts -------------------------------------------------------------------------
     def encode(
-        self, messages: list[Message], tools: list[dict[str, Any]] | None = None
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        template: str | None = None,
     ) -> list[int]:
+        if template is not None:  # a base model's few-shot transcript, after its <bos>
+            ids: list[int] = self.tokenizer(render(template, messages))["input_ids"]
+            return ids
         chat = [m.to_openai() for m in messages]
         if self.tokenizer.chat_template:
             text = self.tokenizer.apply_chat_template(
@@ -244,17 +252,18 @@ class LocalModel:
         else:  # a base model: a plain transcript it can continue
             text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
             text += "Assistant:"
-        ids: list[int] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return ids
 
     def template_tools(self) -> TemplateTools:
         """What the loaded chat template can take of tools and tool turns."""
         return TemplateTools.of(self.tokenizer.chat_template if self.tokenizer else None)
 
-    async def encode_async(self, messages: list[Message]) -> list[int]:
+    async def encode_async(self, messages: list[Message], template: str | None = None) -> list[int]:
         """`encode` on the model's prep thread, so the event loop keeps serving."""
         await self.ensure_loaded()
-        return await asyncio.get_running_loop().run_in_executor(self._prep, self.encode, messages)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._prep, self.encode, messages, None, template)
 
     async def constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
         """n fresh grammar states for a JSON schema, built on the prep thread."""
@@ -322,12 +331,12 @@ class LocalModel:
         self.load()
         # Tokenized here, off the event loop and with the batch: a fan-out's rows reach the
         # queue in one tick, so they share one batch (and the n samples of a call one encode).
-        encoded: dict[int, list[int]] = {}
+        encoded: dict[tuple[int, str | None], list[int]] = {}
         for r in rows:
             if not r.prompt_ids and r.messages is not None:
-                key = id(r.messages)
+                key = (id(r.messages), r.template)
                 if key not in encoded:
-                    encoded[key] = self.encode(r.messages, r.tools)
+                    encoded[key] = self.encode(r.messages, r.tools, r.template)
                 r.prompt_ids = encoded[key]
         tok = self.tokenizer
         width = max(len(r.prompt_ids) for r in rows)

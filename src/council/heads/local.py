@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from council.heads.admission import Admission
 from council.heads.base import Head
+from council.heads.completion import stops
 from council.heads.continuous import ContinuousModel
 from council.heads.engine import LocalModel, Row
 from council.heads.streaming import claim
@@ -44,7 +46,10 @@ class ModelPool:
     def get(self, model: str) -> LocalModel:
         folder = resolve_model_dir(model, self.models_dir).resolve()
         if folder not in self.models:
-            self.models[folder] = self.engine(
+            # Sliding-window layers (Gemma 3) keep a cache the continuous engine cannot re-pad:
+            # such a model is batched by the micro-batch engine instead.
+            engine = LocalModel if sliding_window(folder) else self.engine
+            self.models[folder] = engine(
                 folder,
                 threads=self.threads,
                 window_ms=self.window_ms,
@@ -57,6 +62,12 @@ class ModelPool:
     def close(self) -> None:
         for m in self.models.values():
             m.close()
+
+
+def sliding_window(folder: Path) -> bool:
+    """Whether the model in `folder` has sliding-window attention layers."""
+    config = json.loads((folder / "config.json").read_text())
+    return "sliding_attention" in (config.get("layer_types") or [])
 
 
 class LocalHead(Head):
@@ -86,7 +97,14 @@ class LocalHead(Head):
         engine = self._engine()
         await engine.ensure_loaded()
         prompt, _, _ = prepare(self.with_persona(messages), GenParams(), engine.template_tools())
-        return len(await engine.encode_async(prompt))
+        return len(await engine.encode_async(prompt, self.spec.prompt_template))
+
+    def resolve(self, params: GenParams | None) -> GenParams:
+        """The head's settings, plus its prompt template's stop strings."""
+        p = super().resolve(params)
+        if self.spec.prompt_template is None:
+            return p
+        return replace(p, stop=stops(self.spec.prompt_template) + list(p.stop or []))
 
     async def complete(
         self, messages: list[Message], *, n: int = 1, params: GenParams | None = None
@@ -120,6 +138,7 @@ class LocalHead(Head):
                     prompt_ids=[],
                     messages=prompt,
                     tools=tools,
+                    template=self.spec.prompt_template,
                     temperature=p.temperature or 0.0,
                     top_p=p.top_p or 1.0,
                     max_new_tokens=p.max_tokens or 256,

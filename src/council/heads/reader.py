@@ -125,7 +125,7 @@ class Reader:
         span = extract_span(question, best)
         if span is None:
             return ToolAnswer(None, f"no answer span in {best[:120]!r} (similarity {score:.2f})")
-        return ToolAnswer(span, f"{span!r} from {best[:160]!r} (similarity {score:.2f})")
+        return ToolAnswer(span, f"{span!r} from {best[:160]!r} (similarity {score:.2f})", score)
 
     def select(self, question: str, sentences: list[str]) -> tuple[str, float]:
         """The recalled sentence closest to the question, and its cosine (or word overlap,

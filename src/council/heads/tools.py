@@ -37,6 +37,7 @@ class ToolAnswer:
 
     text: str | None
     ran: str
+    grounding: float | None = None  # a span read from recalled text: how well it matched
 
 
 class Tool(Protocol):
@@ -90,4 +91,7 @@ class ToolHead(Head):
                 for _ in range(n)
             ]
         # Deterministic: n samples are n copies of the one answer.
-        return [Completion(self.id, found.text, ms, tool=found.ran) for _ in range(n)]
+        return [
+            Completion(self.id, found.text, ms, tool=found.ran, grounding=found.grounding)
+            for _ in range(n)
+        ]

