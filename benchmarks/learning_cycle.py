@@ -137,6 +137,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--lr", type=float, default=2e-4, help="see the closing note of issue 6")
     ap.add_argument("--min-train", type=int, default=5, help="MIN_FAILURES_TO_TRAIN")
+    ap.add_argument("--heldout-share", type=float, default=0.2, help="COUNCIL_HELDOUT_SHARE")
+    ap.add_argument("--agent0-max-tokens", type=int, default=96)
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument(
@@ -156,7 +158,8 @@ def main() -> None:
     config = data / "council.toml"
     config.write_text(
         f"min_failures_to_train = {args.min_train}\nagent0 = {json.dumps(args.head)}\n"
-        f"agent0_max_tokens = 96\ngauntlet_family = {json.dumps(control_family(args.family))}\n"
+        f"agent0_max_tokens = {args.agent0_max_tokens}\nheldout_share = {args.heldout_share}\n"
+        f"gauntlet_family = {json.dumps(control_family(args.family))}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
     env.update(COUNCIL_DATA_DIR=str(state), COUNCIL_CONFIG=str(config), COLUMNS="200",
@@ -235,7 +238,8 @@ def main() -> None:
         "stopped": None if report else stopped, "gate_items": report.get("items"),
         "minutes": round((time.perf_counter() - t0) / 60, 1),
         "sizes": {"traffic": args.traffic, "blind": args.blind, "control": args.control,
-                  "epochs": args.epochs, "lr": args.lr, "max_tokens": args.max_tokens},
+                  "epochs": args.epochs, "lr": args.lr, "max_tokens": args.max_tokens,
+                  "heldout_share": args.heldout_share},
     }  # fmt: skip
     print(
         f"RESULT family={args.family} traffic_n={args.traffic} corrected={corrected} "
