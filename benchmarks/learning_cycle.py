@@ -99,6 +99,16 @@ def serve(config: Path, data: Path, models: Path) -> ServerProcess:
     return server
 
 
+def rated(state: Path) -> tuple[int, int]:
+    """(👍, 👎 with a correction) the scripted user gave in an earlier, interrupted run."""
+    from council.storage import open_db
+
+    rows = open_db(state / "council.db").query(
+        "SELECT SUM(rating = 1), SUM(correction IS NOT NULL) FROM feedback"
+    )
+    return int(rows[0][0] or 0), int(rows[0][1] or 0)
+
+
 def blind_entries(ds: Any, n: int, seen: set[str]) -> list[dict[str, Any]]:
     """n items of the blind seed range whose question was never asked as traffic."""
     return [e for e in ds if content_hash(e["question"]) not in seen][:n]
@@ -142,6 +152,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="the traffic was already asked into --data-dir: go on from the cycle",
+    )
+    ap.add_argument(
         "--models",
         type=Path,
         default=None,
@@ -170,13 +185,16 @@ def main() -> None:
 
     # 1. live traffic, rated by the scripted user
     traffic = dataset(args.family, fam_config, args.traffic, args.seed)
-    server = serve(config, state, models)
-    try:
-        stage("server ready", t0)
-        hits, corrected = ask(server, args.head, traffic, list(traffic), args.max_tokens,
-                              rate=True)  # fmt: skip
-    finally:
-        server.stop()
+    if args.resume:  # the cycle is idempotent: it goes on where it was stopped
+        hits, corrected = rated(state)
+    else:
+        server = serve(config, state, models)
+        try:
+            stage("server ready", t0)
+            hits, corrected = ask(server, args.head, traffic, list(traffic), args.max_tokens,
+                                  rate=True)  # fmt: skip
+        finally:
+            server.stop()
     stage(f"live traffic: {hits}/{args.traffic} right through {args.head}; "
           f"{corrected} 👎 with a correction, {hits} 👍", t0)  # fmt: skip
 

@@ -232,7 +232,7 @@ def failures(
         f"e.task_type, e.created_at, {newest.format('correction')} AS correction, "
         f"{newest.format('created_at')} AS corrected_at, h.exchange_id IS NOT NULL AS late, "
         "json_extract(h.signals_json, '$.user_correction') AS used, (SELECT x.id FROM examples "
-        "x WHERE json_extract(x.exchange_ids_json, '$[0]') = e.id) AS supersedes "
+        "x WHERE json_extract(x.exchange_ids_json, '$[1]') = h.rewrite_id) AS supersedes "
         "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
         "WHERE e.improved = 0 AND e.role IN ('council', 'single') AND (e.success = 0"
     )
