@@ -145,3 +145,66 @@ async def test_a_corrected_exchange_is_rewritten_towards_the_correction(
     assert capital["signals"]["correction"] is True
     manifest = freeze(store, tmp_path / "datasets")
     assert manifest["sources"] == {"correction": 2}
+
+
+async def test_a_late_correction_reaches_the_next_dataset_without_a_duplicate(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """👎 without a correction → harvested (Agent-0 keeps the wrong answer) → frozen; then the
+    user says what it should have been: the next harvest redoes that exchange towards the
+    correction, its example replaces the first (never two), the next version trains on it,
+    and a held-out copy of a question gets the correction as its gold."""
+    from council.learning.heldout import position
+    from council.learning.ledger import content_hash, heldout_rows
+
+    rules = {
+        "The user said the right answer is: Canberra":
+            "REASONING: Sydney is the largest city; the capital is Canberra.\nANSWER: Canberra.",
+        "The user said the right answer is: Frank Herbert":
+            "REASONING: Dune (1965) is Frank Herbert's novel.\nANSWER: Frank Herbert",
+        "QUERY: Capital of Australia?": "REASONING: The largest city.\nANSWER: Sydney",
+        "QUERY: Who wrote Dune?": "REASONING: A famous author.\nANSWER: Isaac Asimov",
+        "Capital of Australia?": "Sydney",
+        "Who wrote Dune?": "Tolkien",
+    }  # fmt: skip
+    c = council_of(tmp_path, embedder, rules)
+    assert c.memory is not None
+    store = c.memory.store
+    asked = {}
+    for question in ("Capital of Australia?", "Who wrote Dune?"):
+        v = await c.ask(question)
+        assert v.exchange_id
+        store.add_feedback(v.exchange_id, -1, "wrong")  # no correction yet
+        asked[question] = v.exchange_id
+    first = await harvest(c, since="1h")
+    assert [i.status for i in first.items] == ["accepted", "accepted"], first.items
+    before = {e["messages"][-1]["content"]: e for e in examples(store)}
+    assert before["Capital of Australia?"]["response"].endswith("ANSWER: Sydney")
+    # hold out the question whose hash falls lower; the other one is trained on
+    pos = {q: position(content_hash(q)) for q in asked}
+    held, trained = sorted(asked, key=pos.__getitem__)
+    v1 = freeze(store, tmp_path / "datasets", heldout_share=(pos[held] + pos[trained]) / 2)
+    assert (v1["examples"], v1["splits"]["heldout"]["examples"]) == (1, 1)
+    assert (await harvest(c, since="1h")).considered == 0  # nothing new: nothing redone
+
+    store.add_feedback(asked["Capital of Australia?"], -1, "late", "Canberra")
+    store.add_feedback(asked["Who wrote Dune?"], -1, "late", "Frank Herbert")
+    late = await harvest(c, since="1h")
+    assert sorted(i.status for i in late.items) == ["accepted", "accepted"], late.items
+    after = examples(store)
+    assert len(after) == 2  # replaced, not duplicated
+    by_q = {e["messages"][-1]["content"]: e for e in after}
+    assert by_q["Capital of Australia?"]["response"].endswith("ANSWER: Canberra.")
+    assert by_q["Who wrote Dune?"]["response"].endswith("ANSWER: Frank Herbert")
+    for q, e in by_q.items():
+        assert e["source"] == "correction" and e["exchange_ids"][0] == asked[q]
+    assert (await harvest(c, since="1h")).considered == 0  # the same correction: done
+
+    v2 = freeze(store, tmp_path / "datasets")
+    assert v2["examples"] == 1 and v2["sources"] == {"correction": 1}
+    assert v2["splits"]["heldout"]["held_out_earlier"] == 1  # still never trained on
+    line = (tmp_path / "datasets" / v2["version"] / "train.jsonl").read_text()
+    gold = {"Capital of Australia?": "Canberra", "Who wrote Dune?": "Frank Herbert"}
+    assert trained in line and gold[trained] in line and held not in line
+    [kept_out] = heldout_rows(store)
+    assert kept_out["question"] == held and kept_out["correction"] == gold[held]

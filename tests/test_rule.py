@@ -130,3 +130,25 @@ def test_adapters_list_shows_the_rule_its_numbers_and_the_sample_sizes(tmp_path:
     r = CliRunner().invoke(cli, ["adapters", "list", "--json", "--config", str(toml)])
     gate = json.loads(r.output)["adapters"][0]["gate"]
     assert gate["verdict"] == "wait" and gate["checks"][1]["n"] == 80
+
+
+def test_replay_and_controls_are_tested_apart_each_with_its_n() -> None:
+    # replay kept (0 losses in 80), controls undecided (1 loss in 70: under the 5 pp margin,
+    # p = 0.13): the verdict waits; swapped, replay undecided and controls kept, it waits too
+    its = items(TRAFFIC, TRAFFIC, 30) + items("replay", "replay", 80)
+    its += items("control", "mtbench", 30) + items("control", "letter_counting", 40)
+    champion = [False] * 30 + [True] * 150
+    challenger = [i < 12 for i in range(30)] + [True] * 80 + [i != 60 for i in range(70)]
+    report = compare(its, outcome(champion), outcome(challenger), TRAFFIC, ("base", "v1"))
+    checks = {c["name"]: c for c in report["rule"]["checks"]}
+    assert (checks["replay"]["n"], checks["replay"]["worse"]) == (80, 0)
+    assert (checks["controls"]["n"], checks["controls"]["worse"]) == (70, 1)
+    assert checks["replay"]["outcome"] == "pass" and checks["controls"]["outcome"] == "undecided"
+    assert report["verdict"] == "wait"
+    said = " | ".join(report["reasons"])
+    assert "controls · mtbench: +0.0 pp on 30 items (+0/-0; part of the controls test)" in said
+    assert "controls · letter_counting: -2.5 pp on 40 items (+0/-1" in said
+    swapped = decide((TRAFFIC, Paired(30, 12, 0)),
+                     {"replay": Paired(70, 0, 1), "controls": Paired(80, 0, 0)})  # fmt: skip
+    assert swapped.verdict == "wait" and [c.outcome for c in swapped.checks] == [
+        "pass", "undecided", "pass"]  # fmt: skip

@@ -185,6 +185,12 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
         margin=margin,
     )  # fmt: skip
     reasons = decision.reasons
+    for fam, f in families.items():  # each control set's part of the one controls test
+        if f["kind"] == "control":
+            counts = f"+{f['better']}/-{f['worse']}; part of the controls test"
+            reasons.append(
+                f"controls · {fam}: {f['delta_pp']:+.1f} pp on {f['n']} items ({counts})"
+            )
     if target != TRAFFIC and TRAFFIC in families:
         tr = families[TRAFFIC]
         reasons.append(

@@ -4,8 +4,10 @@ A 👎 that carried a correction is gold: Agent-0 is told the right answer and t
 the rewrite only when its final answer agrees with it; the example's source is "correction".
 
 Idempotent: a harvested exchange gets a row in `harvests` (accepted or rejected) in the same
-transaction as its rewrite and example, so a second run skips it. When Agent-0 fails (a head
-error), nothing is written and the exchange waits for the next run.
+transaction as its rewrite and example, so a second run skips it, unless a correction came
+after it was harvested: then it is harvested again towards that correction, and its new
+example replaces the one the first harvest made (one example per exchange). When Agent-0 fails
+(a head error), nothing is written and the exchange waits for the next run.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ async def _one(
     quality = quality_score(signals)
     embed = council.memory.embedder.encode
     vector = (await asyncio.to_thread(embed, [f"{question}\n{rw.answer}"]))[0]
-    admitted, refused = gate.admit(question, rw.text, vector)
+    supersedes = row.get("supersedes")  # a late correction: its new example replaces this
+    admitted, refused = gate.admit(question, rw.text, vector, replacing=supersedes)
     accepted = (
         admitted and quality >= s.learning.quality_threshold and signals.correction is not False
     )
@@ -145,6 +148,7 @@ async def _one(
         record_harvest, council.memory.store, original_id=row["id"], rewrite=rewrite,
         memory=(f"Q: {question}\nA: {rw.answer}", vector), accepted=accepted,
         quality=quality, signals=provenance, agent=rw.agent, example=example,
+        supersedes=supersedes,
     )  # fmt: skip
     if memory_id is not None:
         council.memory.table.add([memory_id], vector[None, :])

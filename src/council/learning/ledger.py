@@ -150,28 +150,28 @@ def insert_example(
 
 
 def record_harvest(
-    store: Store,
-    *,
-    original_id: str,
-    rewrite: ExchangeRecord,
-    memory: tuple[str, np.ndarray],
-    accepted: bool,
-    quality: float,
-    signals: dict[str, Any],
-    agent: str,
-    example: dict[str, Any] | None,
-) -> tuple[int | None, int | None]:
-    """Rewrite exchange, harvest row and example in ONE transaction (no half-written example).
-
-    Returns (memory id of the rewrite, example id or None when rejected)."""
+    store: Store, *, original_id: str, rewrite: ExchangeRecord, memory: tuple[str, np.ndarray],
+    accepted: bool, quality: float, signals: dict[str, Any], agent: str,
+    example: dict[str, Any] | None, supersedes: int | None = None,
+) -> tuple[int | None, int | None]:  # fmt: skip
+    """Rewrite exchange, harvest row and example in ONE transaction (no half-written example);
+    returns (memory id of the rewrite, example id or None when rejected). A late correction's
+    re-harvest replaces the harvest row, drops the first harvest's example (`supersedes`: one
+    example per exchange) and gives the question's held-out copy, if any, the correction."""
     with store.tx() as db:
         memory_id = store.write_record(db, rewrite, memory)
+        if supersedes is not None:
+            db.execute("DELETE FROM examples WHERE id = ?", (supersedes,))
         db.execute(
-            "INSERT INTO harvests (exchange_id, status, rewrite_id, quality, signals_json, agent, "
-            "harvested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO harvests (exchange_id, status, rewrite_id, quality, "
+            "signals_json, agent, harvested_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (original_id, "accepted" if accepted else "rejected", rewrite.id, quality,
              json.dumps(signals), agent, time.time()),
         )  # fmt: skip
+        if signals.get("user_correction") is not None and example is not None:
+            asked = "\n".join(m.content for m in example["messages"] if m.role == "user")
+            db.execute("UPDATE heldout_traffic SET correction = ? WHERE question_hash = ?",
+                       (signals["user_correction"], content_hash(asked)))  # fmt: skip
         example_id = insert_example(db, **example) if example is not None and accepted else None
     return memory_id, example_id
 
@@ -221,21 +221,28 @@ def failures(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Failed (and optionally low-confidence unlabelled) exchanges not harvested yet, each
-    with the newest correction a 👎 gave it (None when none did)."""
+    with the newest correction a 👎 gave it (None when none did); and harvested ones whose
+    newest correction is not the one their harvest used (a late correction: `supersedes`
+    names the example that harvest made, or is None). `since` bounds the exchange's time,
+    or for a late correction the correction's."""
+    newest = "(SELECT f.{} FROM feedback f WHERE f.exchange_id = e.id AND f.correction IS NOT " \
+        "NULL ORDER BY f.id DESC LIMIT 1)"  # fmt: skip
     sql = (
-        "SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, e.task_type, "
-        "(SELECT f.correction FROM feedback f WHERE f.exchange_id = e.id AND f.correction "
-        "IS NOT NULL ORDER BY f.id DESC LIMIT 1) AS correction "
+        "SELECT * FROM (SELECT e.id, e.user_id, e.prompt, e.messages_json, e.answer, "
+        f"e.task_type, e.created_at, {newest.format('correction')} AS correction, "
+        f"{newest.format('created_at')} AS corrected_at, h.exchange_id IS NOT NULL AS late, "
+        "json_extract(h.signals_json, '$.user_correction') AS used, (SELECT x.id FROM examples "
+        "x WHERE json_extract(x.exchange_ids_json, '$[1]') = h.rewrite_id) AS supersedes "
         "FROM exchanges e LEFT JOIN harvests h ON h.exchange_id = e.id "
-        "WHERE h.exchange_id IS NULL AND e.improved = 0 AND e.role IN ('council', 'single') "
-        "AND e.created_at >= ? AND (e.success = 0"
+        "WHERE e.improved = 0 AND e.role IN ('council', 'single') AND (e.success = 0"
     )
-    args: list[Any] = [since or 0.0]
+    args: list[Any] = []
     if low_confidence is not None:
         sql += " OR (e.success IS NULL AND e.confidence < ?)"
         args.append(low_confidence)
-    sql += ") ORDER BY e.created_at LIMIT ?"
-    args.append(limit if limit is not None else -1)
+    sql += ")) WHERE (NOT late AND created_at >= ?) OR (late AND correction IS NOT NULL AND " \
+        "correction IS NOT used AND corrected_at >= ?) ORDER BY created_at LIMIT ?"  # fmt: skip
+    args += [since or 0.0, since or 0.0, limit if limit is not None else -1]
     return [dict(r) for r in store.query(sql, args)]
 
 
@@ -257,14 +264,17 @@ def holdout_vectors(store: Store) -> list[Any]:
     return store.query("SELECT vector, text FROM holdout WHERE vector IS NOT NULL")
 
 
-def example_has(store: Store, digest: str) -> bool:
-    return bool(store.query("SELECT 1 FROM examples WHERE content_hash = ?", (digest,)))
+def example_has(store: Store, digest: str, except_id: int | None = None) -> bool:
+    sql = "SELECT 1 FROM examples WHERE content_hash = ? AND id IS NOT ?"
+    return bool(store.query(sql, (digest, except_id)))
 
 
-def example_vectors(store: Store) -> list[Any]:
-    """(vector, prompt side + response) of every example that has a vector."""
+def example_vectors(store: Store, except_id: int | None = None) -> list[Any]:
+    """(vector, prompt side + response) of every example that has a vector (but one)."""
     return store.query(
-        "SELECT vector, messages_json || ' ' || response FROM examples WHERE vector IS NOT NULL"
+        "SELECT vector, messages_json || ' ' || response FROM examples WHERE vector IS NOT NULL "
+        "AND id IS NOT ?",
+        (except_id,),
     )
 
 

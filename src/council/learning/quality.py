@@ -7,6 +7,7 @@ gain, reasoning markers, code blocks) only nudge the score (weight 0.25).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -108,16 +109,21 @@ class Gate:
         sim = self._closest(ledger.holdout_vectors, vector, self.leak_similarity, prompt)
         return None if sim is None else f"near a hold-out item (cosine {sim:.3f})"
 
-    def duplicate(self, digest: str, vector: np.ndarray | None, text: str = "") -> str | None:
-        if ledger.example_has(self.store, digest):
+    def duplicate(self, digest: str, vector: np.ndarray | None, text: str = "",
+                  replacing: int | None = None) -> str | None:  # fmt: skip
+        """Why this is a duplicate of an example (but `replacing`, the one it replaces)."""
+        if ledger.example_has(self.store, digest, replacing):
             return "exact duplicate of an existing example"
-        sim = self._closest(ledger.example_vectors, vector, self.near_duplicate, text)
+        rows = functools.partial(ledger.example_vectors, except_id=replacing)
+        sim = self._closest(rows, vector, self.near_duplicate, text)
         return None if sim is None else f"near duplicate of an existing example (cosine {sim:.3f})"
 
     def admit(
-        self, prompt: str, response: str, vector: np.ndarray | None
+        self, prompt: str, response: str, vector: np.ndarray | None, replacing: int | None = None
     ) -> tuple[bool, str | None]:
-        """(admitted, reason refused); `vector` embeds prompt + response."""
+        """(admitted, reason refused); `vector` embeds prompt + response; `replacing`: the
+        example this one replaces (a late correction), not a duplicate of it."""
         digest = content_hash(prompt, response)
-        reason = self.leak(prompt, vector) or self.duplicate(digest, vector, f"{prompt} {response}")
+        text = f"{prompt} {response}"
+        reason = self.leak(prompt, vector) or self.duplicate(digest, vector, text, replacing)
         return reason is None, reason

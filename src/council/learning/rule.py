@@ -13,6 +13,11 @@ Promote only when both hold, each by a one-sided exact test at ALPHA (0.05):
   margin (the observed loss rate >= MARGIN); below the margin but not yet significant
   (1 loss in 80 items: p = 0.086) it is undecided, and the verdict waits for more items.
 
+Replay and the controls are two sets, each with its own test and n: a loss on one is never
+paid for by the other. The controls are one set (MT-Bench and a reasoning-gym family): MT-Bench
+has only 30 questions with a reference answer, fewer than its own test would need (59 at a
+5 pp margin), so the report shows each control family's numbers beside the one test.
+
 A set too small for its test to ever reach ALPHA cannot decide: the verdict is "wait" (for
 more traffic), neither promote nor reject. The smallest sizes follow from the tests: the gain
 test needs at least 5 items (2**-5 < 0.05 when all 5 flip right); the non-inferiority test
