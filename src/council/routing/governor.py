@@ -6,6 +6,11 @@ the learning jobs share, so `settings.routing.local_only` (read by learning/arbi
 agent0.py) is always the governed value. A file changed by another process (`council governor ...`
 while the server runs) is picked up on the next request.
 
+With COUNCIL_REDIS_URL the overrides live in a Redis hash instead (one field per switch, so
+two replicas changing different switches lose neither), read on every refresh: a switch flipped
+through one replica holds on the next request through any. The first replica seeds the hash
+from governor.json when it has none. Redis down: the last values read stay in force.
+
 Enforcement happens where every head call passes, `Council.call`: a cloud head is refused
 while local_only is on, and a priced head once today's spend reaches daily_budget_usd.
 """
@@ -20,13 +25,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.config import HeadSpec, Settings
-from council.errors import ConfigError, InvalidRequestError
+from council.errors import ConfigError, InvalidRequestError, SharedStateUnavailable
 from council.routing.selector import CHARS_PER_TOKEN
 from council.routing.spend import SpendLedger
 from council.types import Completion, Message
 
 log = logging.getLogger(__name__)
 FILE = "governor.json"
+REDIS_KEY = "council:governor"
 # API name -> (Settings section, attribute)
 FIELDS = {
     "enabled": ("routing", "governor_enabled"),
@@ -65,6 +71,10 @@ class Governor:
         self.path = settings.server.data_dir / FILE
         self.ledger = SpendLedger(settings.server.data_dir / "spend")
         self._mtime: float | None = None
+        self.redis_url = settings.deploy.redis_url
+        self._seen: dict[str, Any] | None = None  # the hash as last read (Redis only)
+        if self.redis_url:
+            self._seed_redis()
         self.refresh()
 
     # the switches --------------------------------------------------------------------
@@ -91,6 +101,11 @@ class Governor:
             for k, v in change.model_dump(exclude_unset=True).items()
             if v is not None or k == "daily_budget_usd"
         }
+        if self.redis_url:
+            self._write_redis(given)
+            self.refresh()
+            log.info("governor updated: %s", given)
+            return self.state()
         saved = {**self._read(), **given}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
@@ -102,7 +117,10 @@ class Governor:
         return self.state()
 
     def refresh(self) -> None:
-        """Re-read governor.json when another process changed it."""
+        """Re-read governor.json (or the Redis hash) when another process changed it."""
+        if self.redis_url:
+            self._refresh_redis()
+            return
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
@@ -121,6 +139,58 @@ class Governor:
             raise ConfigError(
                 f"{self.path} is not a valid governor file ({exc}); fix it or delete it to "
                 "return to the settings' values."
+            ) from None
+
+    # Redis ---------------------------------------------------------------------------------
+    def _client(self) -> Any:
+        from council.shared import redis_client
+
+        return redis_client(str(self.redis_url))
+
+    def _seed_redis(self) -> None:
+        """Carry governor.json's overrides into an empty hash (the first replica on Redis)."""
+        import redis
+
+        saved = self._read()
+        if not saved:
+            return
+        try:
+            if self._client().hsetnx(REDIS_KEY, "_seeded", "1"):
+                self._client().hset(REDIS_KEY, mapping={k: json.dumps(v) for k, v in saved.items()})
+        except redis.RedisError as exc:
+            log.error("governor switches not copied to Redis (%s); check COUNCIL_REDIS_URL", exc)
+
+    def _refresh_redis(self) -> None:
+        import redis
+
+        try:
+            raw = self._client().hgetall(REDIS_KEY)
+        except redis.RedisError as exc:
+            log.warning("governor switches not read from Redis (%s); keeping the last ones", exc)
+            return
+        try:
+            saved = GovernorUpdate(**{
+                k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in FIELDS
+            }).model_dump(exclude_unset=True)  # fmt: skip
+        except (ValueError, ValidationError) as exc:
+            log.error("governor switches in Redis %s are invalid (%s); fix them with "
+                      "`council governor` or delete the key", REDIS_KEY, exc)  # fmt: skip
+            return
+        if saved != self._seen:
+            self._seen = saved
+            self._apply(saved)
+
+    def _write_redis(self, given: dict[str, Any]) -> None:
+        import redis
+
+        if not given:
+            return
+        try:
+            self._client().hset(REDIS_KEY, mapping={k: json.dumps(v) for k, v in given.items()})
+        except redis.RedisError as exc:
+            raise SharedStateUnavailable(
+                f"Cannot save the governor's switches in Redis ({exc}); check that "
+                "COUNCIL_REDIS_URL is reachable and retry."
             ) from None
 
     def _apply(self, saved: dict[str, Any]) -> None:
