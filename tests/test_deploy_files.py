@@ -290,7 +290,7 @@ def test_the_compose_file_names_only_council_variables_that_exist() -> None:
 
 
 def test_the_compose_services_commands_match_the_cli() -> None:
-    for name, service in council_services(compose()).items():
+    for service in council_services(compose()).values():
         command = service["command"]
         try:
             cli_accepts(command)
