@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,10 @@ def fake_head(port: int, delay_ms: float) -> None:
         return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [choice], "usage": usage}  # fmt: skip
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # keep-alive longer than the clients': an idle connection closed under a reused one is a
+    # connection error that is no part of the service
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                timeout_keep_alive=120, backlog=4096)  # fmt: skip
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -177,6 +181,7 @@ def main() -> None:
         for child in children:
             child.terminate()
             child.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
