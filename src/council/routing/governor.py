@@ -7,9 +7,11 @@ agent0.py) is always the governed value. A file changed by another process (`cou
 while the server runs) is picked up on the next request.
 
 With COUNCIL_REDIS_URL the overrides live in a Redis hash instead (one field per switch, so
-two replicas changing different switches lose neither), read on every refresh: a switch flipped
-through one replica holds on the next request through any. The first replica seeds the hash
-from governor.json when it has none. Redis down: the last values read stay in force.
+two replicas changing different switches lose neither). Enforcement re-reads it at most every
+REDIS_REFRESH_S (a read per head call cost a tenth of a replica's CPU in
+benchmarks/replicas.py); the API's reads and this process's own changes are at once. The first
+replica seeds the hash from governor.json when it has none. Redis down: the last values read
+stay in force.
 
 Enforcement happens where every head call passes, `Council.call`: a cloud head is refused
 while local_only is on, and a priced head once today's spend reaches daily_budget_usd.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,6 +36,7 @@ from council.types import Completion, Message
 log = logging.getLogger(__name__)
 FILE = "governor.json"
 REDIS_KEY = "council:governor"
+REDIS_REFRESH_S = 0.25  # how stale another replica's switch may be where it is enforced
 # API name -> (Settings section, attribute)
 FIELDS = {
     "enabled": ("routing", "governor_enabled"),
@@ -73,13 +77,14 @@ class Governor:
         self._mtime: float | None = None
         self.redis_url = settings.deploy.redis_url
         self._seen: dict[str, Any] | None = None  # the hash as last read (Redis only)
+        self._read_at = 0.0  # monotonic time of that read
         if self.redis_url:
             self._seed_redis()
         self.refresh()
 
     # the switches --------------------------------------------------------------------
     def state(self) -> GovernorState:
-        self.refresh()
+        self.refresh(fresh=True)
         return GovernorState(
             **{k: getattr(getattr(self.settings, sec), v) for k, (sec, v) in FIELDS.items()}
         )
@@ -103,7 +108,7 @@ class Governor:
         }
         if self.redis_url:
             self._write_redis(given)
-            self.refresh()
+            self.refresh(fresh=True)
             log.info("governor updated: %s", given)
             return self.state()
         saved = {**self._read(), **given}
@@ -116,10 +121,12 @@ class Governor:
         log.info("governor updated: %s", given)
         return self.state()
 
-    def refresh(self) -> None:
-        """Re-read governor.json (or the Redis hash) when another process changed it."""
+    def refresh(self, fresh: bool = False) -> None:
+        """Re-read governor.json (or the Redis hash) when another process changed it; with
+        Redis, at most every REDIS_REFRESH_S unless `fresh`."""
         if self.redis_url:
-            self._refresh_redis()
+            if fresh or time.monotonic() - self._read_at >= REDIS_REFRESH_S:
+                self._refresh_redis()
             return
         try:
             mtime = self.path.stat().st_mtime
@@ -165,8 +172,10 @@ class Governor:
 
         try:
             raw = self._client().hgetall(REDIS_KEY)
+            self._read_at = time.monotonic()
         except redis.RedisError as exc:
             log.warning("governor switches not read from Redis (%s); keeping the last ones", exc)
+            self._read_at = time.monotonic()  # a Redis that is down is not asked per call
             return
         try:
             saved = GovernorUpdate(**{
