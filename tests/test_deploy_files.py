@@ -215,3 +215,123 @@ def test_systemd_units_verify() -> None:
         if ln.strip() and "is not executable: No such file or directory" not in ln
     ]
     assert not problems, "\n".join(problems)
+
+
+# the container image and the replicas' compose file --------------------------------------------
+COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
+# Settings being added beside this file (the Postgres store): known once merged.
+PENDING_SETTINGS = {"COUNCIL_DATABASE_URL"}
+PENDING_COMMANDS = {("db", "upgrade")}
+INTERPOLATED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return doc
+
+
+def council_services(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in doc["services"].items() if s.get("image") == "council:local"}
+
+
+def known_variables() -> set[str]:
+    from council.config_sections import FLAT
+
+    return {f"COUNCIL_{name}".upper() for name in FLAT} | {"COUNCIL_CONFIG"}
+
+
+def cli_accepts(argv: list[str]) -> None:
+    """Parse argv with the real CLI (typer's click command), running nothing."""
+    from typer.main import get_command
+
+    from council.cli import app
+
+    assert argv[0] == "council", argv
+    command: Any = get_command(app)  # typer's own copy of click: groups by duck type
+    args, path = argv[1:], []
+    while hasattr(command, "resolve_command"):
+        name, sub, args = command.resolve_command(command.context_class(command), args)
+        assert sub is not None, f"`council {' '.join(argv[1:])}`: no command {name!r}"
+        command, path = sub, [*path, str(name)]
+    command.make_context(" ".join(["council", *path]), list(args))  # unknown options raise
+
+
+def test_the_compose_file_runs_two_replicas_on_postgres_and_redis_behind_one_address() -> None:
+    doc = compose()
+    replicas = [n for n, s in council_services(doc).items() if "serve" in s["command"]]
+    assert len(replicas) == 2, replicas
+    images = {n: s.get("image") for n, s in doc["services"].items()}
+    assert images["postgres"].startswith("pgvector/pgvector:pg")
+    assert images["redis"].startswith("redis:") and images["proxy"].startswith("nginx:")
+    for name, image in images.items():  # pinned: a moving tag changes the service under you
+        assert ":" in image and not image.endswith(":latest"), (name, image)
+    upstream = re.findall(r"server (\S+):8000", (DEPLOY / "compose" / "nginx.conf").read_text())
+    assert sorted(upstream) == sorted(replicas)
+    for name in replicas:
+        env = doc["services"][name]["environment"]
+        assert env["COUNCIL_REDIS_URL"] == "redis://redis:6379/0"
+        assert "@postgres:5432/" in env["COUNCIL_DATABASE_URL"]
+        assert doc["services"][name]["depends_on"]["migrate"] == {
+            "condition": "service_completed_successfully"
+        }
+
+
+def test_the_compose_file_names_only_council_variables_that_exist() -> None:
+    text = COMPOSE.read_text()
+    named = set(re.findall(r"\bCOUNCIL_[A-Z0-9_]+", text))  # comments and the vLLM block too
+    unknown = named - known_variables() - PENDING_SETTINGS
+    assert not unknown, f"not settings: {sorted(unknown)}"
+    for name, service in council_services(compose()).items():
+        env = service["environment"]
+        assert all(k.startswith("COUNCIL_") for k in env), (name, env)
+        for value in env.values():
+            for var in INTERPOLATED.findall(str(value)):
+                assert not var.startswith("COUNCIL_") or var in known_variables(), var
+
+
+def test_the_compose_services_commands_match_the_cli() -> None:
+    for service in council_services(compose()).values():
+        command = service["command"]
+        try:
+            cli_accepts(command)
+        except Exception:
+            if tuple(command[1:3]) not in PENDING_COMMANDS:  # pending: checked once it exists
+                raise
+    with pytest.raises(Exception, match="No such option"):  # the check itself bites
+        cli_accepts(["council", "serve", "--nightlyy", "02:00"])
+
+
+def test_the_commented_vllm_head_parses_with_a_gpu_reservation() -> None:
+    lines = COMPOSE.read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.strip() == "# vllm:")
+    block = []
+    for ln in lines[start:]:
+        if not ln.startswith("  #"):
+            break
+        block.append(ln.replace("# ", "", 1))
+    vllm = yaml.safe_load("\n".join(block))["vllm"]
+    (device,) = vllm["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert "--enable-lora" in vllm["command"]
+    assert vllm["environment"]["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
+    heads_line = next(ln for ln in lines if "COUNCIL_HEADS:" in ln)
+    heads = json.loads(yaml.safe_load(heads_line.replace("#", "", 1))["COUNCIL_HEADS"])
+    from council.config import HeadSpec
+
+    (head,) = [HeadSpec(**h) for h in heads]
+    assert head.base_url is not None and "vllm:8000" in str(head.base_url)
+
+
+def test_the_dockerfile_prepares_the_model_and_serves_as_a_user_with_a_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.\d+-slim$", text, re.M)
+    assert re.search(r"pip install .*download\.pytorch\.org/whl/cpu \.", text)
+    user = text.index("USER council")
+    assert user < text.index("RUN council prepare") < text.index("CMD")
+    healthcheck = re.search(r"^HEALTHCHECK .*\n\s+CMD (.*)$", text, re.M)
+    assert healthcheck is not None and "/health" in healthcheck.group(1)
+    (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.M)
+    cli_accepts(json.loads(cmd))
+    cli_accepts(["council", "prepare"])
+    for var in re.findall(r"\bCOUNCIL_[A-Z0-9_]+", text):
+        assert var in known_variables(), var

@@ -41,6 +41,7 @@
     ├── LockHeld                 lives in jobs/lock.py: another cycle holds the leader lock
     ├── LockUnavailable          lives in jobs/lock.py: the lock's backend cannot be used
     ├── LockLost                 lives in jobs/lock.py: a Redis lease expired while held
+    ├── SharedStateUnavailable   replicas' shared state (COUNCIL_REDIS_URL) cannot be written (503)
     │
     │   users:
     ├── UserExistsError          `users add` for a name that has a live key (409)
@@ -293,3 +294,10 @@ class NoValidAnswerError(NoAnswerError):
     status_code = 422
     error_type = "invalid_request_error"
     code = "no_valid_answer"
+# replicas -------------------------------------------------------------------------------------
+class SharedStateUnavailable(CouncilError):
+    """Redis (COUNCIL_REDIS_URL) refused a change that every replica must see."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "shared_state_unavailable"

@@ -10,8 +10,9 @@ The registry (adapters/registry.py) is the truth; this class makes the heads fol
 * a canary is watched (adapters/canary.py): probes plus every live call; the verdict
   confirms the deployment or rolls it back, writes a summary JSON and notifies.
 
-Changes made by other processes (the CLI, `council improve`) are picked up by polling the
-registry's signature every `poll_s`; the admin API calls `sync()` directly.
+Changes made by other processes (the CLI, `council improve`, another replica's verdict) are
+picked up by polling the registry's signature every `poll_s`; the admin API calls `sync()`
+directly. Among replicas on one Redis, only the leader judges (adapters/leader.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import httpx
 
 from council.adapters import registry as adapters
 from council.adapters.canary import CanaryWatch
+from council.adapters.leader import CanaryLeader
 from council.adapters.registry import BASE, Registry, write_summary
 from council.config import Settings
 from council.heads import Head
@@ -58,6 +60,8 @@ class Deployer:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self.leader = CanaryLeader(settings)
+        self._probing: set[int] = set()  # deployments whose probes this server runs
         council.observers.append(self.observe)
 
     # heads -----------------------------------------------------------------------------
@@ -78,6 +82,7 @@ class Deployer:
         """At boot: register adapters found on disk, load each role's champion, watch; with a
         challenger waiting, prepare the champion's probes in the background."""
         await asyncio.to_thread(self.registry.discover)
+        await asyncio.to_thread(self.leader.contend)
         await self.sync()
         for role in self.roles():  # probes are only needed once a deploy is coming
             aliases = self.registry.aliases(role)
@@ -89,6 +94,7 @@ class Deployer:
         for task in [self._loop_task, *self._tasks]:
             if task is not None:
                 task.cancel()
+        await asyncio.to_thread(self.leader.release)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -102,9 +108,20 @@ class Deployer:
                 signature = await asyncio.to_thread(self.registry.signature)
                 if signature != self._signature:
                     await self.sync()
+                await self._share()
                 await self.judge()
             except Exception:
                 log.exception("deployer poll failed")
+
+    async def _share(self) -> None:
+        """Push this follower's observations, or lead (and probe) when the leader is gone."""
+        if not self.leader.shared:
+            return
+        await asyncio.to_thread(self.leader.flush)
+        if await asyncio.to_thread(self.leader.contend):
+            for role, watch in self.watches.items():
+                if watch.deployment["id"] not in self._probing:
+                    self._spawn_probes(role, watch)
 
     # applying the registry -------------------------------------------------------------------
     async def sync(self) -> None:
@@ -128,7 +145,7 @@ class Deployer:
         except Exception as exc:
             self.errors[role] = f"cannot load {champion}: {exc}"
             log.error("role %s: %s", role, self.errors[role])
-            if canary is not None:  # a canary that cannot even load is rolled back at once
+            if canary is not None and self.leader.leading:  # cannot even load: rolled back
                 self._finish(role, canary, "rollback", f"could not load {champion}: {exc}", None)
             return
         self.errors.pop(role, None)
@@ -197,11 +214,14 @@ class Deployer:
         recent = self.baseline.setdefault(role, deque(maxlen=200))
         for c in result:
             if watch is not None and c.adapter == watch.version:
-                watch.observe_candidate(c.ok and bool(c.text.strip()), c.latency_ms)
+                ok = c.ok and bool(c.text.strip())
+                watch.observe_candidate(ok, c.latency_ms)
+                self.leader.queue(watch.deployment["id"], "candidate", ok, c.latency_ms)
             elif c.ok:
                 recent.append(c.latency_ms)
                 if watch is not None:
                     watch.observe_baseline(c.latency_ms)
+                    self.leader.queue(watch.deployment["id"], "baseline", True, c.latency_ms)
 
     def _start_watch(self, role: str, canary: dict[str, Any]) -> None:
         s = self.settings
@@ -213,10 +233,24 @@ class Deployer:
         self.watches[role] = watch
         log.info("canary of %s for %s: %.0f %% of calls, %.0f s or %d calls", canary["version"],
                  role, 100 * canary["share"], canary["window_s"], canary["requests"])  # fmt: skip
+        if self.leader.leading:  # followers serve and report calls; the leader probes
+            self._spawn_probes(role, watch)
+
+    def _spawn_probes(self, role: str, watch: CanaryWatch) -> None:
+        self._probing.add(watch.deployment["id"])
         self._spawn(self._run_probes(role, watch))
 
     async def judge(self) -> None:
+        if not self.leader.leading:
+            return
         for role, watch in list(self.watches.items()):
+            if self.leader.shared:
+                seen = await asyncio.to_thread(self.leader.drain, watch.deployment["id"])
+                for kind, ok, ms in seen:
+                    if kind == "candidate":
+                        watch.observe_candidate(ok, ms)
+                    else:
+                        watch.observe_baseline(ms)
             verdict = watch.verdict()
             if verdict is not None:
                 self._finish(role, watch.deployment, verdict[0], verdict[1], watch)
@@ -243,7 +277,8 @@ class Deployer:
         log.info(text)
         self._spawn(self._prepare_probes(role, canary["version"]))
         fields = {"role": role, "summary": str(path)}
-        self._spawn(asyncio.to_thread(notify, self.settings, "deploy", text, fields))
+        self._spawn(asyncio.to_thread(notify, self.settings, "deploy", text, fields,
+                                      key=f"deployment:{canary['id']}:confirmed"))  # fmt: skip
 
     # probes --------------------------------------------------------------------------------
     def _probe_head(self, role: str, adapter: str | None) -> Head | None:

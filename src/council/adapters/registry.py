@@ -271,7 +271,8 @@ def announce_deploy(settings: Any, dep: dict[str, Any]) -> bool:
         if dep["state"] == "canary" else "no canary"
     )  # fmt: skip
     text = f"{dep['role']}: {dep['previous'] or BASE} → {dep['version'] or BASE} ({how})"
-    return notify(settings, "deploy", text, {"role": dep["role"], "summary": dep["summary_path"]})
+    return notify(settings, "deploy", text, {"role": dep["role"], "summary": dep["summary_path"]},
+                  key=f"deployment:{dep['id']}:{dep['state']}")  # fmt: skip
 
 
 def rollback(
@@ -293,4 +294,5 @@ def announce_rollback(settings: Any, dep: dict[str, Any]) -> bool:
 
     text = (f"{dep['role']}: rolled back {dep['previous'] or BASE} → {dep['version'] or BASE} "
             f"({dep['reason']})")  # fmt: skip
-    return notify(settings, "rollback", text, {"role": dep["role"], "summary": dep["summary_path"]})
+    return notify(settings, "rollback", text, {"role": dep["role"], "summary": dep["summary_path"]},
+                  key=f"deployment:{dep['id']}:{dep['state']}")  # fmt: skip

@@ -6,6 +6,13 @@ the learning jobs share, so `settings.routing.local_only` (read by learning/arbi
 agent0.py) is always the governed value. A file changed by another process (`council governor ...`
 while the server runs) is picked up on the next request.
 
+With COUNCIL_REDIS_URL the overrides live in a Redis hash instead (one field per switch, so
+two replicas changing different switches lose neither). Enforcement re-reads it at most every
+REDIS_REFRESH_S (a read per head call cost a tenth of a replica's CPU in
+benchmarks/replicas.py); the API's reads and this process's own changes are at once. The first
+replica seeds the hash from governor.json when it has none. Redis down: the last values read
+stay in force.
+
 Enforcement happens where every head call passes, `Council.call`: a cloud head is refused
 while local_only is on, and a priced head once today's spend reaches daily_budget_usd.
 """
@@ -15,18 +22,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from council.config import HeadSpec, Settings
-from council.errors import ConfigError, InvalidRequestError
+from council.errors import ConfigError, InvalidRequestError, SharedStateUnavailable
 from council.routing.selector import CHARS_PER_TOKEN
 from council.routing.spend import SpendLedger
 from council.types import Completion, Message
 
 log = logging.getLogger(__name__)
 FILE = "governor.json"
+REDIS_KEY = "council:governor"
+REDIS_REFRESH_S = 0.25  # how stale another replica's switch may be where it is enforced
 # API name -> (Settings section, attribute)
 FIELDS = {
     "enabled": ("routing", "governor_enabled"),
@@ -65,11 +75,16 @@ class Governor:
         self.path = settings.server.data_dir / FILE
         self.ledger = SpendLedger(settings.server.data_dir / "spend")
         self._mtime: float | None = None
+        self.redis_url = settings.deploy.redis_url
+        self._seen: dict[str, Any] | None = None  # the hash as last read (Redis only)
+        self._read_at = 0.0  # monotonic time of that read
+        if self.redis_url:
+            self._seed_redis()
         self.refresh()
 
     # the switches --------------------------------------------------------------------
     def state(self) -> GovernorState:
-        self.refresh()
+        self.refresh(fresh=True)
         return GovernorState(
             **{k: getattr(getattr(self.settings, sec), v) for k, (sec, v) in FIELDS.items()}
         )
@@ -91,6 +106,11 @@ class Governor:
             for k, v in change.model_dump(exclude_unset=True).items()
             if v is not None or k == "daily_budget_usd"
         }
+        if self.redis_url:
+            self._write_redis(given)
+            self.refresh(fresh=True)
+            log.info("governor updated: %s", given)
+            return self.state()
         saved = {**self._read(), **given}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
@@ -101,8 +121,13 @@ class Governor:
         log.info("governor updated: %s", given)
         return self.state()
 
-    def refresh(self) -> None:
-        """Re-read governor.json when another process changed it."""
+    def refresh(self, fresh: bool = False) -> None:
+        """Re-read governor.json (or the Redis hash) when another process changed it; with
+        Redis, at most every REDIS_REFRESH_S unless `fresh`."""
+        if self.redis_url:
+            if fresh or time.monotonic() - self._read_at >= REDIS_REFRESH_S:
+                self._refresh_redis()
+            return
         try:
             mtime = self.path.stat().st_mtime
         except FileNotFoundError:
@@ -121,6 +146,60 @@ class Governor:
             raise ConfigError(
                 f"{self.path} is not a valid governor file ({exc}); fix it or delete it to "
                 "return to the settings' values."
+            ) from None
+
+    # Redis ---------------------------------------------------------------------------------
+    def _client(self) -> Any:
+        from council.shared import redis_client
+
+        return redis_client(str(self.redis_url))
+
+    def _seed_redis(self) -> None:
+        """Carry governor.json's overrides into an empty hash (the first replica on Redis)."""
+        import redis
+
+        saved = self._read()
+        if not saved:
+            return
+        try:
+            if self._client().hsetnx(REDIS_KEY, "_seeded", "1"):
+                self._client().hset(REDIS_KEY, mapping={k: json.dumps(v) for k, v in saved.items()})
+        except redis.RedisError as exc:
+            log.error("governor switches not copied to Redis (%s); check COUNCIL_REDIS_URL", exc)
+
+    def _refresh_redis(self) -> None:
+        import redis
+
+        try:
+            raw = self._client().hgetall(REDIS_KEY)
+            self._read_at = time.monotonic()
+        except redis.RedisError as exc:
+            log.warning("governor switches not read from Redis (%s); keeping the last ones", exc)
+            self._read_at = time.monotonic()  # a Redis that is down is not asked per call
+            return
+        try:
+            saved = GovernorUpdate(**{
+                k.decode(): json.loads(v) for k, v in raw.items() if k.decode() in FIELDS
+            }).model_dump(exclude_unset=True)  # fmt: skip
+        except (ValueError, ValidationError) as exc:
+            log.error("governor switches in Redis %s are invalid (%s); fix them with "
+                      "`council governor` or delete the key", REDIS_KEY, exc)  # fmt: skip
+            return
+        if saved != self._seen:
+            self._seen = saved
+            self._apply(saved)
+
+    def _write_redis(self, given: dict[str, Any]) -> None:
+        import redis
+
+        if not given:
+            return
+        try:
+            self._client().hset(REDIS_KEY, mapping={k: json.dumps(v) for k, v in given.items()})
+        except redis.RedisError as exc:
+            raise SharedStateUnavailable(
+                f"Cannot save the governor's switches in Redis ({exc}); check that "
+                "COUNCIL_REDIS_URL is reachable and retry."
             ) from None
 
     def _apply(self, saved: dict[str, Any]) -> None:

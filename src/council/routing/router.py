@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from council.config import HeadSpec, Settings
 from council.errors import InvalidRequestError
-from council.routing.certainty import CertaintyHistory
+from council.routing.certainty import certainty_history
 from council.routing.cloud_retry import CloudRetry, Request
 from council.routing.cognitive_map import CognitiveMap
 from council.routing.escalation import Tier, escalation_reason, provider_tiers
@@ -35,7 +35,7 @@ class Router:
         self.settings = settings
         self.governor = governor or Governor(settings)
         self.map = CognitiveMap(settings.server.data_dir)
-        self.certainty = CertaintyHistory()
+        self.certainty = certainty_history(settings)
         self.selector = StrategySelector(policy_of(settings))
 
     def tiers(self, specs: list[HeadSpec]) -> tuple[list[Tier], list[str]]:
