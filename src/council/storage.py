@@ -55,9 +55,9 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def open_db(path: Path) -> Store:
-    """The store in this file, migrated to the whole history."""
-    return Store(path, MIGRATIONS)
+def open_db(where: Path | str) -> Store:
+    """The store in this file (or at this postgresql:// URL), migrated to the whole history."""
+    return Store(where, MIGRATIONS)
 
 
 def open_store(settings: Settings) -> Store:

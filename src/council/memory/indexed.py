@@ -33,7 +33,7 @@ class IndexedTable:
         try:
             info = self.index.load()
         except IndexCorrupt as exc:
-            log.warning("%s; rebuilding from %s", exc, self.store.path)
+            log.warning("%s; rebuilding from %s", exc, self.store.where)
             self.rebuild()
             return "rebuilt (corrupt)"
         if info is None:
