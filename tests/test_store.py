@@ -1,4 +1,5 @@
-"""The store, on SQLite and on Postgres (store_where: one suite, both backends): migrations, exchanges, feedback, filters, conversations, documents."""
+"""The store on SQLite and on Postgres (`store_where`: one suite, both backends): migrations,
+exchanges, feedback, filters, conversations, documents."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def alembic_config() -> Config:
     return cfg
 
 
+@lru_cache(maxsize=1)
 def revisions() -> list[str]:
     """Every revision we know, oldest first."""
     script = ScriptDirectory.from_config(alembic_config())
@@ -53,10 +55,13 @@ def current(conn: Connection) -> list[str]:
 
 def upgrade(url: str, legacy: Sequence[Migration]) -> list[str]:
     """Apply the pending revisions; returns the revisions the database is at afterwards."""
+    if not is_postgres(url):
+        path = Path(make_url(url).database or "")
+        if _sqlite_at_head(path, legacy):
+            return [revisions()[-1]]  # the common case, a reopen: no engine, no Alembic
+        _finish_legacy(path, legacy)
     engine = make_engine(url)
     try:
-        if not is_postgres(url):
-            _finish_legacy(Path(make_url(url).database or ""), legacy)
         with engine.connect() as conn:
             at = current(conn)
             unknown = sorted(set(at) - set(revisions()))
@@ -88,6 +93,20 @@ def _finish_legacy(path: Path, legacy: Sequence[Migration]) -> None:
         started = db.execute("PRAGMA user_version").fetchone()[0]
         if started > len(legacy) or (started and not _has_alembic(db)):
             migrate(db, str(path), legacy)  # refuses a newer one untouched
+    finally:
+        db.close()
+
+
+def _sqlite_at_head(path: Path, legacy: Sequence[Migration]) -> bool:
+    if not path.is_file():
+        return False
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        if db.execute("PRAGMA user_version").fetchone()[0] != len(legacy) or not _has_alembic(db):
+            return False
+        return [r[0] for r in db.execute("SELECT version_num FROM alembic_version")] == [
+            revisions()[-1]
+        ]
     finally:
         db.close()
 
