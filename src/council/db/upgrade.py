@@ -57,6 +57,7 @@ def upgrade(url: str, legacy: Sequence[Migration]) -> list[str]:
     """Apply the pending revisions; returns the revisions the database is at afterwards."""
     if not is_postgres(url):
         path = Path(make_url(url).database or "")
+        path.parent.mkdir(parents=True, exist_ok=True)
         if _sqlite_at_head(path, legacy):
             return [revisions()[-1]]  # the common case, a reopen: no engine, no Alembic
         _finish_legacy(path, legacy)
