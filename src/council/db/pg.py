@@ -40,7 +40,7 @@ class Row(tuple[Any, ...]):
         row._names = names
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return super().__getitem__(self._names[key])
         return super().__getitem__(key)
@@ -111,7 +111,7 @@ class PgConnection:
         if serial:
             statement += " RETURNING id"
         cur = self.raw.cursor()
-        cur.execute(statement, tuple(args) or None)  # type: ignore[arg-type]
+        cur.execute(statement, tuple(args))
         if serial:
             row = cur.fetchone()
             return Cursor(cur, int(row[0]) if row else None)
@@ -119,7 +119,7 @@ class PgConnection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
         cur = self.raw.cursor()
-        cur.executemany(translate(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+        cur.executemany(translate(sql), [tuple(r) for r in rows])
         return Cursor(cur)
 
     def close(self) -> None:

@@ -22,8 +22,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
+from sqlalchemy.types import TypeEngine
 
-Real = REAL().with_variant(DOUBLE_PRECISION(), "postgresql")
+Real: TypeEngine[float] = REAL().with_variant(DOUBLE_PRECISION(), "postgresql")
 
 metadata = MetaData()
 
