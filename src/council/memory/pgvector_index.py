@@ -28,6 +28,7 @@ class PgVectorTable:
         assert table in ("memories", "chunks") and store.postgres
         self.store, self.table, self.dim, self.fingerprint = store, table, dim, fingerprint
         self.index = self  # IndexedTable callers read `table.index.info`
+        self.ef_search = _EF_SEARCH  # HNSW beam of an unfiltered search (pgvector's default)
         self.opened_as = self.open()
 
     def _vec(self) -> str:
@@ -59,12 +60,12 @@ class PgVectorTable:
         q = np.asarray(vector, dtype=np.float32)
         where = f"vector_dims(embedding) = {int(self.dim)}"
         args: list[object] = [q]
-        ef = _EF_SEARCH
+        ef = self.ef_search
         if allowed is not None:
             where += " AND id = ANY(?)"
             args.append(np.asarray(allowed, dtype=np.int64).tolist())
             total = max(1, self.info.count)
-            ef = int(min(_MAX_EF, max(_EF_SEARCH, k) * max(1.0, 0.1 * total / len(allowed))))
+            ef = int(min(_MAX_EF, max(ef, k) * max(1.0, 0.1 * total / len(allowed))))
         args += [q, k]
         dist = f"{self._vec()} <=> ?::vector({int(self.dim)})"
         with self.store.tx() as db:
