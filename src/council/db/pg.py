@@ -28,6 +28,8 @@ SERIAL = frozenset(
 )  # fmt: skip
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _QUOTED = re.compile(r"('(?:[^']|'')*'|\"[^\"]*\")")
+# SQLite's aggregate with no standard spelling; the one rewrite the ledgers need.
+_GROUP_CONCAT = re.compile(r"GROUP_CONCAT\(([^()]*)\)", re.IGNORECASE)
 
 
 class Row(tuple[Any, ...]):
@@ -68,7 +70,7 @@ def translate(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (literal `%` doubled), quoted text kept."""
     if sql.strip().upper() == "BEGIN IMMEDIATE":
         return "BEGIN"  # Postgres takes its row locks as it writes
-    parts = _QUOTED.split(sql)
+    parts = _QUOTED.split(_GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql))
     for i in range(0, len(parts), 2):  # even parts are outside quotes
         parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
     for i in range(1, len(parts), 2):
