@@ -181,7 +181,7 @@ def replaced_by(db: sqlite3.Connection, role: str, version: str | None) -> str |
     """What `version` replaced when it last became the role's champion (not by a rollback)."""
     row = db.execute(
         "SELECT previous FROM deployments WHERE role = ? AND action != 'rollback' "
-        "AND version IS ? ORDER BY id DESC LIMIT 1",
+        "AND version IS NOT DISTINCT FROM ? ORDER BY id DESC LIMIT 1",
         (role, version),
     ).fetchone()
     return row["previous"] if row else None

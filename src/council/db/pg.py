@@ -8,6 +8,7 @@ like sqlite3.Row. A statement that is not portable fails here with Postgres's me
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
@@ -104,7 +105,10 @@ class PgConnection:
         self.raw = psycopg.connect(dsn, autocommit=True, row_factory=_row_factory)
         self.raw.adapters.register_dumper(bool, _BoolAsInt)
         self.raw.adapters.register_loader("numeric", FloatLoader)
-        register_vector(self.raw)  # numpy arrays in and out of `vector` columns
+        # numpy arrays in and out of `vector` columns; an admin connection to a database
+        # without pgvector has none to convert
+        with contextlib.suppress(psycopg.ProgrammingError):
+            register_vector(self.raw)
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         statement = translate(sql)
