@@ -22,12 +22,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         import pgserver
     except ImportError as exc:  # pragma: no cover - pgserver is a dev dependency
         pytest.skip(f"Postgres tests need the pgserver wheel ({exc}); pip install pgserver")
-    # a short path: the server's Unix socket path must fit in 107 bytes
-    root = Path(tmp_path_factory.mktemp("pg"))
-    try:
-        server = pgserver.get_server(root, cleanup_mode="stop")
-    except Exception as exc:  # pgserver raises several kinds; each one means no server here
-        pytest.skip(f"Postgres (pgserver) could not start here: {exc}")
+    why = ""
+    for _attempt in range(2):  # initdb has failed once on a box with load average 20: retry
+        # a short path: the server's Unix socket path must fit in 107 bytes
+        root = Path(tmp_path_factory.mktemp("pg"))
+        try:
+            server = pgserver.get_server(root, cleanup_mode="stop")
+            break
+        except Exception as exc:  # pgserver raises several kinds; each means no server here
+            why = f"{exc} {getattr(exc, 'stderr', '') or ''}".strip()
+    else:
+        pytest.skip(f"Postgres (pgserver) could not start here: {why}")
     server.psql("CREATE DATABASE council_template;")
     from council.db.upgrade import upgrade
     from council.storage import MIGRATIONS

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # The timestamps' type: REAL on SQLite, double precision on Postgres (its REAL is 4 bytes).
-REAL = sa.REAL().with_variant(sa.DOUBLE_PRECISION(), "postgresql")
+REAL: sa.types.TypeEngine[float] = sa.REAL().with_variant(sa.DOUBLE_PRECISION(), "postgresql")
 TABLES = [  # in creation order
     "adapters", "conversations", "datasets", "deployments", "documents", "examples",
     "fact_jobs", "facts", "gauntlet_reports", "heldout_traffic", "holdout", "key_requests",
