@@ -108,3 +108,19 @@ def test_db_upgrade_command_and_copy_to_postgres(
     assert copy.add_memory("after", np.ones(4)) == 4  # ids resume after the copied ones
     again = runner.invoke(app, ["db", "copy", "--to", postgres_url])
     assert again.exit_code != 0 and "empty database" in again.output
+
+
+def test_the_database_url_moves_the_store_and_a_bad_one_says_the_fix(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from council.config import Settings
+    from council.errors import ConfigError
+    from council.storage import open_store
+
+    monkeypatch.setenv("COUNCIL_DATABASE_URL", postgres_url)
+    store = open_store(Settings())
+    assert store.postgres and store.path is None and "postgres" in store.stats()["database"]
+    with pytest.raises(ConfigError, match=r"postgresql://user:password@host"):
+        open_db("mysql://db/council")
+    with pytest.raises(ConfigError, match=r"Cannot reach the database.*COUNCIL_DATABASE_URL"):
+        open_db(f"postgresql://council@/nodb?host={tmp_path}")  # no server on that socket

@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import psycopg
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
 
-from council.db.engine import is_postgres, shown, sqlite_url
+from council.db.engine import checked, is_postgres, shown, sqlite_url
 from council.db.pg import PgConnection
 from council.db.upgrade import upgrade
+from council.errors import ConfigError
 from council.memory.schema import Migration
 
 
@@ -25,9 +29,12 @@ class Opened:
 
 
 def open_connection(where: Path | str, migrations: Sequence[Migration]) -> Opened:
-    if isinstance(where, str) and is_postgres(where):
-        upgrade(where, migrations)
-        return Opened(cast(sqlite3.Connection, PgConnection(where)), None, shown(where), True)
+    """`where`: a SQLite file, or a URL (postgresql://..., sqlite:///...)."""
+    if isinstance(where, str) and "://" in where:
+        url = checked(where)  # any other backend is refused, saying what to set
+        if is_postgres(url):
+            return _open_postgres(url, migrations)
+        where = make_url(url).database or ""
     path = Path(where)
     path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(sqlite_url(path), migrations)
@@ -37,6 +44,19 @@ def open_connection(where: Path | str, migrations: Sequence[Migration]) -> Opene
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     return Opened(db, path, str(path), False)
+
+
+def _open_postgres(url: str, migrations: Sequence[Migration]) -> Opened:
+    try:
+        upgrade(url, migrations)
+        db = PgConnection(url)
+    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+        raise ConfigError(
+            f"Cannot reach the database {shown(url)}: {str(exc).strip().splitlines()[0]}. Check "
+            "COUNCIL_DATABASE_URL (host, port, user, password, database) and that Postgres is "
+            "running; unset it to use the SQLite file in the data dir."
+        ) from exc
+    return Opened(cast(sqlite3.Connection, db), None, shown(url), True)
 
 
 def write_embeddings(db: Any, table: str, ids: list[int], vectors: np.ndarray) -> None:
