@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
         help="HNSW M/efConstruction pairs, e.g. 32/80,16/40 (first: saved)",
     )
     parser.add_argument("--backend", choices=["faiss", "postgres"], default="faiss")
+    parser.add_argument("--no-add", action="store_true", help="skip the raw add throughput part")
     parser.add_argument("--database-url", help="Postgres with pgvector (default: pgserver)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     mixture = Mixture(centres, NOISE)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        bench_add(mixture, dim, tmp)
+        if not args.no_add:
+            bench_add(mixture, dim, tmp)
 
         split = len(centres) * 3 // 4
         print(f"\n## Calibration: {len(centres) - split} queries against {split} stored")
