@@ -16,6 +16,10 @@ Measured in one run on this machine:
 Target (from the issue): p99 <= 5 ms at 1M with recall@5 >= 0.95.
 
     python benchmarks/memory_bench.py [--sizes 10000,100000,1000000] [--grid 32/80,16/40]
+    python benchmarks/memory_bench.py --backend postgres [--database-url postgresql://...]
+
+`--backend postgres` adds pgvector's HNSW (benchmarks/pg_bench.py) next to FAISS on the same
+vectors, queries and ground truth.
 """
 
 from __future__ import annotations
@@ -189,8 +193,9 @@ def bench_add(mixture: Mixture, dim: int, tmp: Path) -> None:
 
 
 def bench_size(
-    n: int, mixture: Mixture, dim: int, queries: np.ndarray, tmp: Path, grid: list[tuple[int, int]]
-) -> list[str]:
+    n: int, mixture: Mixture, dim: int, queries: np.ndarray, tmp: Path,
+    grid: list[tuple[int, int]], pg_url: str | None = None,
+) -> list[str]:  # fmt: skip
     stored = mixture.sample(n)
     ids = np.arange(n, dtype=np.int64)
     truth = exact_top(stored, queries)
@@ -201,6 +206,12 @@ def bench_size(
         allowed = ids[rng.random(n) < frac]
         filters.append((frac, allowed, allowed[exact_top(stored[allowed], queries[:FILTER_Q])]))
     rows = []
+    if pg_url:
+        from benchmarks.pg_bench import bench_postgres
+
+        rows += bench_postgres(
+            n, stored, queries, truth, filters, pg_url, time_queries, row, FILTER_Q
+        )
     flat = VectorIndex(tmp / f"flat{n}", dim, approx_threshold=n + 1)
     flat.rebuild(ids, stored)
     # Flat at 1M is ~0.1 s a query: 200 timings give its p99 to within a few percent.
@@ -254,6 +265,9 @@ def main(argv: list[str] | None = None) -> None:
         default="32/80",
         help="HNSW M/efConstruction pairs, e.g. 32/80,16/40 (first: saved)",
     )
+    parser.add_argument("--backend", choices=["faiss", "postgres"], default="faiss")
+    parser.add_argument("--no-add", action="store_true", help="skip the raw add throughput part")
+    parser.add_argument("--database-url", help="Postgres with pgvector (default: pgserver)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     grid = [(int(m), int(efc)) for m, efc in (pair.split("/") for pair in args.grid.split(","))]
@@ -272,7 +286,8 @@ def main(argv: list[str] | None = None) -> None:
     mixture = Mixture(centres, NOISE)
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        bench_add(mixture, dim, tmp)
+        if not args.no_add:
+            bench_add(mixture, dim, tmp)
 
         split = len(centres) * 3 // 4
         print(f"\n## Calibration: {len(centres) - split} queries against {split} stored")
@@ -298,8 +313,13 @@ def main(argv: list[str] | None = None) -> None:
             f"{'cpu p99':>7} {'recall@5':>8} {'timed':>5}"
         )
         queries = mixture.sample(args.queries)
+        pg_url = args.database_url
+        if args.backend == "postgres" and not pg_url:
+            from benchmarks.pg_bench import server_url
+
+            pg_url, _server = server_url(tmp)
         for n in sizes:
-            for line in bench_size(n, mixture, dim, queries, tmp, grid):
+            for line in bench_size(n, mixture, dim, queries, tmp, grid, pg_url):
                 print(line, flush=True)
     print(
         f"\nTarget: p99 <= 5 ms at 1M with recall@5 >= 0.95. "

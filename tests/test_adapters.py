@@ -1,4 +1,5 @@
-"""The adapter registry (aliases, deployments, rollback chain) and the canary's verdicts."""
+"""The adapter registry (aliases, deployments, rollback chain), on SQLite and Postgres
+(`store_where`), and the canary's verdicts."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from council.errors import AdapterError, AdapterNotFoundError
 from council.storage import open_db
 
 
-def registry(tmp_path: Path, *versions: str, role: str = "core") -> Registry:
-    reg = Registry(open_db(tmp_path / "council.db"), tmp_path)
+def registry(
+    tmp_path: Path, *versions: str, role: str = "core", where: Path | str | None = None
+) -> Registry:
+    reg = Registry(open_db(where or tmp_path / "council.db"), tmp_path)
     for i, v in enumerate(versions):
         folder = tmp_path / "adapters" / role / v
         folder.mkdir(parents=True)
@@ -26,8 +29,10 @@ def registry(tmp_path: Path, *versions: str, role: str = "core") -> Registry:
     return reg
 
 
-def test_deploys_and_rollbacks_keep_the_previous_champion_known(tmp_path: Path) -> None:
-    reg = registry(tmp_path, "v1", "v2", "v3")
+def test_deploys_and_rollbacks_keep_the_previous_champion_known(
+    tmp_path: Path, store_where: Path | str
+) -> None:
+    reg = registry(tmp_path, "v1", "v2", "v3", where=store_where)
     assert reg.aliases("core") == {"champion": None, "challenger": None, "previous": None}
     reg.deploy("core", "v1", canary=False)
     reg.deploy("core", "v2", canary=False)
@@ -50,8 +55,10 @@ def test_deploys_and_rollbacks_keep_the_previous_champion_known(tmp_path: Path) 
     assert ("deploy", "v3", "confirmed") in actions
 
 
-def test_a_canary_blocks_a_second_deploy_until_its_verdict(tmp_path: Path) -> None:
-    reg = registry(tmp_path, "v1", "v2")
+def test_a_canary_blocks_a_second_deploy_until_its_verdict(
+    tmp_path: Path, store_where: Path | str
+) -> None:
+    reg = registry(tmp_path, "v1", "v2", where=store_where)
     dep = reg.deploy("core", "v1", canary=True, share=0.5, window_s=30, requests=10)
     assert dep["state"] == "canary" and reg.champion("core") == "v1"
     assert [c["id"] for c in reg.canaries()] == [dep["id"]]
@@ -66,8 +73,8 @@ def test_a_canary_blocks_a_second_deploy_until_its_verdict(tmp_path: Path) -> No
     assert reg.aliases("core")["champion"] == "v1" and not reg.canaries()
 
 
-def test_bad_requests_say_what_to_do(tmp_path: Path) -> None:
-    reg = registry(tmp_path, "v1")
+def test_bad_requests_say_what_to_do(tmp_path: Path, store_where: Path | str) -> None:
+    reg = registry(tmp_path, "v1", where=store_where)
     with pytest.raises(AdapterNotFoundError, match=r"No adapter version 'nope'.*v1"):
         reg.deploy("core", "nope")
     with pytest.raises(AdapterError, match="trained for role 'core', not 'coder'"):
@@ -77,8 +84,8 @@ def test_bad_requests_say_what_to_do(tmp_path: Path) -> None:
         reg.deploy("core", "v1", canary=False)
 
 
-def test_discover_skips_unfinished_trainings(tmp_path: Path) -> None:
-    reg = registry(tmp_path, "v1")
+def test_discover_skips_unfinished_trainings(tmp_path: Path, store_where: Path | str) -> None:
+    reg = registry(tmp_path, "v1", where=store_where)
     half = tmp_path / "adapters" / "core" / ".train-v2-x"
     half.mkdir(parents=True)
     (half / "meta.json").write_text(json.dumps({"version": "v2"}))
@@ -130,7 +137,9 @@ def test_canary_confirms_after_its_window_or_its_requests() -> None:
     assert waiting.verdict(now=time.time() + 61) is None
 
 
-def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) -> None:
+def test_store_metrics_expose_training_gauntlet_and_deployments(
+    tmp_path: Path, store_where: Path | str
+) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
     from council.jobs.runs import Runs
@@ -138,7 +147,7 @@ def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) 
     from council.learning.ledger import record_gauntlet_report
     from council.learning.store_metrics import StoreMetrics
 
-    reg = registry(tmp_path, "v1")
+    reg = registry(tmp_path, "v1", where=store_where)
     items = [Item("basic_arithmetic", f"q{i}", "1", "target") for i in range(10)]
     champion = Outcome([i < 2 for i in range(10)], [10.0] * 10, [""] * 10)
     challenger = Outcome([i < 5 for i in range(10)], [12.0] * 10, [""] * 10)
@@ -163,12 +172,14 @@ def test_store_metrics_expose_training_gauntlet_and_deployments(tmp_path: Path) 
         assert line in text, line
 
 
-def test_retention_keeps_aliased_versions_and_their_datasets(tmp_path: Path) -> None:
+def test_retention_keeps_aliased_versions_and_their_datasets(
+    tmp_path: Path, store_where: Path | str
+) -> None:
     import os
 
     from council.learning.cycle import retain
 
-    reg = registry(tmp_path, "v1", "v2", "v3", "v4")
+    reg = registry(tmp_path, "v1", "v2", "v3", "v4", where=store_where)
     for i in range(4):
         folder = tmp_path / "datasets" / f"ds{i}"
         folder.mkdir(parents=True)

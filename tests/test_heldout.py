@@ -34,8 +34,9 @@ def chosen(qs: list[str], share: float) -> set[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_db(tmp_path / "council.db")
+def store(store_where: Path | str) -> Store:
+    """The ledger's store on SQLite, then on Postgres."""
+    return open_db(store_where)
 
 
 def test_a_stable_share_is_held_out_and_stays_out_in_later_versions(

@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, exchanges, feedback, filters, conversations, documents."""
+"""The store on SQLite and on Postgres (`store_where`: one suite, both backends): migrations,
+exchanges, feedback, filters, conversations, documents."""
 
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ def test_a_database_from_a_newer_release_is_refused_untouched(tmp_path: Path) ->
     assert path.read_bytes() == before
 
 
-def test_exchange_round_trip_with_votes(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_exchange_round_trip_with_votes(store_where: Path | str) -> None:
+    store = open_db(store_where)
     record(
         store,
         "ex_1",
@@ -90,8 +91,8 @@ def test_exchange_round_trip_with_votes(tmp_path: Path) -> None:
     assert store.exchange("ex_nope") is None
 
 
-def test_feedback_overrides_the_label_and_reaches_the_memory_row(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_feedback_overrides_the_label_and_reaches_the_memory_row(store_where: Path | str) -> None:
+    store = open_db(store_where)
     record(store, "ex_1", success=True, label_source="confidence")
     assert store.add_feedback("ex_1", -1, "wrong") is False
     ex = store.exchange("ex_1")
@@ -105,8 +106,8 @@ def test_feedback_overrides_the_label_and_reaches_the_memory_row(tmp_path: Path)
         store.add_feedback("ex_1", 5)
 
 
-def test_memory_filters(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_memory_filters(store_where: Path | str) -> None:
+    store = open_db(store_where)
     record(store, "e1", user="ana", conversation_id="s1", success=True, created_at=100.0)
     record(store, "e2", user="ana", conversation_id="s2", success=False, created_at=200.0)
     record(store, "e3", user="bob", conversation_id="s3", success=None, created_at=300.0)
@@ -125,8 +126,8 @@ def test_memory_filters(tmp_path: Path) -> None:
     assert texts(role="note") == ["a note"] and note > 0
 
 
-def test_conversations_list_rename_delete(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_conversations_list_rename_delete(store_where: Path | str) -> None:
+    store = open_db(store_where)
     record(store, "e1", conversation_id="c1", q="First question here")
     record(store, "e2", conversation_id="c1", q="Follow-up")
     record(store, "e3", conversation_id="c2", user="bob")
@@ -141,8 +142,8 @@ def test_conversations_list_rename_delete(tmp_path: Path) -> None:
     assert not store.rename_conversation("nope", "x")
 
 
-def test_vectors_come_back_in_id_order_and_batches(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_vectors_come_back_in_id_order_and_batches(store_where: Path | str) -> None:
+    store = open_db(store_where)
     for i in range(5):
         store.add_memory(f"m{i}", np.full(4, i, dtype=np.float32))
     parts = list(store.vectors("memories", after_id=1, batch=2))
@@ -152,8 +153,8 @@ def test_vectors_come_back_in_id_order_and_batches(tmp_path: Path) -> None:
     assert store.table_extent("memories") == (5, 5)
 
 
-def test_replacing_a_document_swaps_its_chunks(tmp_path: Path) -> None:
-    store = open_db(tmp_path / "c.db")
+def test_replacing_a_document_swaps_its_chunks(store_where: Path | str) -> None:
+    store = open_db(store_where)
     store.replace_document(
         "/d.txt", "h1", 10, [(0, 0, 5, "hello"), (1, 4, 9, "world")], np.ones((2, 4))
     )

@@ -99,6 +99,9 @@ class MemorySettings(Section):
     # benchmarks/memory_recall.py's trade-off between recall@5 and abstention
     fact_min_score: float = Field(0.4, ge=-1.0, le=1.0)
     embed_max_inputs: int = Field(256, ge=1)  # texts in one /v1/embeddings request
+    # COUNCIL_DATABASE_URL: postgresql://user:password@host:5432/db moves the store (and its
+    # vectors, into pgvector) to Postgres; unset, it is council.db in the data dir.
+    database_url: str | None = None
 
 
 class RoutingSettings(Section):

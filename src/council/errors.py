@@ -294,6 +294,8 @@ class NoValidAnswerError(NoAnswerError):
     status_code = 422
     error_type = "invalid_request_error"
     code = "no_valid_answer"
+
+
 # replicas -------------------------------------------------------------------------------------
 class SharedStateUnavailable(CouncilError):
     """Redis (COUNCIL_REDIS_URL) refused a change that every replica must see."""

@@ -1,13 +1,10 @@
-"""The one SQLite file and its one ordered migration history, assembled above the parts.
+"""The store (the SQLite file, or Postgres) and its migration history, assembled above the parts.
 
-Each part owns its tables: their migrations and every query of them live in the part's
-storage module (memory/schema.py + memory/store.py, learning/ledger.py, adapters/ledger.py,
-jobs/ledger.py; routing/ledger.py only reads memory's tables). This module lists their
-migrations in the order they were released and opens the Store with all of them, so a store
-opened by any entry point (server, CLI, cycle, tests) has every table.
-
-Append a new migration at the end, named mNNN_what with the next number; never reorder,
-rename or edit a released one (databases record the names and count them in user_version).
+Since Alembic (council/db/), the tables are defined once in db/tables.py and new schema
+changes are Alembic revisions in db/migrations/versions/ (`council db upgrade`); the parts'
+ledgers keep every query of their tables. MIGRATIONS below is the frozen history from before:
+a SQLite file part-way through it finishes it, then is stamped at Alembic's baseline. Never
+append to it, reorder or rename it (databases record the names and count them in user_version).
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from pathlib import Path
 
 from council.adapters.ledger import m003_adapter_tables
 from council.config import Settings
+from council.db.engine import sqlite_url
 from council.facts.ledger import m008_facts
 from council.jobs.ledger import m003_runs
 from council.learning.ledger import m002_learning, m003_gauntlet_reports, m010_heldout_traffic
@@ -55,11 +53,22 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def open_db(path: Path) -> Store:
-    """The store in this file, migrated to the whole history."""
-    return Store(path, MIGRATIONS)
+def open_db(where: Path | str) -> Store:
+    """The store in this file (or at this postgresql:// URL), migrated to the whole history."""
+    return Store(where, MIGRATIONS)
 
 
 def open_store(settings: Settings) -> Store:
-    """The store of this data dir."""
-    return open_db(settings.server.data_dir / DATABASE)
+    """The store of this data dir, or of COUNCIL_DATABASE_URL where it is set."""
+    return open_db(
+        database_url(settings) if settings.memory.database_url else database_path(settings)
+    )
+
+
+def database_path(settings: Settings) -> Path:
+    return settings.server.data_dir / DATABASE
+
+
+def database_url(settings: Settings) -> str:
+    """The store's URL: COUNCIL_DATABASE_URL, or the SQLite file's."""
+    return settings.memory.database_url or sqlite_url(database_path(settings))

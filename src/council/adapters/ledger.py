@@ -63,8 +63,8 @@ def insert_adapter(store: Store, meta: dict[str, Any]) -> None:
     """Record a finished adapter (its meta.json); a known version is left as it is."""
     with store.tx() as db:
         db.execute(
-            "INSERT OR IGNORE INTO adapters (version, role, path, base_model, "
-            "dataset_version, meta_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO adapters (version, role, path, base_model, dataset_version, "
+            "meta_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (meta["version"], meta["role"], meta["path"], meta.get("base_model_name", ""),
              meta.get("dataset_version"), json.dumps(meta), meta["created_at"]),
         )  # fmt: skip
@@ -181,7 +181,7 @@ def replaced_by(db: sqlite3.Connection, role: str, version: str | None) -> str |
     """What `version` replaced when it last became the role's champion (not by a rollback)."""
     row = db.execute(
         "SELECT previous FROM deployments WHERE role = ? AND action != 'rollback' "
-        "AND version IS ? ORDER BY id DESC LIMIT 1",
+        "AND version IS NOT DISTINCT FROM ? ORDER BY id DESC LIMIT 1",
         (role, version),
     ).fetchone()
     return row["previous"] if row else None

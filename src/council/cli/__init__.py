@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from council.cli import adapters, core, learning, memory, routing, stats, training, users
+from council.cli import db as db_cli
 from council.cli import quota as quota_cli
 from council.cli.common import CouncilGroup
 
@@ -33,6 +34,7 @@ app.add_typer(memory.group, name="memory")
 users.group.command("limits")(quota_cli.limits)  # also top-level, hidden
 users.group.command("usage")(quota_cli.usage)
 app.add_typer(users.group, name="users")
+app.add_typer(db_cli.group, name="db")
 
 
 def main() -> None:

@@ -87,12 +87,10 @@ def unfinished_runs(store: Store, kind: str, host: str, keep: str) -> list[sqlit
 
 def finished_runs_past(store: Store, keep: int) -> list[str]:
     """Ids of the finished runs older than the newest `keep` runs."""
-    rows = store.query(
-        "SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY created_at DESC "
-        "LIMIT -1 OFFSET ?",
-        (keep,),
+    rows = store.query(  # the offset in Python: SQLite and Postgres spell "no limit" apart
+        "SELECT id FROM runs WHERE finished_at IS NOT NULL ORDER BY created_at DESC"
     )
-    return [r["id"] for r in rows]
+    return [r["id"] for r in rows[keep:]]
 
 
 # figures for /metrics ----------------------------------------------------------------------

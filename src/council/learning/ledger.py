@@ -188,8 +188,8 @@ def register_holdout(
     with store.tx() as db:
         for i, text in enumerate(items):
             db.execute(
-                "INSERT OR IGNORE INTO holdout (content_hash, text, family, vector, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO holdout (content_hash, text, family, vector, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (content_hash(text), normalise(text), family,
                  None if vectors is None else vectors[i].astype(np.float32).tobytes(), time.time()),
             )  # fmt: skip
@@ -351,9 +351,9 @@ def insert_heldout(
     added = 0
     for digest, question, ex in items:
         cur = db.execute(
-            "INSERT OR IGNORE INTO heldout_traffic (question_hash, dataset_version, example_id, "
+            "INSERT INTO heldout_traffic (question_hash, dataset_version, example_id, "
             "question, messages_json, response, correction, source, task_type, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (digest, version, ex["id"], question, json.dumps(ex["messages"]), ex["response"],
              ex["signals"].get("user_correction"), ex["source"], ex["task_type"], time.time()),
         )  # fmt: skip

@@ -17,7 +17,7 @@ import numpy as np
 
 from council.config import Settings
 from council.embeddings import Embedder
-from council.memory.indexed import IndexedTable
+from council.memory.indexed import indexed_table
 from council.memory.store import ANONYMOUS, ExchangeRecord, Store
 from council.memory.vectors import VectorIndex
 
@@ -68,7 +68,7 @@ class Memory:
             approx_threshold=settings.memory.approx_threshold,
             fingerprint=fingerprint(embedder),
         )
-        self.table = IndexedTable(self.store, "memories", index)
+        self.table = indexed_table(self.store, "memories", index)
 
     # the seed API --------------------------------------------------------------------
     def add(self, text: str, meta: dict[str, Any] | None = None) -> int:

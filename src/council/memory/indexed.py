@@ -8,6 +8,7 @@ import threading
 import numpy as np
 
 from council.memory.index_files import IndexCorrupt
+from council.memory.pgvector_index import PgVectorTable
 from council.memory.store import Store
 from council.memory.vectors import VectorIndex
 
@@ -33,7 +34,7 @@ class IndexedTable:
         try:
             info = self.index.load()
         except IndexCorrupt as exc:
-            log.warning("%s; rebuilding from %s", exc, self.store.path)
+            log.warning("%s; rebuilding from %s", exc, self.store.where)
             self.rebuild()
             return "rebuilt (corrupt)"
         if info is None:
@@ -92,3 +93,10 @@ class IndexedTable:
         if saver is not None:
             saver.join()
         self.index.save()
+
+
+def indexed_table(store: Store, table: str, index: VectorIndex) -> IndexedTable | PgVectorTable:
+    """FAISS beside SQLite; pgvector's HNSW inside Postgres (memory/pgvector_index.py)."""
+    if store.postgres:
+        return PgVectorTable(store, table, index.dim, index.fingerprint)
+    return IndexedTable(store, table, index)

@@ -18,7 +18,7 @@ from council.memory.documents import (
     read_document,
 )
 from council.memory.episodic import Recalled, fingerprint
-from council.memory.indexed import IndexedTable
+from council.memory.indexed import indexed_table
 from council.memory.ownership import knowledge_ids
 from council.memory.store import Store
 from council.memory.vectors import VectorIndex
@@ -52,7 +52,7 @@ class Knowledge:
             approx_threshold=settings.memory.approx_threshold,
             fingerprint=fingerprint(embedder),
         )
-        self.table = IndexedTable(store, "chunks", index)
+        self.table = indexed_table(store, "chunks", index)
 
     def ingest(self, paths: list[Path], owner: str | None = None) -> IngestReport:
         """Add new files, replace changed ones, skip unchanged; bad files are reported, skipped.

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from council.db.connect import open_connection, write_embeddings
 from council.errors import ExchangeNotFoundError
 from council.memory.corrections import check_correction
-from council.memory.schema import Migration, migrate
+from council.memory.schema import Migration
 from council.types import Message, Verdict
 
 ANONYMOUS = "anonymous"
@@ -59,17 +60,12 @@ class Store:
     `migrations` is the whole ordered history, every part's tables (council/storage.py
     assembles it: open a store with `council.storage.open_store`)."""
 
-    def __init__(self, path: Path, migrations: Sequence[Migration]):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+    def __init__(self, where: Path | str, migrations: Sequence[Migration]):
+        """`where`: the SQLite file, or a postgresql:// URL (council/db/connect.py)."""
+        opened = open_connection(where, migrations)
+        self.db, self.where, self.postgres = opened.db, opened.where, opened.postgres
+        self.path = opened.path
         self._lock = threading.RLock()
-        with self._lock:
-            migrate(self.db, str(path), migrations)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -261,6 +257,8 @@ class Store:
             (text, role, user, session, exchange_id, success, json.dumps(meta), created_at,
              _blob(vector)),
         )  # fmt: skip
+        if self.postgres:
+            write_embeddings(db, "memories", [int(cur.lastrowid or 0)], np.asarray([vector]))
         return int(cur.lastrowid or 0)
 
     def add_memory(
@@ -360,18 +358,23 @@ class Store:
             )
             doc_id = int(cur.lastrowid or 0)
             db.executemany(
-                "INSERT INTO chunks (document_id, position, start, end, text, vector) "
+                'INSERT INTO chunks (document_id, position, start, "end", text, vector) '
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (doc_id, p, s, e, t, _blob(v))
                     for (p, s, e, t), v in zip(chunks, vectors, strict=True)
                 ],
             )
+            if self.postgres:
+                ids = db.execute(
+                    "SELECT id FROM chunks WHERE document_id = ? ORDER BY position", (doc_id,)
+                ).fetchall()
+                write_embeddings(db, "chunks", [r[0] for r in ids], np.asarray(vectors))
         return doc_id
 
     def chunk_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         rows = self._rows_in(
-            "SELECT c.id, c.position, c.start, c.end, c.text, d.path AS source "
+            'SELECT c.id, c.position, c.start, c."end", c.text, d.path AS source '
             "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({ids})",
             ids,
         )
@@ -384,7 +387,7 @@ class Store:
             for r in q("SELECT success, COUNT(*) FROM exchanges GROUP BY success")
         }
         return {
-            "database": str(self.path),
+            "database": self.where,
             "exchanges": self.count_exchanges(),
             "labels": labels,
             "feedback": q("SELECT COUNT(*) FROM feedback")[0][0],

@@ -61,7 +61,7 @@ class Override:
 
 def override(store: Store, user: str) -> Override:
     rows = store.query(
-        "SELECT rpm, tokens_per_day, usd_per_day FROM limits_override WHERE user = ?", (user,)
+        'SELECT rpm, tokens_per_day, usd_per_day FROM limits_override WHERE "user" = ?', (user,)
     )
     return Override(*rows[0]) if rows else Override()
 
@@ -69,8 +69,8 @@ def override(store: Store, user: str) -> Override:
 def set_override(store: Store, user: str, new: Override) -> None:
     with store.tx() as db:
         db.execute(
-            "INSERT INTO limits_override (user, rpm, tokens_per_day, usd_per_day, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user) DO UPDATE SET rpm = excluded.rpm, "
+            'INSERT INTO limits_override ("user", rpm, tokens_per_day, usd_per_day, updated_at) '
+            'VALUES (?, ?, ?, ?, ?) ON CONFLICT ("user") DO UPDATE SET rpm = excluded.rpm, '
             "tokens_per_day = excluded.tokens_per_day, usd_per_day = excluded.usd_per_day, "
             "updated_at = excluded.updated_at",
             (user, new.rpm, new.tokens_per_day, new.usd_per_day, time.time()),
@@ -78,7 +78,7 @@ def set_override(store: Store, user: str, new: Override) -> None:
 
 
 def overrides(store: Store) -> dict[str, Override]:
-    rows = store.query("SELECT user, rpm, tokens_per_day, usd_per_day FROM limits_override")
+    rows = store.query('SELECT "user", rpm, tokens_per_day, usd_per_day FROM limits_override')
     return {r[0]: Override(r[1], r[2], r[3]) for r in rows}
 
 
@@ -86,9 +86,10 @@ def overrides(store: Store) -> dict[str, Override]:
 def count_request(store: Store, day: str, user: str, rejected: bool) -> None:
     with store.tx() as db:
         db.execute(
-            "INSERT INTO key_requests (day, user, requests, rejected) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (day, user) DO UPDATE SET requests = requests + excluded.requests, "
-            "rejected = rejected + excluded.rejected",
+            'INSERT INTO key_requests (day, "user", requests, rejected) VALUES (?, ?, ?, ?) '
+            'ON CONFLICT (day, "user") DO UPDATE SET '
+            "requests = key_requests.requests + excluded.requests, "
+            "rejected = key_requests.rejected + excluded.rejected",
             (day, user, int(not rejected), int(rejected)),
         )
 
@@ -99,11 +100,12 @@ def charge(
 ) -> None:  # fmt: skip
     with store.tx() as db:
         db.execute(
-            "INSERT INTO key_usage (day, user, head, calls, tokens_in, tokens_out, cost_usd) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, user, head) DO UPDATE SET "
-            "calls = calls + excluded.calls, tokens_in = tokens_in + excluded.tokens_in, "
-            "tokens_out = tokens_out + excluded.tokens_out, "
-            "cost_usd = cost_usd + excluded.cost_usd",
+            'INSERT INTO key_usage (day, "user", head, calls, tokens_in, tokens_out, cost_usd) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, "user", head) DO UPDATE SET '
+            "calls = key_usage.calls + excluded.calls, "
+            "tokens_in = key_usage.tokens_in + excluded.tokens_in, "
+            "tokens_out = key_usage.tokens_out + excluded.tokens_out, "
+            "cost_usd = key_usage.cost_usd + excluded.cost_usd",
             (day, user, head, calls, tokens_in, tokens_out, cost_usd),
         )
 
@@ -113,21 +115,22 @@ def usage(store: Store, since: str, user: str | None = None) -> dict[str, dict[s
     and cost. `user` None: every user."""
     where, args = "day >= ?", [since]
     if user is not None:
-        where, args = "day >= ? AND user = ?", [since, user]
+        where, args = 'day >= ? AND "user" = ?', [since, user]
     out: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
         return out.setdefault(name, {"user": name, "requests": 0, "rejected": 0, "heads": {}})
 
     for r in store.query(
-        f"SELECT user, SUM(requests), SUM(rejected) FROM key_requests WHERE {where} GROUP BY user",
+        'SELECT "user", SUM(requests), SUM(rejected) FROM key_requests '
+        f'WHERE {where} GROUP BY "user"',
         args,
     ):
         e = entry(r[0])
         e["requests"], e["rejected"] = r[1], r[2]
     for r in store.query(
-        "SELECT user, head, SUM(calls), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
-        f"FROM key_usage WHERE {where} GROUP BY user, head ORDER BY user, head",
+        'SELECT "user", head, SUM(calls), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) '
+        f'FROM key_usage WHERE {where} GROUP BY "user", head ORDER BY "user", head',
         args,
     ):
         entry(r[0])["heads"][r[1]] = {
