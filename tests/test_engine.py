@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from council.heads.admission import reserve
 from council.heads.continuous import ContinuousModel
 from council.heads.engine import LocalModel, Row, RowResult
 from council.types import Message
@@ -156,3 +157,31 @@ async def test_tokens_stream_before_the_last_is_generated(engine: ContinuousMode
     [r] = await engine.generate([stopped])
     assert r.finish_reason == "stop" and stop not in "".join(cut)
     assert "".join(cut) == r.text
+
+
+async def test_a_councils_rows_join_in_one_step_even_when_the_batch_is_nearly_full(
+    tiny_model_dir: Path,
+) -> None:
+    engine = ContinuousModel(tiny_model_dir, window_ms=1, max_batch=2)
+    try:
+        ids = await engine.encode_async(STORY)
+        hog = Row(ids, temperature=2.0, max_new_tokens=10**6)
+        running = asyncio.create_task(engine.generate([hog]))
+        await _until(lambda: hog.steps >= 3)  # one slot of two is taken
+        members = [Row(ids, max_new_tokens=4, seed=k, temperature=0.7) for k in range(3)]
+
+        async def ask(row: Row, delay: float) -> list[RowResult]:
+            await asyncio.sleep(delay)  # a ballot's head calls reach the engine a bit apart
+            return await engine.generate([row])
+
+        with reserve({engine.queue: 3}):  # what Council.ballot does before its fan-out
+            await asyncio.gather(*(ask(r, 0.01 * k) for k, r in enumerate(members)))
+        assert {r.joined_step for r in members} == {members[0].joined_step}
+        assert members[0].joined_step > 0
+        # Outside a ballot, each call is its own request: one slot, one at a time.
+        loose = [Row(ids, max_new_tokens=4) for _ in range(2)]
+        await asyncio.gather(*(engine.generate([r]) for r in loose))
+        assert loose[0].joined_step != loose[1].joined_step
+        running.cancel()
+    finally:
+        engine.close()

@@ -31,11 +31,13 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
+from council.heads.admission import fanout
 from council.heads.engine import BASE_ADAPTER, LocalModel, Row, RowResult
 from council.heads.kvbatch import KVBatch
 from council.heads.sampling import nucleus
 
 STEP_BUDGET_S = 0.25  # decode steps run back to back on the model's thread for at most this
+GATHER_S = 0.05  # a request's first row waits this long at most for the rest of its rows
 
 
 @dataclass
@@ -51,7 +53,9 @@ class Live:
     delta: str = ""  # text to send after this step
     result: RowResult | None = None
     error: Exception | None = None
-    joined: float = field(default_factory=time.perf_counter)
+    joined: float = field(default_factory=time.perf_counter)  # when it was queued
+    group: object = None  # one request's rows (a call's n samples, a ballot's members)
+    size: int = 1  # how many rows that request queues on this model in all
 
 
 class ContinuousModel(LocalModel):
@@ -71,12 +75,13 @@ class ContinuousModel(LocalModel):
         if self._loop is not loop:  # a new event loop (e.g. a second asyncio.run)
             self._loop, self._drainer = loop, None
             self._waiting, self._live, self.kv = [], [], KVBatch()
+        group, size = fanout(self.queue) or (object(), len(rows))
         futures = []
         for row in rows:
             fut: asyncio.Future[RowResult] = loop.create_future()
             fut.add_done_callback(functools.partial(self._abandon, row))
             gen = torch.Generator().manual_seed(row.seed) if row.seed is not None else None
-            self._waiting.append(Live(row, fut, gen))
+            self._waiting.append(Live(row, fut, gen, group=group, size=max(size, len(rows))))
             futures.append(fut)
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drive())
@@ -88,8 +93,7 @@ class ContinuousModel(LocalModel):
             if not self._live:
                 await asyncio.sleep(self.window_s)  # idle: let the rest of a fan-out arrive
             self._waiting = [w for w in self._waiting if not w.row.abandoned]
-            room = max(0, self.max_batch - len(self._live))
-            joining, self._waiting = self._waiting[:room], self._waiting[room:]
+            joining = self._admit()
             self.queue.running = len(self._live) + len(joining)
             try:
                 await loop.run_in_executor(self._executor, self.step, joining)
@@ -100,6 +104,38 @@ class ContinuousModel(LocalModel):
                 self._live, self.kv = [], KVBatch()
             self._settle()
         self.queue.running = 0
+
+    def _groups(self) -> list[list[Live]]:
+        """The waiting rows by request, in arrival order."""
+        groups: dict[int, list[Live]] = {}
+        for w in self._waiting:
+            groups.setdefault(id(w.group), []).append(w)
+        return list(groups.values())
+
+    def _complete(self, group: list[Live]) -> bool:
+        """All of a request's rows are queued, or its first waited `GATHER_S` for the rest
+        (a strategy may ask only some of the members it reserved)."""
+        return len(group) >= group[0].size or time.perf_counter() - group[0].joined > GATHER_S
+
+    def _admit(self) -> list[Live]:
+        """Whole requests, first come first in: never a request's rows split across steps.
+        The first complete request joins whenever a slot is free, even if its rows overfill
+        `max_batch` (by less than one request); later ones only while they fit."""
+        joining: list[Live] = []
+        for group in self._groups():
+            if not self._complete(group):
+                continue
+            running = len(self._live) + len(joining)
+            if running >= self.max_batch or (joining and running + len(group) > self.max_batch):
+                break
+            joining += group
+        taken = {id(lv) for lv in joining}
+        self._waiting = [w for w in self._waiting if id(w) not in taken]
+        return joining
+
+    def _joinable(self) -> bool:
+        """Whether a waiting request could join now (read on the model's thread)."""
+        return len(self._live) < self.max_batch and any(self._complete(g) for g in self._groups())
 
     def _settle(self) -> None:
         """On the loop: stream deltas, resolve finished rows."""
@@ -135,7 +171,7 @@ class ContinuousModel(LocalModel):
             self._drop()
             if (
                 self._ended
-                or self._waiting  # appended on the loop; a stale read only costs one step
+                or self._joinable()  # read off the loop; a stale read only costs one step
                 or any(lv.delta for lv in self._live)
                 or time.perf_counter() - started > STEP_BUDGET_S
             ):
@@ -196,6 +232,8 @@ class ContinuousModel(LocalModel):
                 **self._adapters(ready),
             )
         self.batches += 1
+        for lv in ready:
+            lv.row.joined_step = self.steps
         self.kv.join(cache, mask)
         self._live += ready
         self._pick(ready, out.logits[:, -1])
@@ -228,8 +266,9 @@ class ContinuousModel(LocalModel):
                 [r.top_p for r in rows],
                 [lives[i].gen for i in sampled],
             )
-        chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, picks.unsqueeze(1))
-        for lv, token, lp in zip(lives, picks.tolist(), chosen.squeeze(1).tolist(), strict=True):
+        logits = logits.float()  # the model's own logprob of each pick, without a full softmax
+        chosen = logits.gather(1, picks.unsqueeze(1)).squeeze(1) - logits.logsumexp(dim=-1)
+        for lv, token, lp in zip(lives, picks.tolist(), chosen.tolist(), strict=True):
             lv.row.steps += 1
             self._append(lv, int(token), float(lp))
 

@@ -59,6 +59,7 @@ class Row:
     # loop), and how many forward passes this row took part in (tests watch it stop rising).
     on_text: Callable[[str], None] | None = None
     steps: int = 0
+    joined_step: int = -1  # the engine's step count when this row was prefilled
 
 
 @dataclass
