@@ -1,4 +1,4 @@
-"""`local` heads: a persona on a model loaded in this process (see engine.py)."""
+"""`local` heads: a persona on a model loaded in this process (see continuous.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from pathlib import Path
 
 from council.heads.admission import Admission
 from council.heads.base import Head
-from council.heads.continuous import ContinuousModel
-from council.heads.engine import LocalModel, Row
+from council.heads.continuous import LocalModel
+from council.heads.engine import Row
 from council.heads.streaming import claim
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
-
-ENGINES: dict[str, type[LocalModel]] = {"continuous": ContinuousModel, "batch": LocalModel}
 
 
 class ModelPool:
@@ -29,7 +27,6 @@ class ModelPool:
         max_batch: int,
         pack: bool,
         queue_size: int = 16,
-        engine: str = "continuous",
     ):
         self.models_dir = models_dir
         self.pack = pack
@@ -37,13 +34,12 @@ class ModelPool:
         self.window_ms = window_ms
         self.max_batch = max_batch
         self.queue_size = queue_size
-        self.engine = ENGINES[engine]
         self.models: dict[Path, LocalModel] = {}
 
     def get(self, model: str) -> LocalModel:
         folder = resolve_model_dir(model, self.models_dir).resolve()
         if folder not in self.models:
-            self.models[folder] = self.engine(
+            self.models[folder] = LocalModel(
                 folder,
                 threads=self.threads,
                 window_ms=self.window_ms,
@@ -123,7 +119,7 @@ class LocalHead(Head):
                 )
                 for k in range(n)
             ]
-            sink = claim() if n == 1 and isinstance(engine, ContinuousModel) else None
+            sink = claim() if n == 1 else None
             if sink is not None:  # a single-head request: its text streams as generated
                 rows[0].on_text = sink.push
             results = await engine.generate(rows)
