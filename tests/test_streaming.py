@@ -76,7 +76,7 @@ def test_hybrid_streams_the_fastest_heads_text_as_it_is_generated(tiny_model_dir
         final = events[-1]
         assert final["answer"] == whole["answer"] and final["meta"]["chosen_model"] in ("h0", "h1")
         blank = client.post("/hybrid", json={"prompt": " ", "stream": True})
-        assert blank.status_code == 422  # refused before any stream starts
+        assert blank.status_code == 400  # refused before any stream starts
 
 
 def test_a_disconnected_stream_stops_its_row(tiny_model_dir: Path, tmp_path: Path) -> None:
