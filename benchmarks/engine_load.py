@@ -1,15 +1,18 @@
-"""The local engine under load: the micro-batch engine against the continuous one, one run.
+"""The local engine under load, against a saved figure of the engine it replaced.
 
-For each engine (`engine = "batch" | "continuous"`) a real `council serve` with five local
-personas on one model, and:
+A real `council serve` with five local personas on one model, and:
 1. answers/min, tokens/s and p50 / p95 latency at each concurrency, for council requests
    (five personas, one ballot) and single-head requests (`model=h0`);
 2. single-head streaming: time to the first content chunk (p50 / p95), one at a time;
 3. short single-head requests alone, then while one long request (max_tokens 512) runs;
 4. the persona ratio: a council request's latency over a single head's, one at a time.
 
+The micro-batch engine is gone; its figures from the last run that measured both engines
+side by side (`REFERENCE`, or any JSON this script printed, via --reference) print beside
+the new ones as reference lines. Figures from another machine or load do not compare.
+
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
-                                     [--engines batch,continuous] [--council-only]
+                                     [--council-only] [--reference saved.json]
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ from tests.helpers import (
     write_config,
 )
 
+# The micro-batch engine (`engine = "batch"`, removed), measured in the same run as the
+# continuous engine just before its removal (`--concurrency 8 --requests 8 --council-only`,
+# SmolLM2-135M, max_tokens 24) on 2 cores shared with other jobs (load average ~20): the
+# continuous engine got 7.1 answers/min, p50 45.7 s, p95 59.9 s in that run. Only a run on the
+# same machine under the same load compares with these.
+REFERENCE: dict[str, Any] = {
+    "council c=8": {"per_min": 4.42, "failed": 0, "tok_s": 8.84, "p50": 108.18, "p95": 108.44}
+}
 ASK = [{"role": "user", "content": "Tell me about rivers."}]
 SHORT = {"model": "h0", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}
 
@@ -123,13 +134,15 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
-    rows = [k for k in next(iter(results.values())) if "c=" in k]
+    rows = [k for k in next(iter(reversed(results.values()))) if "c=" in k]
     print(
         f"\n{'':16}{'engine':>12}{'answers/min':>13}{'tokens/s':>10}{'p50 s':>8}{'p95 s':>8}"
         f"{'failed':>8}"
     )
     for key in rows:
         for engine, r in results.items():
+            if key not in r:
+                continue
             m = r[key]
             print(
                 f"{key:16}{engine:>12}{m['per_min']:13.1f}{m['tok_s']:10.1f}"
@@ -162,7 +175,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--ttft", type=int, default=10, help="streamed requests timed")
     ap.add_argument("--shorts", type=int, default=5, help="short requests per measurement")
-    ap.add_argument("--engines", default="batch,continuous")
+    ap.add_argument("--reference", type=Path, help="a saved run's JSON (default: REFERENCE)")
     ap.add_argument(
         "--council-only",
         action="store_true",
@@ -175,26 +188,25 @@ def main() -> None:
     model = convert_default_model(root / "models")
     if args.tiny:
         model = build_tiny_model(model, root / "tiny")
-    results: dict[str, dict[str, Any]] = {}
-    for engine in args.engines.split(","):
-        config = write_config(
-            root / f"{engine}.toml",
-            local_specs(model, 5),
-            engine=engine,
-            embedder="none",
-            memory=False,
-            queue_size=256,
-        )
-        server = ServerProcess(config, root / f"data-{engine}")
-        try:
-            server.wait_ready(timeout=600)
-            post(server.url, model="council", max_tokens=4)  # warm
-            started = time.perf_counter()
-            results[engine] = measure(server.url, args)
-            print(f"{engine}: measured in {time.perf_counter() - started:.0f} s", flush=True)
-            print(json.dumps(results[engine]), flush=True)  # kept even if a later engine fails
-        finally:
-            server.stop()
+    reference = json.loads(args.reference.read_text()) if args.reference else REFERENCE
+    results: dict[str, dict[str, Any]] = {"batch (ref)": reference}
+    config = write_config(
+        root / "council.toml",
+        local_specs(model, 5),
+        embedder="none",
+        memory=False,
+        queue_size=256,
+    )
+    server = ServerProcess(config, root / "data")
+    try:
+        server.wait_ready(timeout=600)
+        post(server.url, model="council", max_tokens=4)  # warm
+        started = time.perf_counter()
+        results["continuous"] = measure(server.url, args)
+        print(f"measured in {time.perf_counter() - started:.0f} s", flush=True)
+        print(json.dumps(results["continuous"]), flush=True)  # --reference takes this line
+    finally:
+        server.stop()
     print(f"model {model.name}, 5 personas, max_tokens {args.max_tokens}")
     report(results)
 

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
 from tests.helpers import convert_default_model
 
-from council.heads.continuous import ContinuousModel
+from council.heads.continuous import LocalModel
 from council.heads.engine import Row
 from council.structured.canonical import check_answer
 from council.types import Message
@@ -67,7 +67,7 @@ def prompt(schema: dict[str, Any], task: str) -> list[Message]:
     return [Message("user", f"{task} Reply with only a JSON object matching: {shape}")]
 
 
-async def run(model: ContinuousModel, grammar: bool, max_tokens: int, repeats: int) -> dict:
+async def run(model: LocalModel, grammar: bool, max_tokens: int, repeats: int) -> dict:
     valid = tokens = 0
     seconds = 0.0
     samples = {}
@@ -100,7 +100,7 @@ async def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = convert_default_model(args.models_dir or Path(tmp))
-        model = ContinuousModel(folder, threads=args.threads)
+        model = LocalModel(folder, threads=args.threads)
         await model.ensure_loaded()
         await model.constraints({}, 1)  # the tokenizer's one-off llguidance build, not timed
         without = await run(model, False, args.max_tokens, args.repeats)

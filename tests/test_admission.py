@@ -19,7 +19,8 @@ from council.config import HeadSpec, Settings
 from council.council import Council
 from council.errors import InvalidRequestError, OverloadedError
 from council.heads.admission import Admission, reserve
-from council.heads.engine import LocalModel, Row
+from council.heads.continuous import LocalModel
+from council.heads.engine import Row
 from council.server import create_app
 from council.server.limits import allowed_hosts
 from council.types import GenParams, Message
@@ -154,7 +155,8 @@ async def _until(check: Any) -> None:
 
 
 async def test_full_queue_refuses_at_once_and_abandoned_rows_stop(tiny_model_dir: Path) -> None:
-    engine = LocalModel(tiny_model_dir, queue_size=2, window_ms=1)
+    # One slot (max_batch 1): while the hog holds it, every other row waits in the queue.
+    engine = LocalModel(tiny_model_dir, queue_size=2, window_ms=1, max_batch=1)
     ids = await engine.encode_async([Message("user", "Tell me a long story.")])
     hog = asyncio.create_task(_ask(engine, Row(ids, temperature=2.0, max_new_tokens=10**6)))
     await _until(lambda: engine.queue.running == 1)  # the hog's batch is generating
@@ -173,7 +175,9 @@ async def test_full_queue_refuses_at_once_and_abandoned_rows_stop(tiny_model_dir
     results = await asyncio.wait_for(asyncio.gather(*waiting), HANG_GUARD_S)
     assert all(r.tokens_out <= 4 for r in results)
     assert time.monotonic() - started < HANG_GUARD_S
-    assert engine.rows_abandoned == 1 and engine.batches == 2 and engine.rows_done == 3
+    # Three prefills (the hog, then each waiting row as the slot frees); the hog is counted
+    # as abandoned, the two that finished as done.
+    assert engine.rows_abandoned == 1 and engine.batches == 3 and engine.rows_done == 2
     # A row abandoned while it waits is dropped before its batch.
     hog = asyncio.create_task(_ask(engine, Row(ids, temperature=2.0, max_new_tokens=10**6)))
     await _until(lambda: engine.queue.running == 1)
@@ -181,9 +185,10 @@ async def test_full_queue_refuses_at_once_and_abandoned_rows_stop(tiny_model_dir
     await asyncio.sleep(0.05)
     waiter.cancel()
     hog.cancel()
-    await _until(lambda: engine.queue.running == 0 and engine.batches == 3)
+    await _until(lambda: engine.queue.running == 0 and engine.batches == 4)
     await asyncio.sleep(0.05)
-    assert engine.rows_done == 4 and engine.batches == 3  # the waiter never ran
+    assert engine.rows_done == 2 and engine.batches == 4  # the waiter never ran
+    assert engine.rows_abandoned == 3
     assert engine.queue.admitted == 0
     engine.close()
 

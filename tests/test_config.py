@@ -52,6 +52,7 @@ def test_toml_file_then_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"heads": [{"id": "a", "quality": 11}]}, "heads.0.quality"),
         ({"judge": "nobody"}, "judge='nobody' names no head"),
         ({"threads": 0}, "threads"),
+        ({"engine": "batch"}, 'micro-batch engine ("batch") was removed'),
     ],
 )
 def test_invalid_settings_name_the_setting(overrides: dict, fragment: str) -> None:

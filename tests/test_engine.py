@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from council.heads.continuous import ContinuousModel
-from council.heads.engine import LocalModel, Row, RowResult
+from council.heads.admission import reserve
+from council.heads.continuous import LocalModel
+from council.heads.engine import Row, RowResult
 from council.types import Message
 
 HANG_GUARD_S = 60.0  # far above any honest latency here; only a wedged engine reaches it
@@ -20,8 +21,8 @@ STORY = [Message("user", "Tell me a long story about rivers.")]
 
 
 @pytest.fixture
-def engine(tiny_model_dir: Path) -> Iterator[ContinuousModel]:
-    model = ContinuousModel(tiny_model_dir, window_ms=1)
+def engine(tiny_model_dir: Path) -> Iterator[LocalModel]:
+    model = LocalModel(tiny_model_dir, window_ms=1)
     yield model
     model.close()
 
@@ -49,7 +50,7 @@ async def _solo(engine: LocalModel, rows: list[Row]) -> list[RowResult]:
     return [(await engine.generate([_copy(r)]))[0] for r in rows]
 
 
-async def test_rows_joining_mid_generation_equal_solo_greedy(engine: ContinuousModel) -> None:
+async def test_rows_joining_mid_generation_equal_solo_greedy(engine: LocalModel) -> None:
     long = Row(await engine.encode_async(STORY), max_new_tokens=48)
     joiners = [
         Row(await engine.encode_async([Message("user", q)]), max_new_tokens=16)
@@ -72,7 +73,7 @@ async def test_rows_joining_mid_generation_equal_solo_greedy(engine: ContinuousM
 
 
 async def test_mixed_batch_keeps_each_rows_sampling_stop_and_adapter(
-    engine: ContinuousModel, tmp_path: Path
+    engine: LocalModel, tmp_path: Path
 ) -> None:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -122,7 +123,7 @@ async def test_mixed_batch_keeps_each_rows_sampling_stop_and_adapter(
     assert full.startswith(texts[6][:3])
 
 
-async def test_a_cancelled_row_stops_at_the_next_step(engine: ContinuousModel) -> None:
+async def test_a_cancelled_row_stops_at_the_next_step(engine: LocalModel) -> None:
     ids = await engine.encode_async(STORY)
     hog = Row(ids, temperature=2.0, max_new_tokens=10**6)
     task = asyncio.create_task(engine.generate([hog]))
@@ -139,7 +140,7 @@ async def test_a_cancelled_row_stops_at_the_next_step(engine: ContinuousModel) -
     assert engine.rows_abandoned == 2 and not engine._live and not engine._waiting
 
 
-async def test_tokens_stream_before_the_last_is_generated(engine: ContinuousModel) -> None:
+async def test_tokens_stream_before_the_last_is_generated(engine: LocalModel) -> None:
     ids = await engine.encode_async(STORY)
     seen: list[tuple[int, str]] = []
     row = Row(ids, max_new_tokens=32)
@@ -156,3 +157,31 @@ async def test_tokens_stream_before_the_last_is_generated(engine: ContinuousMode
     [r] = await engine.generate([stopped])
     assert r.finish_reason == "stop" and stop not in "".join(cut)
     assert "".join(cut) == r.text
+
+
+async def test_a_councils_rows_join_in_one_step_even_when_the_batch_is_nearly_full(
+    tiny_model_dir: Path,
+) -> None:
+    engine = LocalModel(tiny_model_dir, window_ms=1, max_batch=2)
+    try:
+        ids = await engine.encode_async(STORY)
+        hog = Row(ids, temperature=2.0, max_new_tokens=10**6)
+        running = asyncio.create_task(engine.generate([hog]))
+        await _until(lambda: hog.steps >= 3)  # one slot of two is taken
+        members = [Row(ids, max_new_tokens=4, seed=k, temperature=0.7) for k in range(3)]
+
+        async def ask(row: Row, delay: float) -> list[RowResult]:
+            await asyncio.sleep(delay)  # a ballot's head calls reach the engine a bit apart
+            return await engine.generate([row])
+
+        with reserve({engine.queue: 3}):  # what Council.ballot does before its fan-out
+            await asyncio.gather(*(ask(r, 0.01 * k) for k, r in enumerate(members)))
+        assert {r.joined_step for r in members} == {members[0].joined_step}
+        assert members[0].joined_step > 0
+        # Outside a ballot, each call is its own request: one slot, one at a time.
+        loose = [Row(ids, max_new_tokens=4) for _ in range(2)]
+        await asyncio.gather(*(engine.generate([r]) for r in loose))
+        assert loose[0].joined_step != loose[1].joined_step
+        running.cancel()
+    finally:
+        engine.close()

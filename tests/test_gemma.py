@@ -14,7 +14,7 @@ from council.embeddings import Embedder
 from council.errors import ConfigError
 from council.heads import build_heads, make_context
 from council.heads.completion import render, stops
-from council.heads.engine import LocalModel
+from council.heads.continuous import LocalModel
 from council.heads.local import LocalHead
 from council.learning.collector import Learner
 from council.learning.datasets import freeze
@@ -99,9 +99,8 @@ async def test_gemma_heads_load_batch_and_use_the_few_shot_prompt(tiny_gemma_dir
     heads, ctx = heads_on(tiny_gemma_dir)
     await heads[0].start()
     [engine] = ctx.pool.models.values()  # type: ignore[attr-defined]
-    # sliding-window layers: the micro-batch engine, which keeps the model's own cache
-    assert type(engine) is LocalModel
-    prompt = engine.encode(Q, "fewshot_qa")
+    assert type(engine) is LocalModel  # sliding-window layers on the one continuous engine
+    prompt = engine.encode(Q, template="fewshot_qa")
     assert engine.tokenizer.decode(prompt).endswith("Q: What is 2 + 2?\nA:")
     assert await heads[0].count_tokens(Q) == len(prompt)
     before = engine.batches

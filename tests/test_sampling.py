@@ -1,4 +1,4 @@
-"""Per-row nucleus sampling (heads/sampling.py), shared by both engines."""
+"""Per-row nucleus sampling (heads/sampling.py), as the engine picks each token."""
 
 from __future__ import annotations
 

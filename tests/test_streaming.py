@@ -48,6 +48,37 @@ def test_a_single_head_streams_while_it_generates(tiny_model_dir: Path) -> None:
         assert len(pieces) > 3 and "".join(pieces) == answer  # greedy: the same answer
 
 
+def test_hybrid_streams_the_fastest_heads_text_as_it_is_generated(tiny_model_dir: Path) -> None:
+    s = settings_with(local_specs(tiny_model_dir, 2, max_tokens=400, temperature=0.0))
+    council = Council(s)
+    with TestClient(create_app(s, council)) as client:
+        ask = {"prompt": "Tell me about rivers.", "memory": False}
+        whole = client.post("/hybrid", json=ask).json()
+        assert council.ctx is not None
+        [engine] = council.ctx.pool.models.values()
+        deltas: list[str] = []
+        events: list[dict[str, Any]] = []
+        with client.stream("POST", "/hybrid", json={**ask, "stream": True}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            lines = (line for line in r.iter_lines() if line.startswith("data: "))
+            for line in lines:
+                if line == "data: [DONE]":
+                    break
+                event = json.loads(line[6:])
+                events.append(event)
+                if "delta" in event:
+                    if not deltas:
+                        steps_at_first = engine.steps
+                    deltas.append(event["delta"])
+        assert line == "data: [DONE]"
+        assert engine.steps > steps_at_first  # generation went on after the first text left
+        assert len(deltas) > 3 and "".join(deltas) == whole["answer"]  # greedy: same answer
+        final = events[-1]
+        assert final["answer"] == whole["answer"] and final["meta"]["chosen_model"] in ("h0", "h1")
+        blank = client.post("/hybrid", json={"prompt": " ", "stream": True})
+        assert blank.status_code == 400  # refused before any stream starts
+
+
 def test_a_disconnected_stream_stops_its_row(tiny_model_dir: Path, tmp_path: Path) -> None:
     heads = local_specs(tiny_model_dir, 1, max_tokens=1024, temperature=2.0)
     config = write_config(tmp_path / "council.toml", heads, embedder="none", memory=False)

@@ -102,11 +102,10 @@ def test_unsupported_schema_is_a_400_naming_the_keyword(tiny_server: ThreadServe
     assert body["code"] == "invalid_schema" and body["param"] == "response_format"
 
 
-@pytest.mark.parametrize("engine", ["continuous", "batch"])
-async def test_both_engines_constrain_their_rows_and_leave_the_others_alone(
-    tiny_model_dir: Path, engine: str
+async def test_the_engine_constrains_its_rows_and_leaves_the_others_alone(
+    tiny_model_dir: Path,
 ) -> None:
-    settings = settings_with(local_specs(tiny_model_dir, 2, max_tokens=48), engine=engine)
+    settings = settings_with(local_specs(tiny_model_dir, 2, max_tokens=48))
     heads = build_heads(settings, make_context(settings))
     ask = [Message("user", "Is the sky blue?")]
     # closed, as the SDK's parse() sends it: else a random model may write endless extra keys

@@ -57,9 +57,19 @@ class HeadsSettings(Section):
     pack_weights: bool = True  # oneDNN-packed Linear weights: faster batches, one extra copy
     max_tokens_cap: int = Field(1024, ge=1)  # most tokens one head call may generate
     queue_size: int = Field(16, ge=1)  # rows waiting per loaded model; beyond it: 503
-    # continuous: rows join and leave the running batch each step (heads/continuous.py);
-    # batch: the micro-batch engine, kept until benchmarks/engine_load.py has compared them
-    engine: Literal["continuous", "batch"] = "continuous"
+    # continuous: rows join and leave the running batch each step (heads/continuous.py); the
+    # only engine since the micro-batch one ("batch") was measured against it and removed
+    engine: Literal["continuous"] = "continuous"
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_removed(cls, v: Any) -> Any:
+        if v == "batch":
+            raise ValueError(
+                'the micro-batch engine ("batch") was removed; the continuous engine serves '
+                "every local model now: delete `engine` from council.toml (or COUNCIL_ENGINE)"
+            )
+        return v
 
     @field_validator("specs")
     @classmethod

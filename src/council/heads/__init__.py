@@ -38,7 +38,6 @@ def make_context(settings: Settings) -> HeadContext:
         max_batch=settings.heads.max_batch,
         pack=settings.heads.pack_weights,
         queue_size=settings.heads.queue_size,
-        engine=settings.heads.engine,
     )
     return HeadContext(settings, pool)
 

@@ -3,7 +3,8 @@
 A full queue answers at once (OverloadedError, 503 with Retry-After) instead of letting a
 request wait behind minutes of generation until some timeout fires. A council's ballot
 reserves room for every member before any is asked (`reserve`), so it is queued whole or
-refused whole: never half run and then abandoned.
+refused whole: never half run and then abandoned. The same reservation tells an engine which
+rows belong together (`fanout`), so a council's rows join the running batch in one step.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ _held: ContextVar[dict[Admission, int] | None] = ContextVar("council_held_rows",
 # The server's own background work (a canary's probes): it queues behind requests instead of
 # being refused, since nobody could retry it; it bounds its own fan-out (chunks of a few rows).
 _patient: ContextVar[bool] = ContextVar("council_patient", default=False)
+# The reservation in flight, as (its key, its demand): which rows an engine admits as one.
+_fanout: ContextVar[tuple[object, dict[Admission, int]] | None] = ContextVar(
+    "council_fanout", default=None
+)
 
 
 @contextmanager
@@ -85,10 +90,21 @@ def reserve(demand: dict[Admission, int]) -> Iterator[None]:
     for queue, rows in held.items():
         queue.admitted += rows
     token = _held.set(held)
+    together = _fanout.set((object(), dict(demand)))
     try:
         yield
     finally:
+        _fanout.reset(together)
         _held.reset(token)
         for queue, rows in held.items():
             queue.admitted -= rows
         held.clear()  # a call still running after the ballot must not take freed rows
+
+
+def fanout(queue: Admission) -> tuple[object, int] | None:
+    """The reservation this call belongs to, as (key, rows it reserved on `queue`); None
+    outside a ballot. Calls with the same key are one request's rows: they join together."""
+    current = _fanout.get()
+    if current is None or current[1].get(queue, 0) <= 0:
+        return None
+    return current[0], current[1][queue]

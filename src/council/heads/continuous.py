@@ -1,4 +1,4 @@
-"""The continuous-batching engine: rows join and leave the running batch between steps.
+"""One loaded local model, shared by every head on it: rows join and leave its running batch.
 
 transformers' own continuous batching (`generate_batch`, ContinuousBatchingManager) was not
 used: it packs every request into ONE flattened sequence (batch dimension 1, paged cache),
@@ -9,15 +9,21 @@ no stop strings. This engine drives the model's forward pass itself over `KVBatc
                                      prefill rows that arrived (one group, then stacked in)
                                      decode one token for every running row
   between steps, on the event loop:  finished rows resolve, text deltas reach streams,
-                                     new rows queue for the next step
+                                     whole requests queue for the next step
+
+A request's rows join together: a call's n samples, and a ballot's members on this model
+(its reservation, admission.py, says which rows belong to it), so a council is never split
+across steps. The first waiting request joins as soon as one of the `max_batch` slots frees,
+even if it overfills them by less than its own size; later ones join while they fit. Each
+row's token budget (max_tokens, capped by max_tokens_cap) bounds how long it holds its slot:
+a long row holds one slot, never the others' turn.
 
 Decode steps run back to back on the model's thread until the loop has work (a row ended,
-streams text or waits to join) or a quarter second passed, so an adapter attach (same
-thread) waits that long at most; a cancelled caller's row is dropped at the next step either
-way (its flag is read on the thread). `max_batch` running rows are the slots, and each row's
-token budget (max_tokens, capped by max_tokens_cap) bounds how long it holds one: a long row
-holds one slot, never the others' turn. Prefill is not chunked: a joining prompt delays the
-running rows by one prefill.
+streams text, or a request can join) or a quarter second passed, so an adapter attach (same
+thread) waits that long at most. A row whose caller gave up (a timeout, a disconnect) is
+`abandoned` and dropped at the next step (its flag is read on the thread). Prefill is not
+chunked: a joining prompt delays the running rows by one prefill. Prompts are templated and
+tokenized on the model's thread when their rows join.
 """
 
 from __future__ import annotations
@@ -25,45 +31,132 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import DynamicCache
 
-from council.heads.engine import BASE_ADAPTER, LocalModel, Row, RowResult
+from council.heads.admission import Admission, fanout
+from council.heads.engine import (
+    BASE_ADAPTER,
+    Row,
+    RowResult,
+    attach_adapter,
+    encode,
+    finish,
+    load_weights,
+)
+from council.heads.joining import Live, admit, joinable
 from council.heads.kvbatch import KVBatch
 from council.heads.sampling import nucleus
+from council.heads.tooluse import TemplateTools
+from council.structured.grammar import Constraint, Grammars
+from council.types import Message
 
 STEP_BUDGET_S = 0.25  # decode steps run back to back on the model's thread for at most this
 
 
-@dataclass
-class Live:
-    """A row and what it has generated so far."""
+class LocalModel:
+    """A transformers model in this process, its bounded queue and its running batch."""
 
-    row: Row
-    fut: asyncio.Future[RowResult]
-    gen: torch.Generator | None
-    tokens: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    shown: str = ""  # text already sent to the row's stream
-    delta: str = ""  # text to send after this step
-    result: RowResult | None = None
-    error: Exception | None = None
-    joined: float = field(default_factory=time.perf_counter)
-
-
-class ContinuousModel(LocalModel):
-    """LocalModel whose rows join and leave a running batch (same `generate` interface)."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        threads: int = 1,
+        window_ms: float = 8.0,
+        max_batch: int = 32,
+        pack: bool = True,
+        queue_size: int = 16,
+    ):
+        self.folder = folder
+        self.pack = pack
+        self.threads = threads
+        self.window_s = window_ms / 1000.0  # an idle engine waits this long for a fan-out
+        self.max_batch = max_batch
+        self.tokenizer: Any = None
+        self.model: Any = None
+        self.adapters: dict[str, Path] = {}
+        self.batches = 0  # prefills run (tests and /health read it)
+        self.rows_done = 0
+        self.rows_abandoned = 0  # rows whose caller left before they finished
+        self.steps = 0  # forward passes run (/health shows it)
+        self.queue = Admission(folder.name, queue_size)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"gen-{folder.name}")
+        # Templating and tokenizing for callers that need ids: off the loop, not behind a step.
+        self._prep = ThreadPoolExecutor(1, thread_name_prefix=f"prep-{folder.name}")
+        self._drainer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._load_lock = asyncio.Lock()
         self.kv = KVBatch()
         self._live: list[Live] = []  # in KV row order
         self._waiting: list[Live] = []
         self._ended: list[Live] = []  # finished on the model's thread, settled on the loop
+        self._grammars: Grammars | None = None  # built on first structured request (~1 s)
 
+    # loading and prompts ---------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.tokenizer, self.model = load_weights(
+                self.folder, threads=self.threads, pack=self.pack
+            )
+
+    async def ensure_loaded(self) -> None:
+        if self.loaded:
+            return
+        async with self._load_lock:
+            if not self.loaded:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self.load)
+
+    def attach_adapter(self, name: str, path: Path) -> None:
+        """Load a PEFT LoRA folder onto the loaded base without reloading it."""
+        self.load()
+        self.model = attach_adapter(self.model, self.adapters, name, path)
+
+    def encode(
+        self,
+        messages: list[Message],
+        tools: list[dict[str, Any]] | None = None,
+        template: str | None = None,
+    ) -> list[int]:
+        return encode(self.tokenizer, messages, tools, template)
+
+    def template_tools(self) -> TemplateTools:
+        """What the loaded chat template can take of tools and tool turns."""
+        return TemplateTools.of(self.tokenizer.chat_template if self.tokenizer else None)
+
+    async def encode_async(self, messages: list[Message], template: str | None = None) -> list[int]:
+        """`encode` on the model's prep thread, so the event loop keeps serving."""
+        await self.ensure_loaded()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._prep, self.encode, messages, None, template)
+
+    async def constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
+        """n fresh grammar states for a JSON schema, built on the prep thread."""
+        await self.ensure_loaded()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._prep, self._constraints, schema, n)
+
+    def _constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer, self.model.config.vocab_size)
+        return [self._grammars.constraint(schema) for _ in range(n)]
+
+    def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
+        """(token text, logprob) for each token a row emitted."""
+        return list(zip(r.token_texts, r.token_logprobs, strict=True))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._prep.shutdown(wait=False, cancel_futures=True)
+
+    # the running batch, on the event loop ----------------------------------------------
     async def generate(self, rows: list[Row]) -> list[RowResult]:
         """Queue rows to join the running batch at the next step; wait for their results."""
         await self.ensure_loaded()
@@ -71,16 +164,23 @@ class ContinuousModel(LocalModel):
         if self._loop is not loop:  # a new event loop (e.g. a second asyncio.run)
             self._loop, self._drainer = loop, None
             self._waiting, self._live, self.kv = [], [], KVBatch()
+        group, size = fanout(self.queue) or (object(), len(rows))
         futures = []
         for row in rows:
             fut: asyncio.Future[RowResult] = loop.create_future()
             fut.add_done_callback(functools.partial(self._abandon, row))
             gen = torch.Generator().manual_seed(row.seed) if row.seed is not None else None
-            self._waiting.append(Live(row, fut, gen))
+            self._waiting.append(Live(row, fut, gen, group=group, size=max(size, len(rows))))
             futures.append(fut)
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drive())
         return list(await asyncio.gather(*futures))
+
+    def _abandon(self, row: Row, fut: asyncio.Future[RowResult]) -> None:
+        """A cancelled wait (timeout, disconnect): the row stops at the next step."""
+        if fut.cancelled():
+            row.abandoned = True
+            self.rows_abandoned += 1
 
     async def _drive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -88,8 +188,8 @@ class ContinuousModel(LocalModel):
             if not self._live:
                 await asyncio.sleep(self.window_s)  # idle: let the rest of a fan-out arrive
             self._waiting = [w for w in self._waiting if not w.row.abandoned]
-            room = max(0, self.max_batch - len(self._live))
-            joining, self._waiting = self._waiting[:room], self._waiting[room:]
+            joining = admit(self._waiting, len(self._live), self.max_batch)
+            self._waiting = [w for w in self._waiting if w not in joining]
             self.queue.running = len(self._live) + len(joining)
             try:
                 await loop.run_in_executor(self._executor, self.step, joining)
@@ -135,7 +235,8 @@ class ContinuousModel(LocalModel):
             self._drop()
             if (
                 self._ended
-                or self._waiting  # appended on the loop; a stale read only costs one step
+                # read off the loop; a stale read only costs one step
+                or joinable(self._waiting, len(self._live), self.max_batch)
                 or any(lv.delta for lv in self._live)
                 or time.perf_counter() - started > STEP_BUDGET_S
             ):
@@ -169,7 +270,7 @@ class ContinuousModel(LocalModel):
                     "(council adapters deploy) or ask without it"
                 )
             elif r.max_new_tokens <= 0:
-                lv.result = self._finish(r, [], self.tokenizer.eos_token_id, [])
+                lv.result = finish(self.tokenizer, r, [], self.tokenizer.eos_token_id, [])
             else:
                 ready.append(lv)
                 continue
@@ -196,6 +297,8 @@ class ContinuousModel(LocalModel):
                 **self._adapters(ready),
             )
         self.batches += 1
+        for lv in ready:
+            lv.row.joined_step = self.steps
         self.kv.join(cache, mask)
         self._live += ready
         self._pick(ready, out.logits[:, -1])
@@ -229,8 +332,9 @@ class ContinuousModel(LocalModel):
                 [r.top_p for r in rows],
                 [lives[i].gen for i in sampled],
             )
-        chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, picks.unsqueeze(1))
-        for lv, token, lp in zip(lives, picks.tolist(), chosen.squeeze(1).tolist(), strict=True):
+        logits = logits.float()  # the model's own logprob of each pick, without a full softmax
+        chosen = logits.gather(1, picks.unsqueeze(1)).squeeze(1) - logits.logsumexp(dim=-1)
+        for lv, token, lp in zip(lives, picks.tolist(), chosen.tolist(), strict=True):
             lv.row.steps += 1
             self._append(lv, int(token), float(lp))
 
@@ -248,7 +352,7 @@ class ContinuousModel(LocalModel):
                 or (row.constraint is not None and row.constraint.done)
             )
         if ended:
-            lv.result = self._finish(row, lv.tokens, eos, lv.logprobs)
+            lv.result = finish(self.tokenizer, row, lv.tokens, eos, lv.logprobs)
             self.rows_done += 1
             self._ended.append(lv)
         if row.on_text is not None:

@@ -84,7 +84,8 @@ def _layers(cache: DynamicCache) -> list[DynamicLayer]:
         if not isinstance(layer, DynamicLayer) or layer.is_sliding:
             raise ConfigError(
                 f"This model keeps a {type(layer).__name__} cache, which the continuous engine "
-                'cannot re-pad; set engine = "batch" (COUNCIL_ENGINE=batch) for it.'
+                "cannot re-pad; serve this model through an OpenAI-compatible server (an "
+                "`openai` head) instead."
             )
     return layers  # type: ignore[return-value]
 

@@ -1,8 +1,7 @@
-"""`local` heads: a persona on a model loaded in this process (see engine.py)."""
+"""`local` heads: a persona on a model loaded in this process (see continuous.py)."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,14 +9,12 @@ from pathlib import Path
 from council.heads.admission import Admission
 from council.heads.base import Head
 from council.heads.completion import stops
-from council.heads.continuous import ContinuousModel
-from council.heads.engine import LocalModel, Row
+from council.heads.continuous import LocalModel
+from council.heads.engine import Row
 from council.heads.streaming import claim
 from council.heads.tooluse import prepare, read_calls
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
-
-ENGINES: dict[str, type[LocalModel]] = {"continuous": ContinuousModel, "batch": LocalModel}
 
 
 class ModelPool:
@@ -32,7 +29,6 @@ class ModelPool:
         max_batch: int,
         pack: bool,
         queue_size: int = 16,
-        engine: str = "continuous",
     ):
         self.models_dir = models_dir
         self.pack = pack
@@ -40,16 +36,12 @@ class ModelPool:
         self.window_ms = window_ms
         self.max_batch = max_batch
         self.queue_size = queue_size
-        self.engine = ENGINES[engine]
         self.models: dict[Path, LocalModel] = {}
 
     def get(self, model: str) -> LocalModel:
         folder = resolve_model_dir(model, self.models_dir).resolve()
         if folder not in self.models:
-            # Sliding-window layers (Gemma 3) keep a cache the continuous engine cannot re-pad:
-            # such a model is batched by the micro-batch engine instead.
-            engine = LocalModel if sliding_window(folder) else self.engine
-            self.models[folder] = engine(
+            self.models[folder] = LocalModel(
                 folder,
                 threads=self.threads,
                 window_ms=self.window_ms,
@@ -62,12 +54,6 @@ class ModelPool:
     def close(self) -> None:
         for m in self.models.values():
             m.close()
-
-
-def sliding_window(folder: Path) -> bool:
-    """Whether the model in `folder` has sliding-window attention layers."""
-    config = json.loads((folder / "config.json").read_text())
-    return "sliding_attention" in (config.get("layer_types") or [])
 
 
 class LocalHead(Head):
@@ -149,7 +135,7 @@ class LocalHead(Head):
                 for k in range(n)
             ]
             calling = p.tools is not None and p.tools.active  # JSON to read, not text to show
-            streams = n == 1 and isinstance(engine, ContinuousModel) and not calling
+            streams = n == 1 and not calling
             sink = claim() if streams else None
             if p.json_schema is not None:  # decode only text valid under the schema
                 for row, c in zip(rows, await engine.constraints(p.json_schema, n), strict=True):

@@ -1,4 +1,4 @@
-"""Per-row token choice shared by both engines: greedy, or nucleus with the row's own seed."""
+"""Per-row token choice: greedy, or nucleus with the row's own seed (the engine calls it)."""
 
 from __future__ import annotations
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 
 from council.council import Council
+from council.errors import CouncilError
+from council.exchange import Conversation
+from council.heads.streaming import TextSink, streaming_to
 from council.server.auth import memory_options
-from council.server.schemas import VoteRequest, meta_of
+from council.server.errors import error_body
+from council.server.schemas import HybridRequest, VoteRequest, meta_of
+from council.server.sse import DONE, HEADERS, pump, sse
 from council.types import Verdict
 
 router = APIRouter()
@@ -44,11 +52,39 @@ async def chat(body: VoteRequest, request: Request) -> dict[str, Any]:
     return await vote(body, request)
 
 
-@router.post("/hybrid", tags=["council"])
-async def hybrid(body: VoteRequest, request: Request) -> dict[str, Any]:
-    """The low-latency path: the single fastest head, same response shape."""
+@router.post("/hybrid", tags=["council"], response_model=None)
+async def hybrid(body: HybridRequest, request: Request) -> dict[str, Any] | StreamingResponse:
+    """The low-latency path: the single fastest head, same response shape. `stream: true`
+    sends its text as generated ({"delta": ...} events), then the reply and [DONE]."""
     options = await memory_options(request, body)
-    return reply(await council_of(request).ask_single(body.prompt, **options))
+    council = council_of(request)
+    if not body.stream:
+        return reply(await council.ask_single(body.prompt, **options))
+    conversation = council.check(body.prompt)  # a bad request is a 4xx before the stream
+    events = _hybrid_stream(council, conversation, options)
+    return StreamingResponse(events, media_type="text/event-stream", headers=HEADERS)
+
+
+async def _hybrid_stream(
+    council: Council, conversation: Conversation, options: dict[str, Any]
+) -> AsyncIterator[str]:
+    out: asyncio.Queue[str] = asyncio.Queue()
+    sink = TextSink(out.put_nowait)  # a local head fills it token by token; others leave it
+    with streaming_to(sink):
+        task = asyncio.create_task(council.ask_single(conversation, **options))
+    try:
+        async for delta in pump(task, out):
+            yield sse({"delta": delta})
+        v = task.result()
+    except CouncilError as exc:  # headers are sent: report in-band
+        yield sse(error_body(exc.message, exc.error_type, exc.param, exc.code))
+        yield DONE
+        return
+    rest = v.answer[len(sink.text) :] if v.answer.startswith(sink.text) else ""
+    if rest:  # a head that cannot stream: its whole answer at once
+        yield sse({"delta": rest})
+    yield sse(reply(v))
+    yield DONE
 
 
 @router.get("/health", tags=["ops"])

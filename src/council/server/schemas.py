@@ -278,3 +278,13 @@ class DocumentRequest(BaseModel):
     shared: bool | None = Field(
         None, description="true: every user may recall it (admins); default: yours alone."
     )
+
+
+class HybridRequest(VoteRequest):
+    """/hybrid's body: a ballot request, plus streaming the one head's text as generated."""
+
+    stream: bool = Field(
+        False,
+        description="Send server-sent events: {'delta': text} as the head generates, then "
+        "{'answer', 'meta'} and [DONE].",
+    )
