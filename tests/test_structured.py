@@ -266,3 +266,20 @@ def test_canonical_json_sorts_keys_and_normalises_numbers() -> None:
     assert validate({"x": 1}, {}) is None and validate([1], {}) is not None  # {}: any object
     with pytest.raises(ResponseSchemaError, match="not valid"):
         check_schema({"type": "object", "properties": {"a": {"type": 5}}})
+
+
+def test_schemas_that_would_exhaust_the_validator_are_400s() -> None:
+    deep: dict[str, Any] = {"type": "object"}
+    inner = deep
+    for _ in range(300):
+        inner["properties"] = {"a": {"type": "object"}}
+        inner = inner["properties"]["a"]
+    with pytest.raises(ResponseSchemaError, match="nests deeper than"):
+        check_schema(deep)
+    with pytest.raises(ResponseSchemaError, match="refers to itself without end"):
+        check_schema({"$ref": "#"})
+    with pytest.raises(ResponseSchemaError, match="cannot be applied"):
+        check_schema({"$ref": "#/$defs/missing"})
+    # an answer nested past the parser's stack is invalid, not a crash
+    checked = check_answer("[" * 5000 + "]" * 5000, {"type": "array"})
+    assert checked.canonical is None and checked.invalid is not None

@@ -262,6 +262,36 @@ def test_bad_tools_are_a_400_that_says_why(client: openai.OpenAI) -> None:
         )
 
 
+def nested(levels: int) -> dict[str, Any]:
+    """An object schema `levels` deep (a hostile client's schema)."""
+    schema: dict[str, Any] = {"type": "object"}
+    inner = schema
+    for _ in range(levels - 1):
+        inner["properties"] = {"a": {"type": "object"}}
+        inner = inner["properties"]["a"]
+    return schema
+
+
+def test_hostile_tool_schemas_and_arguments_are_400s_not_500s(client: openai.OpenAI) -> None:
+    deep = {"type": "function", "function": {"name": "f", "parameters": nested(300)}}
+    with pytest.raises(openai.BadRequestError, match="nest deeper than"):
+        client.chat.completions.create(model="council", messages=ASK, tools=[deep])
+    endless = {"type": "function", "function": {"name": "f", "parameters": {"$ref": "#"}}}
+    with pytest.raises(openai.BadRequestError, match="cannot be applied"):
+        client.chat.completions.create(model="council", messages=ASK, tools=[endless])
+    # a history whose call arguments nest past the parser's stack is read as text, not a 500
+    args = "[" * 5000 + "]" * 5000
+    history: Any = [
+        *ASK,
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": args}}
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    ]  # fmt: skip
+    reply = client.chat.completions.create(model="council", messages=history, tools=[WEATHER])
+    assert reply.choices[0].finish_reason in {"stop", "tool_calls", "length"}
+
+
 # Anthropic -----------------------------------------------------------------------------------
 CLAUDE_WEATHER = {
     "name": "get_weather",

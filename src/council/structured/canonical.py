@@ -51,5 +51,11 @@ def check_answer(text: str, schema: dict[str, Any]) -> Checked:
         value = json.loads(text)
     except ValueError as exc:
         return Checked(None, f"not JSON: {exc}")
-    why = validate(value, schema)
-    return Checked(None, why) if why is not None else Checked(canonical_json(value), None)
+    except RecursionError:
+        return Checked(None, "JSON nested too deeply to check")
+    try:
+        why = validate(value, schema)
+        canonical = canonical_json(value)
+    except RecursionError:
+        return Checked(None, "JSON nested too deeply to check")
+    return Checked(None, why) if why is not None else Checked(canonical, None)

@@ -29,6 +29,20 @@ OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 _BITS = torch.arange(32, dtype=torch.int32)
 
 
+MAX_DEPTH = 32  # nesting a schema may have: deeper ones would exhaust the validator's stack
+
+
+def nesting(value: Any) -> int:
+    """How deeply a JSON value nests objects and arrays (iteratively: no stack to exhaust)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            todo += [(c, d + 1) for c in (v.values() if isinstance(v, dict) else v)]
+    return deepest
+
+
 def effective(schema: dict[str, Any]) -> dict[str, Any]:
     """`{}` means "any JSON object" (response_format json_object)."""
     return schema or ANY_OBJECT
@@ -39,10 +53,20 @@ def compile_schema(schema: dict[str, Any]) -> str:
     if not isinstance(schema, dict):
         raise ResponseSchemaError(f"the JSON schema must be an object, not {type(schema).__name__}")
     schema = effective(schema)
+    if nesting(schema) > MAX_DEPTH:
+        raise ResponseSchemaError(f"the JSON schema nests deeper than {MAX_DEPTH} levels")
     try:
         Draft202012Validator.check_schema(schema)
+        list(Draft202012Validator(schema).iter_errors({}))  # a $ref that never ends fails here
     except JsonSchemaError as exc:
         raise ResponseSchemaError(f"the JSON schema is not valid: {exc.message}") from None
+    except RecursionError:
+        raise ResponseSchemaError("the JSON schema refers to itself without end") from None
+    except Exception as exc:
+        raise ResponseSchemaError(
+            f"the JSON schema cannot be applied ({type(exc).__name__}: {exc}); keep every $ref "
+            "inside the schema (#/$defs/...)"
+        ) from None
     try:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), OPTIONS)
     except ValueError as exc:

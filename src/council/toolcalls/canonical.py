@@ -37,7 +37,7 @@ def canonical_call(call: ToolCall) -> str:
             separators=(",", ":"),
             ensure_ascii=False,
         )
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         args = call.arguments_json.strip()
     return f"{call.name}({args})"
 

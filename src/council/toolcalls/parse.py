@@ -40,7 +40,7 @@ def parse_calls(text: str) -> list[ToolCall] | None:
 def _load(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
 
 

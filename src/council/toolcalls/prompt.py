@@ -60,5 +60,5 @@ def as_text_turns(messages: list[Message]) -> list[Message]:
 def _args(arguments_json: str) -> object:
     try:
         return json.loads(arguments_json)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return arguments_json

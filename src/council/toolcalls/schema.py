@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from council.errors import InvalidRequestError
+from council.structured.grammar import MAX_DEPTH, nesting
 from council.types import FunctionTool, ToolCall, Tools
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # what OpenAI accepts as a function name
@@ -63,6 +64,13 @@ def check_tools(tools: Tools, param: str = "tools") -> None:
 def check_parameters(fn: FunctionTool, where: str) -> None:
     """A function's `parameters` is a JSON schema of an object (as OpenAI requires)."""
     schema = fn.parameters
+    if nesting(schema) > MAX_DEPTH:
+        raise InvalidRequestError(
+            f"{where} ({fn.name}): parameters nest deeper than {MAX_DEPTH} levels; flatten "
+            "the schema.",
+            param=f"{where}.parameters",
+            code="invalid_tool_schema",
+        )
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -101,7 +109,7 @@ def call_problem(call: ToolCall, tools: Tools) -> str | None:
         return f"calls {call.name!r}, but tool_choice asked for {tools.forced!r}"
     try:
         args = json.loads(call.arguments_json)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         return f"{call.name}: arguments are not JSON ({exc})"
     if not isinstance(args, dict):
         return f"{call.name}: arguments are {type(args).__name__}, not a JSON object"
