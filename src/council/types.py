@@ -46,6 +46,11 @@ class Message:
     tool_call_id: str | None = None
     name: str | None = None
 
+    def stored(self) -> dict[str, Any]:
+        """The turn as a stored exchange keeps it: OpenAI's shape, its content always text
+        (`coerce` reads it back)."""
+        return {**self.to_openai(), "content": self.content}
+
     @classmethod
     def coerce(cls, m: Message | dict[str, Any]) -> Message:
         if isinstance(m, Message):

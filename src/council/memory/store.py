@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ class Store:
             (
                 rec.id, rec.conversation_id, rec.user_id, rec.role, rec.created_at,
                 next((m.content for m in reversed(rec.messages) if m.role == "user"), ""),
-                json.dumps([asdict(m) for m in rec.messages]), v.answer, v.strategy,
+                json.dumps([m.stored() for m in rec.messages]), v.answer, v.strategy,
                 v.task_type, json.dumps(v.models_used), v.confidence, v.latency_ms,
                 v.cost_usd, v.tokens_in, v.tokens_out, json.dumps(v.notes),
                 json.dumps(rec.recalled), rec.success, rec.label_source, rec.parent_id,
