@@ -179,3 +179,44 @@ async def test_the_packaged_gemma_converts_and_answers_through_the_few_shot_prom
     [greedy], [_] = await asyncio.gather(*(h.complete(ask) for h in heads))
     assert greedy.ok and "Paris" in greedy.text and "\nQ:" not in greedy.text
     assert greedy.finish_reason == "stop"
+
+
+async def test_sliding_window_rows_equal_the_models_own_generate_batched_or_solo(
+    tiny_gemma_dir: Path,
+) -> None:
+    """Prompts far longer than the 16-token window, padded differently in one batch: the
+    engine's greedy tokens equal each row alone and transformers' own generate (which keeps
+    the model's sliding-window cache)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from council.heads.engine import Row
+
+    asks = ["What is 2 + 2?", "Tell me a long story about a cat in Lisbon who liked fish", "Hi"]
+
+    async def run(engine: LocalModel, texts: list[str]) -> list[list[int]]:
+        rows = [
+            Row(
+                prompt_ids=[],
+                messages=[Message("user", t)],
+                template="fewshot_qa",
+                max_new_tokens=24,
+            )
+            for t in texts
+        ]
+        return [r.token_ids for r in await engine.generate(rows)]
+
+    engine = LocalModel(tiny_gemma_dir)
+    batched = await run(engine, asks)
+    solo = [(await run(engine, [t]))[0] for t in asks]
+    assert batched == solo
+    reference = AutoModelForCausalLM.from_pretrained(tiny_gemma_dir)
+    eos = engine.tokenizer.eos_token_id
+    for text, tokens in zip(asks, solo, strict=True):
+        ids = engine.encode([Message("user", text)], template="fewshot_qa")
+        assert len(ids) > 16 * 4  # well past the window
+        out = reference.generate(
+            torch.tensor([ids]), max_new_tokens=24, do_sample=False, eos_token_id=eos
+        )[0, len(ids) :].tolist()
+        assert (out[: out.index(eos)] if eos in out else out) == tokens
+    engine.close()
