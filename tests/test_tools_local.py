@@ -114,3 +114,37 @@ def test_anthropic_reports_the_stop_sequence_a_local_head_stopped_at(
         assert cut.stop_reason == "stop_sequence" and cut.stop_sequence == stop
         assert stop not in cut.content[0].text  # type: ignore[union-attr]
     ctx.pool.close()
+
+
+def test_under_auto_a_call_once_begun_is_decoded_under_the_tools_schemas(
+    tiny_model_dir: Path,
+) -> None:
+    """tool_choice auto with tools in a prompt: the head decodes under "free text, or a call
+    valid under the tools' schemas" (llguidance), so prose stays free and a begun call can
+    only be a valid one. With the template's own tool format, nothing is imposed."""
+    from transformers import AutoTokenizer
+
+    from council.structured.grammar import Grammars
+
+    tools = as_tools([WEATHER], "auto")
+    assert tools is not None
+    asked = [Message("user", "What is the weather in Paris?")]
+    _, _, params = prepare(asked, GenParams(tools=tools), TemplateTools())
+    assert params.json_schema is None and params.text_or_call is not None
+    _, _, native = prepare(asked, GenParams(tools=tools), TemplateTools(True, True))
+    assert native.text_or_call is None and native.json_schema is None
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    grammars = Grammars(tok, len(tok))
+
+    def fed(text: str) -> tuple[bool, bool]:
+        """(every token allowed, the grammar finished) after feeding `text`."""
+        c = grammars.constraint(params.text_or_call or {}, or_text=True)
+        for t in tok(text, add_special_tokens=False)["input_ids"]:
+            c.advance(t)
+        return not c.matcher.is_error(), c.done
+
+    assert fed("It is sunny in Paris today.") == (True, False)  # prose: free, open-ended
+    assert fed('{"name":"get_weather","arguments":{"city":"Paris"}}') == (True, True)
+    assert fed('{"name":"get_time"')[0] is False  # not among the tools
+    assert fed('{"name":"get_weather","arguments":{"town":"Paris"}}')[0] is False

@@ -151,6 +151,9 @@ class GenParams:
     # Structured output: a local head decodes only text valid under this JSON schema ({}: any
     # JSON object); openai heads pass it on as response_format; the ballot counts valid JSON.
     json_schema: dict[str, Any] | None = None
+    # Tools under tool_choice "auto": a local head writes free text, or a call valid under
+    # this schema (a grammar with both branches); set by heads/tooluse.py.
+    text_or_call: dict[str, Any] | None = None
 
 
 @dataclass

@@ -88,6 +88,7 @@ class Head(ABC):
             stop=list(s.stop) + list(p.stop or []),
             tools=p.tools,
             json_schema=p.json_schema,
+            text_or_call=p.text_or_call,
         )
 
     def with_persona(self, messages: list[Message]) -> list[Message]:

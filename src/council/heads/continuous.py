@@ -137,16 +137,19 @@ class LocalModel:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._prep, self.encode, messages, None, template)
 
-    async def constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
-        """n fresh grammar states for a JSON schema, built on the prep thread."""
+    async def constraints(
+        self, schema: dict[str, Any], n: int, or_text: bool = False
+    ) -> list[Constraint]:
+        """n fresh grammar states for a JSON schema (`or_text`: or free text), built on the
+        prep thread."""
         await self.ensure_loaded()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._prep, self._constraints, schema, n)
+        return await loop.run_in_executor(self._prep, self._constraints, schema, n, or_text)
 
-    def _constraints(self, schema: dict[str, Any], n: int) -> list[Constraint]:
+    def _constraints(self, schema: dict[str, Any], n: int, or_text: bool) -> list[Constraint]:
         if self._grammars is None:
             self._grammars = Grammars(self.tokenizer, self.model.config.vocab_size)
-        return [self._grammars.constraint(schema) for _ in range(n)]
+        return [self._grammars.constraint(schema, or_text) for _ in range(n)]
 
     def token_pairs(self, r: RowResult) -> list[tuple[str, float]]:
         """(token text, logprob) for each token a row emitted."""

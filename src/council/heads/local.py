@@ -140,6 +140,10 @@ class LocalHead(Head):
             if p.json_schema is not None:  # decode only text valid under the schema
                 for row, c in zip(rows, await engine.constraints(p.json_schema, n), strict=True):
                     row.constraint = c
+            elif p.text_or_call is not None:  # text, or a call that is valid once begun
+                grammars = await engine.constraints(p.text_or_call, n, or_text=True)
+                for row, c in zip(rows, grammars, strict=True):
+                    row.constraint = c
             if sink is not None:  # a single-head request: its text streams as generated
                 rows[0].on_text = sink.push
             results = await engine.generate(rows)

@@ -1,6 +1,7 @@
 """Tools for a local head: in its chat template's own tool format when the template has one,
 else a system prompt that lists them, with tool turns rendered as text; what it wrote read
-back as calls; and the JSON schema of a call it decodes under when a call is required."""
+back as calls; and the JSON schema of a call it decodes under when a call is required (or,
+under "auto", the grammar of free text or such a call)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,9 @@ def prepare(
         return messages, None, params
     if params.json_schema is None and tools.calls_only:
         params = replace(params, json_schema=call_schema(tools, parallel=tools.parallel))
+    elif params.json_schema is None and not can.tools:  # auto, tools in a prompt: a call
+        # the head begins is decoded under the tools' schemas; text stays free
+        params = replace(params, text_or_call=call_schema(tools, parallel=tools.parallel))
     if can.tools:
         offered = [f.to_openai() for f in tools.functions if tools.forced in (None, f.name)]
         return messages, offered, params

@@ -29,6 +29,7 @@ OPTIONS: JsonCompileOptions = {"whitespace_flexible": False}
 _BITS = torch.arange(32, dtype=torch.int32)
 
 
+MAX_COMPILED = 256  # compiled grammars kept per model
 MAX_DEPTH = 32  # nesting a schema may have: deeper ones would exhaust the validator's stack
 
 
@@ -78,6 +79,22 @@ def compile_schema(schema: dict[str, Any]) -> str:
     return grammar
 
 
+def text_or_call(call_schema: dict[str, Any]) -> str:
+    """The llguidance (Lark) grammar of "free text, or a call valid under `call_schema`": the
+    text may not open with JSON, so a reply that starts a call must finish a valid one."""
+    return (
+        f"start: call | TEXT\ncall: %json {json.dumps(call_schema)}\nTEXT: /[^{{\\[\\s][\\s\\S]*/\n"
+    )
+
+
+def compile_text_or_call(call_schema: dict[str, Any]) -> str:
+    grammar = llguidance.grammar_from("lark", text_or_call(call_schema))
+    failed, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    if failed:
+        raise ResponseSchemaError(f"the tools' schemas cannot be decoded: {messages[0]}")
+    return str(grammar)
+
+
 def check_schema(schema: dict[str, Any]) -> None:
     """Raise ResponseSchemaError before any head is asked when the schema cannot be decoded."""
     compile_schema(schema)
@@ -92,10 +109,16 @@ class Grammars:
         self.tokenizer = llguidance.hf.from_tokenizer(hf_tokenizer, n_vocab=vocab_size)
         self._compiled: dict[str, str] = {}
 
-    def constraint(self, schema: dict[str, Any]) -> Constraint:
-        key = json.dumps(schema, sort_keys=True)
+    def constraint(self, schema: dict[str, Any], or_text: bool = False) -> Constraint:
+        """A fresh state for text valid under `schema` (or, with `or_text`, free text or
+        JSON valid under it: a call a head may make instead of answering)."""
+        key = ("text|" if or_text else "") + json.dumps(schema, sort_keys=True)
         if key not in self._compiled:
-            self._compiled[key] = compile_schema(schema)
+            if len(self._compiled) >= MAX_COMPILED:  # oldest first: a bounded cache
+                del self._compiled[next(iter(self._compiled))]
+            self._compiled[key] = (
+                compile_text_or_call(schema) if or_text else compile_schema(schema)
+            )
         matcher = llguidance.LLMatcher(self.tokenizer, self._compiled[key])
         if matcher.is_error():
             raise ResponseSchemaError(f"the JSON schema cannot be compiled: {matcher.get_error()}")
