@@ -274,7 +274,7 @@ def nested(levels: int) -> dict[str, Any]:
 
 def test_hostile_tool_schemas_and_arguments_are_400s_not_500s(client: openai.OpenAI) -> None:
     deep = {"type": "function", "function": {"name": "f", "parameters": nested(300)}}
-    with pytest.raises(openai.BadRequestError, match="nest deeper than"):
+    with pytest.raises(openai.BadRequestError, match="nests deeper than"):
         client.chat.completions.create(model="council", messages=ASK, tools=[deep])
     endless = {"type": "function", "function": {"name": "f", "parameters": {"$ref": "#"}}}
     with pytest.raises(openai.BadRequestError, match="cannot be applied"):

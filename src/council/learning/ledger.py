@@ -12,7 +12,6 @@ import re
 import sqlite3
 import time
 import unicodedata
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -139,7 +138,7 @@ def insert_example(
         "quality, task_type, models_agreed, user_feedback, signals_json, content_hash, vector, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            source, json.dumps(exchange_ids), json.dumps([asdict(m) for m in messages]),
+            source, json.dumps(exchange_ids), json.dumps([m.stored() for m in messages]),
             response, reasoning, quality, task_type,
             None if models_agreed is None else int(models_agreed), user_feedback,
             json.dumps(signals or {}), content_hash(prompt, response),

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 import llguidance
 import llguidance.hf
 import torch
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError as JsonSchemaError
 
 from council.errors import ResponseSchemaError
+from council.structured.applicable import problem
 
 if TYPE_CHECKING:
     from llguidance._lib import JsonCompileOptions
@@ -30,18 +29,6 @@ _BITS = torch.arange(32, dtype=torch.int32)
 
 
 MAX_COMPILED = 256  # compiled grammars kept per model
-MAX_DEPTH = 32  # nesting a schema may have: deeper ones would exhaust the validator's stack
-
-
-def nesting(value: Any) -> int:
-    """How deeply a JSON value nests objects and arrays (iteratively: no stack to exhaust)."""
-    deepest, todo = 0, [(value, 1)]
-    while todo:
-        v, d = todo.pop()
-        if isinstance(v, dict | list):
-            deepest = max(deepest, d)
-            todo += [(c, d + 1) for c in (v.values() if isinstance(v, dict) else v)]
-    return deepest
 
 
 def effective(schema: dict[str, Any]) -> dict[str, Any]:
@@ -54,20 +41,9 @@ def compile_schema(schema: dict[str, Any]) -> str:
     if not isinstance(schema, dict):
         raise ResponseSchemaError(f"the JSON schema must be an object, not {type(schema).__name__}")
     schema = effective(schema)
-    if nesting(schema) > MAX_DEPTH:
-        raise ResponseSchemaError(f"the JSON schema nests deeper than {MAX_DEPTH} levels")
-    try:
-        Draft202012Validator.check_schema(schema)
-        list(Draft202012Validator(schema).iter_errors({}))  # a $ref that never ends fails here
-    except JsonSchemaError as exc:
-        raise ResponseSchemaError(f"the JSON schema is not valid: {exc.message}") from None
-    except RecursionError:
-        raise ResponseSchemaError("the JSON schema refers to itself without end") from None
-    except Exception as exc:
-        raise ResponseSchemaError(
-            f"the JSON schema cannot be applied ({type(exc).__name__}: {exc}); keep every $ref "
-            "inside the schema (#/$defs/...)"
-        ) from None
+    why = problem(schema)
+    if why is not None:
+        raise ResponseSchemaError(f"the JSON schema {why}")
     try:
         grammar = llguidance.LLMatcher.grammar_from_json_schema(json.dumps(schema), OPTIONS)
     except ValueError as exc:
