@@ -36,8 +36,12 @@ run: $(STAMP)
 	$(VENV)/bin/council prepare
 	$(VENV)/bin/council serve --host $(HOST) --port $(PORT)
 
+# Two workers (CI has two cores; an engine uses one thread): a test module stays on one worker,
+# so its module-scoped servers start once. Tests marked `serial` assert latency ratios and run
+# alone afterwards, on a quiet machine.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks scripts

@@ -4,6 +4,7 @@ dir, and local heads run on a tiny random Llama built here from a config."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from tests.helpers import build_tiny_model, convert_default_model
 from tests.pg_fixtures import postgres_server, postgres_url, store_where  # noqa: F401
 
 _real_connect = socket.socket.connect
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `pytest -n 2` (make test) each worker and the servers it starts use one core's
+    worth of threads, so two workers do not fight over two cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"  # servers started by this worker inherit it
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def _guarded_connect(self: socket.socket, address: object) -> None:
@@ -35,7 +46,7 @@ def offline_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
     monkeypatch.setenv("COUNCIL_CONFIG", str(tmp_path / "no-such-council.toml"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith("COUNCIL_") and key not in ("COUNCIL_DATA_DIR", "COUNCIL_CONFIG"):
             monkeypatch.delenv(key)
     return data
