@@ -52,7 +52,7 @@ class Row(tuple[Any, ...]):
         return list(self._names)
 
 
-def _row_factory(cursor: Any) -> Any:
+def row_factory(cursor: Any) -> Any:
     names = {c.name: i for i, c in enumerate(cursor.description or [])}
     return lambda values: Row(names, values)
 
@@ -97,18 +97,33 @@ class Cursor:
         return iter(self.fetchall())
 
 
-class PgConnection:
-    """One psycopg connection in autocommit mode; the store issues BEGIN/COMMIT itself."""
+def dsn(url: str) -> str:
+    """libpq's form of a SQLAlchemy URL (postgresql+psycopg://... names a driver libpq lacks)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def __init__(self, url: str):
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.raw = psycopg.connect(dsn, autocommit=True, row_factory=_row_factory)
-        self.raw.adapters.register_dumper(bool, _BoolAsInt)
-        self.raw.adapters.register_loader("numeric", FloatLoader)
-        # numpy arrays in and out of `vector` columns; an admin connection to a database
-        # without pgvector has none to convert
-        with contextlib.suppress(psycopg.ProgrammingError):
-            register_vector(self.raw)
+
+def configure(raw: psycopg.Connection[Any]) -> None:
+    """What every connection converts: 0/1 flags, numerics as floats, numpy vectors."""
+    raw.adapters.register_dumper(bool, _BoolAsInt)
+    raw.adapters.register_loader("numeric", FloatLoader)
+    # numpy arrays in and out of `vector` columns; an admin connection to a database
+    # without pgvector has none to convert
+    with contextlib.suppress(psycopg.ProgrammingError):
+        register_vector(raw)
+
+
+def connect(url: str) -> PgConnection:
+    """One connection of its own, outside the store's pool (`council db copy`)."""
+    raw = psycopg.connect(dsn(url), autocommit=True, row_factory=row_factory)
+    configure(raw)
+    return PgConnection(raw)
+
+
+class PgConnection:
+    """A psycopg connection (autocommit: transactions are explicit) answering like sqlite3's."""
+
+    def __init__(self, raw: psycopg.Connection[Any]):
+        self.raw = raw
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         statement = translate(sql)
