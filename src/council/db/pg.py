@@ -29,8 +29,11 @@ SERIAL = frozenset(
 )  # fmt: skip
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _QUOTED = re.compile(r"('(?:[^']|'')*'|\"[^\"]*\")")
-# SQLite's aggregate with no standard spelling; the one rewrite the ledgers need.
+# SQLite's functions with no standard spelling, rewritten: GROUP_CONCAT(x), and
+# json_extract(column, '$.key') or (column, '$[1]') as jsonb's ->> (text, as SQLite's is).
 _GROUP_CONCAT = re.compile(r"GROUP_CONCAT\(([^()]*)\)", re.IGNORECASE)
+_JSON_KEY = re.compile(r"json_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.IGNORECASE)
+_JSON_INDEX = re.compile(r"json_extract\(([\w.]+),\s*'\$\[(\d+)\]'\)", re.IGNORECASE)
 
 
 class Row(tuple[Any, ...]):
@@ -71,7 +74,9 @@ def translate(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (literal `%` doubled), quoted text kept."""
     if sql.strip().upper() == "BEGIN IMMEDIATE":
         return "BEGIN"  # Postgres takes its row locks as it writes
-    parts = _QUOTED.split(_GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql))
+    sql = _GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql)
+    sql = _JSON_INDEX.sub(r"(\1::jsonb ->> \2)", _JSON_KEY.sub(r"(\1::jsonb ->> '\2')", sql))
+    parts = _QUOTED.split(sql)
     for i in range(0, len(parts), 2):  # even parts are outside quotes
         parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
     for i in range(1, len(parts), 2):

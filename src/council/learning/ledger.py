@@ -240,9 +240,11 @@ def failures(
     if low_confidence is not None:
         sql += " OR (e.success IS NULL AND e.confidence < ?)"
         args.append(low_confidence)
-    sql += ")) WHERE (NOT late AND created_at >= ?) OR (late AND correction IS NOT NULL AND " \
-        "correction IS NOT used AND corrected_at >= ?) ORDER BY created_at LIMIT ?"  # fmt: skip
-    args += [since or 0.0, since or 0.0, limit if limit is not None else -1]
+    # portable SQL: `correction IS NOT used` and LIMIT -1 are SQLite's alone
+    sql += ")) AS due WHERE (NOT late AND created_at >= ?) OR (late AND correction IS NOT NULL " \
+        "AND (used IS NULL OR correction <> used) AND corrected_at >= ?) ORDER BY created_at" \
+        + (" LIMIT ?" if limit is not None else "")  # fmt: skip
+    args += [since or 0.0, since or 0.0] + ([limit] if limit is not None else [])
     return [dict(r) for r in store.query(sql, args)]
 
 
