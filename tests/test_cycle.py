@@ -159,8 +159,7 @@ def test_without_a_server_the_cycle_runs_every_step_before_deploy_and_says_so(
     assert "no server at http://127.0.0.1:9 (only the deploy step needs one)" in output, output
     for step in ("preflight", "harvest", "freeze", "train", "gauntlet", "cleanup"):
         assert f"\n{step}" in output or output.startswith(step), output
-    assert not (data / "council.db").exists()  # the store is the database, not a file
-    store = open_db(postgres_url)
+    store = open_db(data / "council.db")
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     recorded = json.loads(run["steps_json"])
