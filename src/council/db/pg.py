@@ -34,6 +34,12 @@ _QUOTED = re.compile(r"('(?:[^']|'')*'|\"[^\"]*\")")
 _GROUP_CONCAT = re.compile(r"GROUP_CONCAT\(([^()]*)\)", re.IGNORECASE)
 _JSON_KEY = re.compile(r"json_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.IGNORECASE)
 _JSON_INDEX = re.compile(r"json_extract\(([\w.]+),\s*'\$\[(\d+)\]'\)", re.IGNORECASE)
+# INSERT OR IGNORE / OR REPLACE INTO t (columns) VALUES (...): Postgres's ON CONFLICT on t's
+# primary key (REPLACE sets every listed column; the ledgers list them all).
+_INSERT_OR = re.compile(
+    r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class Row(tuple[Any, ...]):
@@ -74,6 +80,7 @@ def translate(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (literal `%` doubled), quoted text kept."""
     if sql.strip().upper() == "BEGIN IMMEDIATE":
         return "BEGIN"  # Postgres takes its row locks as it writes
+    sql = _upsert(sql)
     sql = _GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql)
     sql = _JSON_INDEX.sub(r"(\1::jsonb ->> \2)", _JSON_KEY.sub(r"(\1::jsonb ->> '\2')", sql))
     parts = _QUOTED.split(sql)
@@ -82,6 +89,20 @@ def translate(sql: str) -> str:
     for i in range(1, len(parts), 2):
         parts[i] = parts[i].replace("%", "%%")
     return "".join(parts)
+
+
+def _upsert(sql: str) -> str:
+    match = _INSERT_OR.match(sql)
+    if match is None:
+        return sql
+    how, table, columns, rest = match.groups()
+    head = f"INSERT INTO {table} ({columns}){rest.rstrip().rstrip(';')}"
+    if how.upper() == "IGNORE":
+        return f"{head} ON CONFLICT DO NOTHING"
+    keys = [c.name for c in metadata.tables[table].primary_key]
+    names = [c.strip() for c in columns.split(",") if c.strip() not in keys]
+    sets = ", ".join(f"{n} = excluded.{n}" for n in names)
+    return f"{head} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
 
 class Cursor:
