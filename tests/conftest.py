@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import build_tiny_model, convert_default_model
-from tests.pg_fixtures import postgres_server, postgres_url, store_where  # noqa: F401
+from tests.pg_fixtures import (  # noqa: F401
+    postgres_server,
+    postgres_url,
+    store_backend,
+    store_where,
+)
 
 _real_connect = socket.socket.connect
 

@@ -46,12 +46,26 @@ def _url(server: Any, name: str) -> str:
     return str(server.get_uri(name))
 
 
+def new_database(server: Any) -> str:
+    """The URL of a fresh, migrated database on the session's server (a template copy)."""
+    name = f"t{next(_numbers)}"
+    server.psql(f"CREATE DATABASE {name} TEMPLATE council_template;")
+    return _url(server, name)
+
+
 @pytest.fixture
 def postgres_url(postgres_server: Any) -> str:
     """A fresh, migrated database of its own for this test."""
-    name = f"t{next(_numbers)}"
-    postgres_server.psql(f"CREATE DATABASE {name} TEMPLATE council_template;")
-    return _url(postgres_server, name)
+    return new_database(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on each backend: on Postgres, COUNCIL_DATABASE_URL names a fresh database
+    (every store the test opens from its settings or the CLI is there), on SQLite it is unset."""
+    if request.param == "postgres":
+        monkeypatch.setenv("COUNCIL_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    return str(request.param)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

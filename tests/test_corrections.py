@@ -147,6 +147,7 @@ async def test_a_corrected_exchange_is_rewritten_towards_the_correction(
     assert manifest["sources"] == {"correction": 2}
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 async def test_a_late_correction_reaches_the_next_dataset_without_a_duplicate(
     tmp_path: Path, embedder: Embedder
 ) -> None:

@@ -40,7 +40,8 @@ def setup(
     if webhook:
         settings["notification_webhook"] = webhook
     config = write_config(tmp_path / "council.toml", heads, **settings)
-    s = Settings(heads=heads, data_dir=data, memory=True)
+    s = Settings(heads=heads, data_dir=data, memory=True,
+                 database_url=extra.get("database_url"))  # fmt: skip
     learner = Learner(s, embedder=Embedder("minilm"))
     for i in range(6):
         learner.collect_example(f"What is {i} plus {i + 7}?", f"ANSWER: {2 * i + 7}", 0.95, "math")
@@ -59,10 +60,12 @@ def improve(config: Path, data: Path, server: str, *args: str, **popen: Any) -> 
 
 
 def test_one_cycle_runs_every_step_and_reports_them(
-    tmp_path: Path, tiny_model_dir: Path, events: Any
+    tmp_path: Path, tiny_model_dir: Path, events: Any, postgres_url: str
 ) -> None:
+    """On Postgres: `council serve` and `council improve` on one database, every step's
+    reads and writes there (the cycle's other tests here run on the SQLite file)."""
     got, url = events
-    config, data = setup(tmp_path, tiny_model_dir, url)
+    config, data = setup(tmp_path, tiny_model_dir, url, database_url=postgres_url)
     server = ServerProcess(config, data)
     try:
         server.wait_ready()
@@ -73,7 +76,8 @@ def test_one_cycle_runs_every_step_and_reports_them(
     assert proc.returncode == 0, output
     for step in ("preflight", "harvest", "freeze", "train", "gauntlet"):
         assert f"\n{step}" in output or output.startswith(step) or f" {step} " in output, output
-    store = open_db(data / "council.db")
+    assert not (data / "council.db").exists()  # the store is the database, not a file
+    store = open_db(postgres_url)
     run = dict(store.query("SELECT * FROM runs WHERE kind = 'improve'")[0])
     assert run["status"] == "succeeded" and run["finished_at"] is not None
     assert "gauntlet rejected" in output  # a random tiny model improves nothing: no deploy

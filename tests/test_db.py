@@ -97,7 +97,8 @@ def test_db_upgrade_command_and_copy_to_postgres(
     store = open_db(offline_and_isolated / "council.db")
     record(store, "e1", conversation_id="c1")
     rec = record(store, "e2", conversation_id="c1")
-    store.db.execute("UPDATE exchanges SET parent_id = 'e2' WHERE id = 'e1'")  # points ahead
+    with store.tx() as db:
+        db.execute("UPDATE exchanges SET parent_id = 'e2' WHERE id = 'e1'")  # points ahead
     store.add_memory("note", np.arange(4, dtype=np.float32), user="bob")
     store.replace_document("/d.txt", "h", 3, [(0, 0, 3, "abc")], np.ones((1, 4)))
     result = runner.invoke(app, ["db", "copy", "--to", postgres_url])

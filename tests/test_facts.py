@@ -54,6 +54,7 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_zorblax_is_recalled_for_the_same_user_though_the_heads_disagreed(
     embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -124,6 +125,7 @@ def test_zorblax_is_recalled_for_the_same_user_though_the_heads_disagreed(
         assert council.memory.table.index.info.count == 1  # only bob's vector is left
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 async def test_an_update_supersedes_the_old_value_and_newer_wins(
     embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -244,6 +246,7 @@ def test_self_statements_questions_and_head_output() -> None:
     assert subject("My favourite colour is teal") == "favourite colour"
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_cli_lists_and_forgets(embedder: Embedder, tmp_path: Path) -> None:
     import asyncio
 

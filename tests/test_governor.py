@@ -157,6 +157,7 @@ def _exchange(store, i: int, task: str, success: bool) -> None:  # type: ignore[
                                 success=success, label_source="verifier"))  # fmt: skip
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_path: Path) -> None:
     settings = settings_with([HeadSpec(id="s")])
     data = settings.server.data_dir
@@ -199,6 +200,7 @@ async def test_cognitive_map_combines_live_gauntlet_and_training_evidence(tmp_pa
     store.close()
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() -> None:
     """A head is right when it won a ballot that succeeded, wrong when it won one that failed
     or lost one that succeeded; the selector's early stop asks the domain's best head first
@@ -241,6 +243,7 @@ async def test_the_map_scores_heads_per_domain_and_auto_asks_the_best_first() ->
     assert any("good first: the best live accuracy in math (0.96)" in r for r in v.route["reasons"])
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_a_restart_relearns_how_sure_each_head_usually_is_from_stored_votes() -> None:
     from council.routing.certainty import CertaintyHistory
 
@@ -281,6 +284,7 @@ def test_routing_cli_commands(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "Unknown strategy 'nope'" in r.output
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 async def test_stats_count_cloud_answers_from_the_store() -> None:
     from council.routing.stats import routing_stats
 

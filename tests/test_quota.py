@@ -136,6 +136,7 @@ def test_token_budget_refuses_once_spent_and_lets_the_crossing_request_finish(
         assert ask(c, "bob") == 200
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_usd_budget_where_heads_are_priced() -> None:
     priced = heads(cost_in_per_1k=100.0)  # 3 tokens in: $0.30 a call
     with TestClient(make_app(priced, usd_per_day=0.5)) as c:
@@ -149,6 +150,7 @@ def test_usd_budget_where_heads_are_priced() -> None:
         )
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_a_council_request_charges_every_head_call_it_causes(
     client: TestClient, members: list[Always]
 ) -> None:
@@ -180,6 +182,7 @@ def test_a_streamed_request_is_charged_to_its_caller(
     assert mine["tokens"] == TOKENS_PER_CALL * len(members)
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_usage_is_your_own_unless_you_are_an_admin(client: TestClient) -> None:
     for who in ("alice", "bob"):
         assert client.post("/vote", json={"prompt": "2+2?"}, headers=as_(who)).status_code == 200
@@ -213,6 +216,7 @@ def test_prometheus_counters_per_key(client: TestClient) -> None:
     assert 'council_key_cost_usd_total{head="a",key="alice"} 0.0' in text  # unpriced heads
 
 
+@pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
 def test_cli_sets_limits_a_running_server_applies_at_once(members: list[Always]) -> None:
     runner = CliRunner()
     with TestClient(make_app(members)) as c:  # no default limits

@@ -1,12 +1,16 @@
-"""Replicas: two real `council serve` processes on one data dir and one real redis-server act
-as one service (a shared per-key limit and governor, one canary verdict applied by both, one
-webhook per event); and the Redis-backed pieces on their own (certainty, once-only claims)."""
+"""Replicas: two real `council serve` processes on one store (a Postgres database, each with a
+data dir of its own; or one shared SQLite data dir) and one real redis-server act as one
+service: a shared per-key limit and governor, one canary verdict applied by both, one webhook
+per event, a fact told to one recalled by the other, and no acknowledged exchange lost when one
+is killed under load. Then the Redis-backed pieces on their own (certainty, once-only claims)."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +27,8 @@ from council.shared import claim_once
 from council.storage import open_store
 from council.users.keys import Users
 from tests.helpers import ServerProcess, ThreadServer, webhook_receiver, write_config
-from tests.test_lock import redis_server, redis_url  # noqa: F401  (fixtures)
+from tests.pg_fixtures import new_database
+from tests.test_lock import redis_server  # noqa: F401  (a fixture)
 
 TOKEN = "s3cret"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,40 +65,63 @@ def adapter_on_disk(data: Path, version: str) -> None:
     }))  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@dataclass
+class Pair:
+    """Two replicas and what the tests need of them."""
+
+    a: ServerProcess
+    b: ServerProcess
+    key: str  # alice's API key (limited to 4 requests a minute, as every key here)
+    bob: str  # bob's, for the facts
+    posts: list[dict[str, Any]]  # the webhooks received
+    settings: Settings  # opens the store the replicas share
+
+
+# Where the pair keeps its store. "sqlite" (one data dir shared by both) passes the same tests,
+# but a second pair costs a minute or two of server start on a busy box: the suite runs the one
+# topology that spans hosts, and tests/test_durability.py kills a server on SQLite.
+PAIRS = ["postgres"]
+
+
+@pytest.fixture(scope="module", params=PAIRS)
 def replicas(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     redis_server: str,  # noqa: F811
-) -> Iterator[tuple[ServerProcess, ServerProcess, str, list[dict[str, Any]]]]:
-    """(A, B, alice's key, webhook posts): two servers on one data dir, Redis and vLLM fake.
-    Started once for the module (a server takes a while to start on a busy machine)."""
+) -> Iterator[Pair]:
+    """Two servers on one store, one Redis and a vLLM fake, started once per backend: on
+    Postgres each has a data dir of its own (what separate hosts have), on SQLite they share
+    one (the file is the store)."""
     import redis
 
-    redis.Redis.from_url(redis_server).flushall()
-    tmp_path = tmp_path_factory.mktemp("replicas")
-    data = tmp_path / "data"
-    adapter_on_disk(data, VERSION)
-    settings = Settings(data_dir=data)
+    shared = redis_server.rsplit("/", 1)[0] + "/1"  # db 1: the tests' redis_url flushes db 0
+    redis.Redis.from_url(shared).flushdb()
+    tmp_path = tmp_path_factory.mktemp(f"replicas-{request.param}")
+    url = new_database(request.getfixturevalue("postgres_server")) if (
+        request.param == "postgres") else None  # fmt: skip
+    dirs = [tmp_path / "a", tmp_path / "b"] if url else [tmp_path / "data"] * 2
+    adapter_on_disk(dirs[0], VERSION)
+    settings = Settings(data_dir=dirs[0], database_url=url)
     store = open_store(settings)  # migrated here: the two servers may start together
     try:
-        key = Users(store).add("alice")[1]
+        key, bob = (Users(store).add(name)[1] for name in ("alice", "bob"))
     finally:
         store.close()
     with ThreadServer(fake_vllm()) as vllm, webhook_receiver() as (posts, hook):
         head = HeadSpec(id="vllm", kind="openai", provider="vllm", base_url=f"{vllm.url}/v1",
                         model="base-model", role="core")  # fmt: skip
         config = write_config(
-            tmp_path / "council.toml", [head], redis_url=redis_server, admin_token=TOKEN,
+            tmp_path / "council.toml", [head], redis_url=shared, admin_token=TOKEN,
             notification_webhook=hook, memory=True, recall_k=0,
             fact_head="none", rpm=4, canary_probes=0, canary_min_samples=2, canary_share=1.0,
-            canary_window_s=600, canary_requests=6,
+            canary_window_s=600, canary_requests=6, **({"database_url": url} if url else {}),
         )  # fmt: skip
         servers: list[ServerProcess] = []
         try:
-            servers = [ServerProcess(config, data) for _ in range(2)]
+            servers = [ServerProcess(config, data) for data in dirs]
             for server in servers:
                 server.wait_ready(timeout=300)  # a hang guard: a busy box starts slowly
-            yield servers[0], servers[1], key, posts
+            yield Pair(servers[0], servers[1], key, bob, posts, settings)
         finally:
             for server in servers:
                 server.stop()
@@ -115,11 +143,9 @@ def wait_until(check: Any, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def test_a_key_is_limited_and_a_switch_flipped_across_both_replicas(
-    replicas: tuple[ServerProcess, ServerProcess, str, list[dict[str, Any]]],
-) -> None:
-    a, b, key, _ = replicas
-    alice = {"Authorization": f"Bearer {key}"}
+def test_a_key_is_limited_and_a_switch_flipped_across_both_replicas(replicas: Pair) -> None:
+    a, b = replicas.a, replicas.b
+    alice = {"Authorization": f"Bearer {replicas.key}"}
     codes = [vote(server, alice).status_code for server in (a, b, a, b)]
     assert codes == [200] * 4
     for server in (a, b):  # the minute's four requests are spent on both
@@ -133,11 +159,11 @@ def test_a_key_is_limited_and_a_switch_flipped_across_both_replicas(
 
 
 def test_a_canary_is_judged_once_on_both_replicas_calls_and_applied_by_both(
-    replicas: tuple[ServerProcess, ServerProcess, str, list[dict[str, Any]]],
+    replicas: Pair,
 ) -> None:
     """Six calls decide the canary, three through each replica: the verdict needs the
     follower's calls to reach the leader. One confirmation, one webhook per event."""
-    a, b, _, posts = replicas
+    a, b, posts = replicas.a, replicas.b, replicas.posts
     r = httpx.post(f"{b.url}/api/adapters/promote/core", headers=ADMIN,
                    json={"version": VERSION}, timeout=30)  # fmt: skip
     assert r.status_code == 200 and r.json()["deployment"]["state"] == "canary", r.text
@@ -162,7 +188,85 @@ def test_a_canary_is_judged_once_on_both_replicas_calls_and_applied_by_both(
     assert texts[1].startswith("core: base → core-v1 (canary")
 
 
-def test_the_certainty_history_is_one_across_replicas(redis_url: str) -> None:  # noqa: F811
+def test_a_fact_told_through_one_replica_is_recalled_through_the_other(replicas: Pair) -> None:
+    """A's worker learns the fact into the shared store; B's next request recalls it."""
+    bob = {"Authorization": f"Bearer {replicas.bob}"}
+    told = httpx.post(f"{replicas.a.url}/vote", headers=bob, timeout=30,
+                      json={"prompt": "Please remember: my cat is called Zorblax."})  # fmt: skip
+    assert told.status_code == 200, told.text
+
+    def learnt() -> list[dict[str, Any]]:
+        r = httpx.get(f"{replicas.a.url}/api/memories", headers=bob, timeout=10)
+        return list(r.json()["memories"])
+
+    wait_until(learnt, "replica A to learn the fact")
+    assert not learnt()[1:], learnt()  # learnt once, though both replicas run a fact worker
+    q = {"prompt": "What is the name of my cat?", "conversation_id": "later"}
+    meta = httpx.post(f"{replicas.b.url}/vote", json=q, headers=bob, timeout=30).json()["meta"]
+    facts = [m for m in meta["recalled"] if m["kind"] == "fact"]
+    assert facts and "Zorblax" in facts[0]["text"], meta["recalled"]
+    assert facts[0]["source"] == told.json()["meta"]["exchange_id"]
+
+
+def test_kill_9_of_one_replica_under_load_loses_no_acknowledged_exchange(replicas: Pair) -> None:
+    """Two clients per replica write exchanges; A is killed mid-request. Every exchange a 200
+    acknowledged is in the store, and B answers on, every request. (Kills A: the last test
+    of the pair.)"""
+    acked: dict[str, list[str]] = {"a": [], "b": []}
+    failed: list[str] = []
+    stop = threading.Event()
+
+    def client(name: str, server: ServerProcess, n: int) -> None:
+        with httpx.Client(base_url=server.url, headers=ADMIN, timeout=30) as http:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = http.post("/vote", json={"prompt": f"{name}{n} question {i}"})
+                except httpx.HTTPError as exc:
+                    if name == "b":  # the survivor must not fail
+                        failed.append(repr(exc))
+                    return  # A died mid-request: that one was never acknowledged
+                if r.status_code == 200:
+                    acked[name].append(r.json()["meta"]["exchange_id"])
+                elif name == "b":
+                    failed.append(f"{r.status_code} {r.text[:200]}")
+
+    pairs = [("a", replicas.a), ("b", replicas.b)]
+    threads = [threading.Thread(target=client, args=(*p, n)) for p in pairs for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: len(acked["a"]) >= 10, "A to answer under load", timeout=120)
+        replicas.a.proc.kill()  # SIGKILL while both of A's clients have requests in flight
+        replicas.a.proc.wait(timeout=30)
+        after = len(acked["b"])
+        wait_until(lambda: len(acked["b"]) >= after + 10, "B to answer on", timeout=120)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not failed, failed[:3]
+    store = open_store(replicas.settings)
+    try:
+        rows = store.query("SELECT id FROM exchanges")
+    finally:
+        store.close()
+    stored = {r[0] for r in rows}
+    lost = [e for e in acked["a"] + acked["b"] if e not in stored]
+    assert not lost, f"{len(lost)} of {len(acked['a']) + len(acked['b'])} acknowledged lost"
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:  # noqa: F811
+    """The module's Redis, db 0 emptied (the replicas above keep theirs in db 1)."""
+    import redis
+
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
+
+
+def test_the_certainty_history_is_one_across_replicas(redis_url: str) -> None:
     one, two = RedisCertaintyHistory(redis_url, min_samples=3), RedisCertaintyHistory(redis_url)
     assert isinstance(certainty_history(Settings(redis_url=redis_url)), RedisCertaintyHistory)
     for logprob in (-0.1, -0.2, -0.3, -0.4):
@@ -183,7 +287,7 @@ def test_without_redis_the_history_stays_in_process(tmp_path: Path) -> None:
 
 def test_governor_switches_live_in_redis_and_seed_from_the_file(
     tmp_path: Path,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     (tmp_path / "one").mkdir()
     (tmp_path / "one" / "governor.json").write_text(json.dumps({"local_only": True}))
@@ -199,7 +303,7 @@ def test_governor_switches_live_in_redis_and_seed_from_the_file(
 
 def test_each_webhook_event_is_sent_once_across_replicas(
     tmp_path: Path,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     with webhook_receiver() as (posts, hook):
         replicas = [Settings(data_dir=tmp_path / n, redis_url=redis_url,

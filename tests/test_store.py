@@ -4,14 +4,16 @@ exchanges, feedback, filters, conversations, documents."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from council.config import Settings
 from council.errors import ExchangeNotFoundError, SchemaTooNewError
 from council.memory.store import ExchangeRecord, Store
-from council.storage import MIGRATIONS, open_db
+from council.storage import MIGRATIONS, open_db, open_store
 from council.types import Message, Verdict, Vote
 
 
@@ -163,3 +165,36 @@ def test_replacing_a_document_swaps_its_chunks(store_where: Path | str) -> None:
     [row] = store.chunk_rows([3]).values()
     assert row["text"] == "new" and row["source"] == "/d.txt"
     assert store.document("/d.txt")["sha256"] == "h2"
+
+
+def test_transactions_on_postgres_run_at_once_on_a_pool_of_the_set_size(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """While one thread's transaction is open, another thread reads (without its uncommitted
+    rows) instead of waiting: each holds a connection of the pool. Inside the transaction,
+    query() runs on its connection and sees what it wrote."""
+    store = open_store(Settings(data_dir=tmp_path, database_url=postgres_url,
+                                database_pool_size=3))  # fmt: skip
+    assert store._db.pool.max_size == 3  # type: ignore[attr-defined]
+    written, release = threading.Event(), threading.Event()
+    seen_inside: list[int] = []
+
+    def hold() -> None:
+        with store.tx() as db:
+            store.write_record(db, ExchangeRecord("e1", "ana", [Message("user", "q")], verdict()))
+            seen_inside.append(store.count_exchanges())
+            written.set()
+            release.wait(60)  # a hang guard: the main thread releases it at once
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert written.wait(60)
+        assert store.count_exchanges() == 0  # answered while the transaction is open
+    finally:
+        release.set()
+        holder.join(60)
+    assert seen_inside == [1] and store.count_exchanges() == 1
+    with store.tx(), pytest.raises(RuntimeError, match="inside a transaction"):
+        store.tx().__enter__()
+    store.close()

@@ -112,6 +112,9 @@ class MemorySettings(Section):
     # COUNCIL_DATABASE_URL: postgresql://user:password@host:5432/db moves the store (and its
     # vectors, into pgvector) to Postgres; unset, it is council.db in the data dir.
     database_url: str | None = None
+    # COUNCIL_DATABASE_POOL_SIZE: the most Postgres connections one process holds (each
+    # request's transaction takes one for its length); unused on SQLite.
+    database_pool_size: int = Field(8, ge=1, le=1000)
 
 
 class RoutingSettings(Section):

@@ -53,15 +53,17 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def open_db(where: Path | str) -> Store:
-    """The store in this file (or at this postgresql:// URL), migrated to the whole history."""
-    return Store(where, MIGRATIONS)
+def open_db(where: Path | str, pool_size: int = 8) -> Store:
+    """The store in this file (or at this postgresql:// URL), migrated to the whole history;
+    on Postgres, a pool of at most `pool_size` connections."""
+    return Store(where, MIGRATIONS, pool_size)
 
 
 def open_store(settings: Settings) -> Store:
     """The store of this data dir, or of COUNCIL_DATABASE_URL where it is set."""
     return open_db(
-        database_url(settings) if settings.memory.database_url else database_path(settings)
+        database_url(settings) if settings.memory.database_url else database_path(settings),
+        settings.memory.database_pool_size,
     )
 
 

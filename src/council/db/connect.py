@@ -1,4 +1,4 @@
-"""Open the store's connection on either backend, migrated to the head first."""
+"""Open the store's connections on either backend, migrated to the head first."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import psycopg
 import sqlalchemy.exc
+from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import make_url
 
 from council.db.engine import checked, is_postgres, shown, sqlite_url
-from council.db.pg import PgConnection
+from council.db.pool import Database, PgPool, SqliteDatabase
 from council.db.upgrade import upgrade
 from council.errors import ConfigError
 from council.memory.schema import Migration
@@ -22,18 +23,21 @@ from council.memory.schema import Migration
 
 @dataclass
 class Opened:
-    db: sqlite3.Connection  # or a PgConnection, which answers the same calls
+    db: Database  # SQLite's one connection, or Postgres's pool
     path: Path | None  # the SQLite file; None on Postgres
     where: str  # for messages: the file, or the URL without its password
     postgres: bool
 
 
-def open_connection(where: Path | str, migrations: Sequence[Migration]) -> Opened:
-    """`where`: a SQLite file, or a URL (postgresql://..., sqlite:///...)."""
+def open_connection(
+    where: Path | str, migrations: Sequence[Migration], pool_size: int = 8
+) -> Opened:
+    """`where`: a SQLite file, or a URL (postgresql://..., sqlite:///...); `pool_size`: the
+    most connections a Postgres store holds (COUNCIL_DATABASE_POOL_SIZE)."""
     if isinstance(where, str) and "://" in where:
         url = checked(where)  # any other backend is refused, saying what to set
         if is_postgres(url):
-            return _open_postgres(url, migrations)
+            return _open_postgres(url, migrations, pool_size)
         where = make_url(url).database or ""
     path = Path(where)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,20 +47,20 @@ def open_connection(where: Path | str, migrations: Sequence[Migration]) -> Opene
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
-    return Opened(db, path, str(path), False)
+    return Opened(SqliteDatabase(db), path, str(path), False)
 
 
-def _open_postgres(url: str, migrations: Sequence[Migration]) -> Opened:
+def _open_postgres(url: str, migrations: Sequence[Migration], pool_size: int) -> Opened:
     try:
         upgrade(url, migrations)
-        db = PgConnection(url)
-    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as exc:
+        db = PgPool(url, pool_size)
+    except (psycopg.OperationalError, sqlalchemy.exc.OperationalError, PoolTimeout) as exc:
         raise ConfigError(
             f"Cannot reach the database {shown(url)}: {str(exc).strip().splitlines()[0]}. Check "
             "COUNCIL_DATABASE_URL (host, port, user, password, database) and that Postgres is "
             "running; unset it to use the SQLite file in the data dir."
         ) from exc
-    return Opened(cast(sqlite3.Connection, db), None, shown(url), True)
+    return Opened(db, None, shown(url), True)
 
 
 def write_embeddings(db: Any, table: str, ids: list[int], vectors: np.ndarray) -> None:

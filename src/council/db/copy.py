@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Table, bindparam, func, select, text
 
 from council.db.connect import write_embeddings
 from council.db.engine import is_postgres, make_engine, shown
-from council.db.pg import SERIAL, PgConnection
+from council.db.pg import SERIAL, connect
 from council.db.tables import metadata
 from council.db.upgrade import upgrade
 from council.errors import ConfigError
@@ -108,7 +108,7 @@ def _check_counts(src: Connection, dst: Connection, report: CopyReport) -> None:
 
 
 def _fill_and_check_vectors(src: Connection, target: str) -> int:
-    pg = PgConnection(target)
+    pg = connect(target)
     checked = 0
     try:
         for name in ("memories", "chunks"):

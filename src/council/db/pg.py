@@ -29,8 +29,17 @@ SERIAL = frozenset(
 )  # fmt: skip
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.IGNORECASE)
 _QUOTED = re.compile(r"('(?:[^']|'')*'|\"[^\"]*\")")
-# SQLite's aggregate with no standard spelling; the one rewrite the ledgers need.
+# SQLite's functions with no standard spelling, rewritten: GROUP_CONCAT(x), and
+# json_extract(column, '$.key') or (column, '$[1]') as jsonb's ->> (text, as SQLite's is).
 _GROUP_CONCAT = re.compile(r"GROUP_CONCAT\(([^()]*)\)", re.IGNORECASE)
+_JSON_KEY = re.compile(r"json_extract\(([\w.]+),\s*'\$\.(\w+)'\)", re.IGNORECASE)
+_JSON_INDEX = re.compile(r"json_extract\(([\w.]+),\s*'\$\[(\d+)\]'\)", re.IGNORECASE)
+# INSERT OR IGNORE / OR REPLACE INTO t (columns) VALUES (...): Postgres's ON CONFLICT on t's
+# primary key (REPLACE sets every listed column; the ledgers list them all).
+_INSERT_OR = re.compile(
+    r"^\s*INSERT\s+OR\s+(IGNORE|REPLACE)\s+INTO\s+(\w+)\s*\(([^)]*)\)(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class Row(tuple[Any, ...]):
@@ -52,7 +61,7 @@ class Row(tuple[Any, ...]):
         return list(self._names)
 
 
-def _row_factory(cursor: Any) -> Any:
+def row_factory(cursor: Any) -> Any:
     names = {c.name: i for i, c in enumerate(cursor.description or [])}
     return lambda values: Row(names, values)
 
@@ -71,12 +80,29 @@ def translate(sql: str) -> str:
     """SQLite's `?` placeholders as psycopg's `%s` (literal `%` doubled), quoted text kept."""
     if sql.strip().upper() == "BEGIN IMMEDIATE":
         return "BEGIN"  # Postgres takes its row locks as it writes
-    parts = _QUOTED.split(_GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql))
+    sql = _upsert(sql)
+    sql = _GROUP_CONCAT.sub(r"string_agg(\1, ',')", sql)
+    sql = _JSON_INDEX.sub(r"(\1::jsonb ->> \2)", _JSON_KEY.sub(r"(\1::jsonb ->> '\2')", sql))
+    parts = _QUOTED.split(sql)
     for i in range(0, len(parts), 2):  # even parts are outside quotes
         parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
     for i in range(1, len(parts), 2):
         parts[i] = parts[i].replace("%", "%%")
     return "".join(parts)
+
+
+def _upsert(sql: str) -> str:
+    match = _INSERT_OR.match(sql)
+    if match is None:
+        return sql
+    how, table, columns, rest = match.groups()
+    head = f"INSERT INTO {table} ({columns}){rest.rstrip().rstrip(';')}"
+    if how.upper() == "IGNORE":
+        return f"{head} ON CONFLICT DO NOTHING"
+    keys = [c.name for c in metadata.tables[table].primary_key]
+    names = [c.strip() for c in columns.split(",") if c.strip() not in keys]
+    sets = ", ".join(f"{n} = excluded.{n}" for n in names)
+    return f"{head} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
 
 
 class Cursor:
@@ -97,18 +123,33 @@ class Cursor:
         return iter(self.fetchall())
 
 
-class PgConnection:
-    """One psycopg connection in autocommit mode; the store issues BEGIN/COMMIT itself."""
+def dsn(url: str) -> str:
+    """libpq's form of a SQLAlchemy URL (postgresql+psycopg://... names a driver libpq lacks)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def __init__(self, url: str):
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        self.raw = psycopg.connect(dsn, autocommit=True, row_factory=_row_factory)
-        self.raw.adapters.register_dumper(bool, _BoolAsInt)
-        self.raw.adapters.register_loader("numeric", FloatLoader)
-        # numpy arrays in and out of `vector` columns; an admin connection to a database
-        # without pgvector has none to convert
-        with contextlib.suppress(psycopg.ProgrammingError):
-            register_vector(self.raw)
+
+def configure(raw: psycopg.Connection[Any]) -> None:
+    """What every connection converts: 0/1 flags, numerics as floats, numpy vectors."""
+    raw.adapters.register_dumper(bool, _BoolAsInt)
+    raw.adapters.register_loader("numeric", FloatLoader)
+    # numpy arrays in and out of `vector` columns; an admin connection to a database
+    # without pgvector has none to convert
+    with contextlib.suppress(psycopg.ProgrammingError):
+        register_vector(raw)
+
+
+def connect(url: str) -> PgConnection:
+    """One connection of its own, outside the store's pool (`council db copy`)."""
+    raw = psycopg.connect(dsn(url), autocommit=True, row_factory=row_factory)
+    configure(raw)
+    return PgConnection(raw)
+
+
+class PgConnection:
+    """A psycopg connection (autocommit: transactions are explicit) answering like sqlite3's."""
+
+    def __init__(self, raw: psycopg.Connection[Any]):
+        self.raw = raw
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         statement = translate(sql)

@@ -161,9 +161,14 @@ class FactLedger:
         adds: list[tuple[str, np.ndarray, str, int | None]],
     ) -> list[int]:
         """One job's outcome in one transaction: each (text, vector, source, supersedes) added,
-        the fact it supersedes (if any) kept as history, and the job gone."""
+        the fact it supersedes (if any) kept as history, and the job gone. A job another
+        replica's worker has done meanwhile adds nothing (its row is gone: [])."""
         now, ids = time.time(), []
         with self.store.tx() as db:
+            # the job's row first: of two workers on one job, the second waits here for the
+            # first's commit, then finds nothing to delete
+            if db.execute("DELETE FROM fact_jobs WHERE id = ?", (job.id,)).rowcount == 0:
+                return []
             for text, vector, source, old in adds:
                 cur = db.execute(
                     "INSERT INTO facts (user_id, text, said_at, exchange_id, source, created_at, "
@@ -178,7 +183,6 @@ class FactLedger:
                         "WHERE id = ? AND user_id = ?",
                         (new, job.said_at, old, job.user_id),  # when the newer one was said
                     )
-            db.execute("DELETE FROM fact_jobs WHERE id = ?", (job.id,))
         return ids
 
     def edit(self, fact_id: int, text: str, vector: np.ndarray) -> None:

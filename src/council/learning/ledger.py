@@ -1,7 +1,6 @@
 """Learning's storage: its tables (harvests, examples, hold-out, datasets, gauntlet reports),
-their migrations and every query of the learning pipeline, over the memory Store.
-
-The content hash lives here because it keys the examples and hold-out tables.
+their migrations and every query of the learning pipeline, over the memory Store, in SQL both
+SQLite and Postgres run. The content hash lives here: it keys the examples and hold-out tables.
 """
 
 from __future__ import annotations
@@ -239,9 +238,10 @@ def failures(
     if low_confidence is not None:
         sql += " OR (e.success IS NULL AND e.confidence < ?)"
         args.append(low_confidence)
-    sql += ")) WHERE (NOT late AND created_at >= ?) OR (late AND correction IS NOT NULL AND " \
-        "correction IS NOT used AND corrected_at >= ?) ORDER BY created_at LIMIT ?"  # fmt: skip
-    args += [since or 0.0, since or 0.0, limit if limit is not None else -1]
+    sql += ")) AS due WHERE (NOT late AND created_at >= ?) OR (late AND correction IS NOT " \
+        "NULL AND (used IS NULL OR correction <> used) AND corrected_at >= ?) ORDER BY " \
+        "created_at LIMIT ?"  # fmt: skip
+    args += [since or 0.0, since or 0.0, limit if limit is not None else 2**62]
     return [dict(r) for r in store.query(sql, args)]
 
 
@@ -264,7 +264,7 @@ def holdout_vectors(store: Store) -> list[Any]:
 
 
 def example_has(store: Store, digest: str, except_id: int | None = None) -> bool:
-    sql = "SELECT 1 FROM examples WHERE content_hash = ? AND id IS NOT ?"
+    sql = "SELECT 1 FROM examples WHERE content_hash = ? AND id <> COALESCE(?, -1)"  # no id -1
     return bool(store.query(sql, (digest, except_id)))
 
 
@@ -272,7 +272,7 @@ def example_vectors(store: Store, except_id: int | None = None) -> list[Any]:
     """(vector, prompt side + response) of every example that has a vector (but one)."""
     return store.query(
         "SELECT vector, messages_json || ' ' || response FROM examples WHERE vector IS NOT NULL "
-        "AND id IS NOT ?",
+        "AND id <> COALESCE(?, -1)",  # `IS NOT ?` is SQLite's alone; ids start at 1
         (except_id,),
     )
 

@@ -1,8 +1,7 @@
-"""The episodic store: SQLite in WAL mode, the source of truth for everything remembered.
+"""The episodic store (SQLite in WAL mode, or Postgres): the truth of everything remembered.
 
-Each write is one transaction with synchronous=FULL, so what a client was told was saved
-survives kill -9 (and power loss). Vectors are stored as float32 blobs beside their rows,
-so the FAISS indexes (derived data) can always be rebuilt without re-embedding.
+Each write is one transaction committed before the reply, so what a client was told was saved
+survives kill -9. Vectors are float32 blobs beside their rows: the indexes can be rebuilt.
 """
 
 from __future__ import annotations
@@ -55,36 +54,37 @@ def _bool(v: Any) -> bool | None:
 
 
 class Store:
-    """Thin SQL over one database file; every method is one short transaction.
+    """Thin SQL over one database; every method is one short transaction. `migrations` is the
+    whole ordered history (council/storage.py assembles it: use `council.storage.open_store`)."""
 
-    `migrations` is the whole ordered history, every part's tables (council/storage.py
-    assembles it: open a store with `council.storage.open_store`)."""
-
-    def __init__(self, where: Path | str, migrations: Sequence[Migration]):
-        """`where`: the SQLite file, or a postgresql:// URL (council/db/connect.py)."""
-        opened = open_connection(where, migrations)
-        self.db, self.where, self.postgres = opened.db, opened.where, opened.postgres
-        self.path = opened.path
-        self._lock = threading.RLock()
+    def __init__(self, where: Path | str, migrations: Sequence[Migration], pool_size: int = 8):
+        """`where`: a SQLite file or a postgresql:// URL (council/db/, a pool of `pool_size`)."""
+        opened = open_connection(where, migrations, pool_size)
+        self._db, self.where, self.postgres, self.path = (
+            opened.db, opened.where, opened.postgres, opened.path)  # fmt: skip
+        self._open = threading.local()  # this thread's transaction, if it holds one
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+        """One transaction on one connection: committed at the end of the block."""
+        if getattr(self._open, "db", None) is not None:
+            raise RuntimeError("store.tx() inside a transaction: use the connection it gave")
+        with self._db.transaction() as db:
+            self._open.db = db
             try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+                yield db
+            finally:
+                self._open.db = None
 
     def query(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self.db.execute(sql, args).fetchall()
+        """Rows of one statement; in this thread's open transaction, if any (it sees its writes)."""
+        if (held := getattr(self._open, "db", None)) is not None:
+            return list(held.execute(sql, args).fetchall())
+        with self._db.connection() as db:
+            return list(db.execute(sql, args).fetchall())
 
     def close(self) -> None:
-        with self._lock:
-            self.db.close()
+        self._db.close()
 
     # conversations -------------------------------------------------------------------
     def _touch_conversation(self, db: sqlite3.Connection, cid: str, user: str, title: str) -> None:

@@ -30,7 +30,7 @@ def recent_certainty(store: Any, size: int, skip_strategies: Sequence[str]) -> l
         FROM votes v JOIN exchanges e ON e.id = v.exchange_id
         WHERE v.logprob IS NOT NULL AND v.error IS NULL AND e.role IN ('council', 'single')
           AND e.strategy NOT IN ({marks})
-    ) WHERE age <= ? ORDER BY created_at
+    ) AS newest WHERE age <= ? ORDER BY created_at  -- Postgres before 16 wants the alias
 """
     rows: list[Any] = store.query(sql, (*skip_strategies, size))
     return rows
