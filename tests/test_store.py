@@ -198,3 +198,21 @@ def test_transactions_on_postgres_run_at_once_on_a_pool_of_the_set_size(
     with store.tx(), pytest.raises(RuntimeError, match="inside a transaction"):
         store.tx().__enter__()
     store.close()
+
+
+def test_a_pool_busy_past_its_timeout_is_overloaded_saying_what_to_raise(
+    postgres_url: str,
+) -> None:
+    """A 503 (OverloadedError), not a 500: the one connection is held by a transaction."""
+    from council.db.pool import PgPool
+    from council.errors import OverloadedError
+
+    pool = PgPool(postgres_url, 1, timeout_s=0.2)
+    try:
+        busy = pytest.raises(OverloadedError, match="COUNCIL_DATABASE_POOL")
+        with pool.transaction(), busy, pool.connection():
+            pass
+        with pool.connection() as db:  # given back: the next checkout gets it
+            assert db.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        pool.close()
