@@ -198,3 +198,38 @@ def test_transactions_on_postgres_run_at_once_on_a_pool_of_the_set_size(
     with store.tx(), pytest.raises(RuntimeError, match="inside a transaction"):
         store.tx().__enter__()
     store.close()
+
+
+def test_a_pool_busy_past_its_timeout_is_overloaded_saying_what_to_raise(
+    postgres_url: str,
+) -> None:
+    """A 503 (OverloadedError), not a 500: the one connection is held by a transaction."""
+    from council.db.pool import PgPool
+    from council.errors import OverloadedError
+
+    pool = PgPool(postgres_url, 1, timeout_s=0.2)
+    try:
+        busy = pytest.raises(OverloadedError, match="COUNCIL_DATABASE_POOL")
+        with pool.transaction(), busy, pool.connection():
+            pass
+        with pool.connection() as db:  # given back: the next checkout gets it
+            assert db.execute("SELECT 1").fetchone()[0] == 1
+    finally:
+        pool.close()
+
+
+def test_a_fact_job_two_workers_took_is_applied_once(store_where: Path | str) -> None:
+    """Replicas' fact workers share the queue: the second to apply a job finds it gone."""
+    from council.facts.ledger import FactLedger, enqueue
+
+    store = open_db(store_where)
+    rec = ExchangeRecord("e1", "ana", [Message("user", "My cat is called Tom.")], verdict())
+    store.record(rec, also=lambda db: enqueue(db, rec))
+    ledger = FactLedger(store)
+    [job] = ledger.pending()
+    fact = ("My cat is called Tom", np.ones(4, dtype=np.float32), "fallback", None)
+    assert len(ledger.apply(job, [fact])) == 1
+    assert ledger.apply(job, [fact]) == []  # the other worker's pass: nothing added
+    assert [f.text for f in ledger.facts_of("ana")] == ["My cat is called Tom"]
+    assert ledger.pending_count() == 0
+    store.close()

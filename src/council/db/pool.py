@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from council.db.pg import PgConnection, configure, dsn, row_factory
+from council.errors import OverloadedError
 
 
 class Database(Protocol):
@@ -76,13 +77,23 @@ class PgPool:
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
-        with self.pool.connection() as raw, raw.transaction():
-            yield PgConnection(raw)
+        with self.connection() as db, db.raw.transaction():
+            yield db
 
     @contextmanager
     def connection(self) -> Iterator[PgConnection]:
-        with self.pool.connection() as raw:
+        try:
+            raw = self.pool.getconn()
+        except PoolTimeout as exc:  # every connection busy for `timeout`: a 503, not a 500
+            raise OverloadedError(
+                f"All {self.pool.max_size} database connections of this replica stayed busy "
+                f"for {self.pool.timeout:.0f} s. Retry; if it lasts, raise "
+                "COUNCIL_DATABASE_POOL_SIZE (within Postgres's max_connections) or add replicas."
+            ) from exc
+        try:
             yield PgConnection(raw)
+        finally:
+            self.pool.putconn(raw)  # a broken one is dropped and replaced
 
     def close(self) -> None:
         self.pool.close()
