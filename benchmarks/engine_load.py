@@ -7,24 +7,34 @@ A real `council serve` with five local personas on one model, and:
 3. short single-head requests alone, then while one long request (max_tokens 512) runs;
 4. the persona ratio: a council request's latency over a single head's, one at a time.
 
-The micro-batch engine is gone; its figures from the last run that measured both engines
-side by side (`REFERENCE`, or any JSON this script printed, via --reference) print beside
-the new ones as reference lines. Figures from another machine or load do not compare.
+The micro-batch engine is gone from this checkout. `--old-rev f78cc05^` (the last commit
+that had it) serves that revision beside this one, from a temporary `git worktree` with
+`engine = "batch"`, the same model and config, its own port and data dir; each measurement
+runs on the old server, then on the new one, before the next, so machine load hits both
+alike. Without it, the old engine's saved figures (`REFERENCE`, or any JSON line this script
+printed, via --reference) print as reference lines; those from another machine or load do
+not compare.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
-                                     [--council-only] [--reference saved.json]
+                                     [--council-only] [--old-rev f78cc05^ | --reference F]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +57,7 @@ from tests.helpers import (
 REFERENCE: dict[str, Any] = {
     "council c=8": {"per_min": 4.42, "failed": 0, "tok_s": 8.84, "p50": 108.18, "p95": 108.44}
 }
+REPO = Path(__file__).resolve().parents[1]
 ASK = [{"role": "user", "content": "Tell me about rivers."}]
 SHORT = {"model": "h0", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}
 
@@ -80,7 +91,7 @@ def p(seconds: list[float], q: int) -> float:
     return statistics.quantiles(seconds, n=100, method="inclusive")[q - 1]
 
 
-def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
+def load(url: str, *, n: int, concurrency: int, **body: Any) -> dict[str, float]:
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         got = list(pool.map(lambda _: post(url, **body), range(n)))
@@ -95,18 +106,30 @@ def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
     }
 
 
-def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def cells(args: argparse.Namespace) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:
+    """Each measurement as (name, run it against a server's URL), in the order they run."""
+    out: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
     kinds = [("council", "council"), ("single", "h0")][: 1 if args.council_only else 2]
     for label, model in kinds:
         for c in args.concurrency:
-            out[f"{label} c={c}"] = load(
-                url, max(c, args.requests), c, model=model, max_tokens=args.max_tokens
-            )
-    if args.council_only:
-        return out
-    ttft = [first_token(url, model="h0", max_tokens=args.max_tokens) for _ in range(args.ttft)]
-    out["ttft"] = {"p50": statistics.median(ttft), "p95": p(ttft, 95)}
+            body = {"model": model, "max_tokens": args.max_tokens}
+            run = functools.partial(load, n=max(c, args.requests), concurrency=c, **body)
+            out.append((f"{label} c={c}", run))
+    if not args.council_only:
+        out += [
+            ("ttft", functools.partial(ttft, args=args)),
+            ("short", functools.partial(short_under_long, args=args)),
+            ("personas", functools.partial(personas, args=args)),
+        ]
+    return out
+
+
+def ttft(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    firsts = [first_token(url, model="h0", max_tokens=args.max_tokens) for _ in range(args.ttft)]
+    return {"p50": statistics.median(firsts), "p95": p(firsts, 95)}
+
+
+def short_under_long(url: str, args: argparse.Namespace) -> dict[str, Any]:
     alone = [post(url, **SHORT)[0] for _ in range(args.shorts)]
     done = threading.Event()
     long = threading.Thread(
@@ -117,20 +140,22 @@ def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
     under = [post(url, **SHORT) for _ in range(args.shorts)]
     long_running = not done.is_set()
     long.join()
-    out["short"] = {
+    return {
         "alone": statistics.median(alone),
         "under_long": statistics.median(s for s, _, _ in under),
         "under_long_failed": sum(code != 200 for _, _, code in under),
         "long_still_running": long_running,
     }
+
+
+def personas(url: str, args: argparse.Namespace) -> dict[str, Any]:
     one = statistics.median(
-        [post(url, model="h0", max_tokens=args.max_tokens)[0] for _ in range(5)]
+        [post(url, model="h0", max_tokens=args.max_tokens)[0] for _ in range(args.ratio)]
     )
     five = statistics.median(
-        [post(url, model="council", max_tokens=args.max_tokens)[0] for _ in range(5)]
+        [post(url, model="council", max_tokens=args.max_tokens)[0] for _ in range(args.ratio)]
     )
-    out["personas"] = {"single": one, "council": five, "ratio": five / one}
-    return out
+    return {"single": one, "council": five, "ratio": five / one}
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
@@ -175,7 +200,13 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--ttft", type=int, default=10, help="streamed requests timed")
     ap.add_argument("--shorts", type=int, default=5, help="short requests per measurement")
+    ap.add_argument("--ratio", type=int, default=5, help="requests per side of the persona ratio")
     ap.add_argument("--reference", type=Path, help="a saved run's JSON (default: REFERENCE)")
+    ap.add_argument(
+        "--old-rev",
+        help='also serve this git revision with engine = "batch" (e.g. f78cc05^) from a '
+        "temporary worktree, measured cell by cell alternately with this checkout",
+    )
     ap.add_argument(
         "--council-only",
         action="store_true",
@@ -188,8 +219,6 @@ def main() -> None:
     model = convert_default_model(root / "models")
     if args.tiny:
         model = build_tiny_model(model, root / "tiny")
-    reference = json.loads(args.reference.read_text()) if args.reference else REFERENCE
-    results: dict[str, dict[str, Any]] = {"batch (ref)": reference}
     config = write_config(
         root / "council.toml",
         local_specs(model, 5),
@@ -197,18 +226,64 @@ def main() -> None:
         memory=False,
         queue_size=256,
     )
-    server = ServerProcess(config, root / "data")
-    try:
-        server.wait_ready(timeout=600)
-        post(server.url, model="council", max_tokens=4)  # warm
+    results: dict[str, dict[str, Any]] = {}
+    if not args.old_rev:
+        results["batch (ref)"] = (
+            json.loads(args.reference.read_text()) if args.reference else REFERENCE
+        )
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    with ExitStack() as stack:
+        servers: dict[str, ServerProcess] = {}
+        if args.old_rev:
+            old_src = stack.enter_context(checkout(args.old_rev)) / "src"
+            old = old_engine(args.old_rev)
+            servers[old] = serve(stack, config, root / "old-data", old_src, COUNCIL_ENGINE="batch")
+        servers["continuous"] = serve(stack, config, root / "data", REPO / "src")
+        for server in servers.values():
+            server.wait_ready(timeout=600)
+            post(server.url, model="council", max_tokens=4)  # warm
         started = time.perf_counter()
-        results["continuous"] = measure(server.url, args)
+        for name, run in cells(args):  # engines alternate per cell: load hits both alike
+            for engine, server in servers.items():
+                results.setdefault(engine, {})[name] = run(server.url)
+                print(f"{name:12} {engine:>20}: {json.dumps(results[engine][name])}", flush=True)
         print(f"measured in {time.perf_counter() - started:.0f} s", flush=True)
-        print(json.dumps(results["continuous"]), flush=True)  # --reference takes this line
-    finally:
-        server.stop()
+    for engine, r in results.items():
+        if engine in servers:
+            print(f"{engine}: {json.dumps(r)}", flush=True)  # --reference takes a line's JSON
+    print(f"load average at end: {os.getloadavg()}")
     print(f"model {model.name}, 5 personas, max_tokens {args.max_tokens}")
     report(results)
+
+
+def old_engine(rev: str) -> str:
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"batch @{sha}"
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """A temporary detached `git worktree` of rev, removed at the end."""
+    where = Path(tempfile.mkdtemp(prefix="council-old-")) / "src-tree"
+    git = ["git", "-C", str(REPO), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(where), rev], check=True, capture_output=True)
+    try:
+        yield where
+    finally:
+        subprocess.run([*git, "remove", "--force", str(where)], check=True)
+        shutil.rmtree(where.parent, ignore_errors=True)
+
+
+def serve(stack: ExitStack, config: Path, data: Path, src: Path, **env: str) -> ServerProcess:
+    """`council serve` from the checkout at src (its own port and data dir), stopped last."""
+    server = ServerProcess(config, data, env={"PYTHONPATH": str(src), **env})
+    stack.callback(server.stop)
+    return server
 
 
 if __name__ == "__main__":
