@@ -4,7 +4,8 @@ A real `council serve` with five local personas on one model, and:
 1. answers/min, tokens/s and p50 / p95 latency at each concurrency, for council requests
    (five personas, one ballot) and single-head requests (`model=h0`);
 2. single-head streaming: time to the first content chunk (p50 / p95), one at a time;
-3. short single-head requests alone, then while one long request (max_tokens 512) runs;
+3. short single-head requests alone, then while one long request (max_tokens 512) runs; the
+   long one's stream hangs up once they are done (an engine that cancels stops it there);
 4. the persona ratio: a council request's latency over a single head's, one at a time.
 
 The micro-batch engine is gone from this checkout. `--old-rev f78cc05^` (the last commit
@@ -131,14 +132,13 @@ def ttft(url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def short_under_long(url: str, args: argparse.Namespace) -> dict[str, Any]:
     alone = [post(url, **SHORT)[0] for _ in range(args.shorts)]
-    done = threading.Event()
-    long = threading.Thread(
-        target=lambda: (post(url, model="h0", max_tokens=512, temperature=2.0), done.set())
-    )
+    done, leave = threading.Event(), threading.Event()
+    long = threading.Thread(target=long_request, args=(url, done, leave))
     long.start()
     time.sleep(0.5)  # the long request is generating
     under = [post(url, **SHORT) for _ in range(args.shorts)]
     long_running = not done.is_set()
+    leave.set()  # hang up: an engine that cancels stops the row, the next cell starts now
     long.join()
     return {
         "alone": statistics.median(alone),
@@ -146,6 +146,16 @@ def short_under_long(url: str, args: argparse.Namespace) -> dict[str, Any]:
         "under_long_failed": sum(code != 200 for _, _, code in under),
         "long_still_running": long_running,
     }
+
+
+def long_request(url: str, done: threading.Event, leave: threading.Event) -> None:
+    """One max_tokens=512 single-head stream, read until it ends or `leave` is set."""
+    body = {"messages": ASK, "model": "h0", "max_tokens": 512, "temperature": 2.0, "stream": True}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=900) as r:
+        for _ in r.iter_lines():
+            if leave.is_set():
+                return
+    done.set()
 
 
 def personas(url: str, args: argparse.Namespace) -> dict[str, Any]:
