@@ -50,13 +50,30 @@ from tests.helpers import (
     write_config,
 )
 
-# The micro-batch engine (`engine = "batch"`, removed), measured in the same run as the
-# continuous engine just before its removal (`--concurrency 8 --requests 8 --council-only`,
-# SmolLM2-135M, max_tokens 24) on 2 cores shared with other jobs (load average ~20): the
-# continuous engine got 7.1 answers/min, p50 45.7 s, p95 59.9 s in that run. Only a run on the
-# same machine under the same load compares with these.
+# The micro-batch engine (`engine = "batch"`, removed), from the one run that measured it and
+# the continuous engine cell by cell (`--old-rev f78cc05^ --requests 3 --ttft 3 --shorts 3
+# --ratio 2`, SmolLM2-135M, max_tokens 24, each engine at its own default max_batch: 32 old,
+# 64 new) on 2 cores shared with other jobs (load average ~12). The continuous engine in that
+# run: council c=8 11.5 answers/min (1.53x), single c=8 25.0 (1.79x), TTFT p50 1.97 s,
+# short under long 1.30x, personas 1.13. Only a run on the same machine under the same load
+# compares with these; --old-rev measures both anew.
 REFERENCE: dict[str, Any] = {
-    "council c=8": {"per_min": 4.42, "failed": 0, "tok_s": 8.84, "p50": 108.18, "p95": 108.44}
+    "council c=1": {"per_min": 4.13, "failed": 0, "tok_s": 8.25, "p50": 14.51, "p95": 14.66},
+    "council c=4": {"per_min": 6.43, "failed": 0, "tok_s": 12.86, "p50": 37.3, "p95": 37.31},
+    "council c=8": {"per_min": 7.52, "failed": 0, "tok_s": 15.05, "p50": 50.98, "p95": 59.29},
+    "council c=16": {"per_min": 6.86, "failed": 2, "tok_s": 13.52, "p50": 100.31, "p95": 121.57},
+    "single c=1": {"per_min": 3.83, "failed": 0, "tok_s": 1.53, "p50": 14.66, "p95": 19.48},
+    "single c=4": {"per_min": 8.35, "failed": 0, "tok_s": 3.34, "p50": 28.69, "p95": 28.73},
+    "single c=8": {"per_min": 13.96, "failed": 0, "tok_s": 5.59, "p50": 34.34, "p95": 34.37},
+    "single c=16": {"per_min": 19.07, "failed": 0, "tok_s": 7.63, "p50": 50.16, "p95": 50.31},
+    "ttft": {"p50": 17.14, "p95": 17.36},
+    "short": {
+        "alone": 6.06,
+        "under_long": 6.68,
+        "under_long_failed": 1,  # timed out (120 s) behind the long request's micro-batch
+        "long_still_running": False,
+    },
+    "personas": {"single": 15.92, "council": 21.39, "ratio": 1.34},
 }
 REPO = Path(__file__).resolve().parents[1]
 ASK = [{"role": "user", "content": "Tell me about rivers."}]
