@@ -55,8 +55,9 @@ from tests.helpers import (
 # --ratio 2`, SmolLM2-135M, max_tokens 24, each engine at its own default max_batch: 32 old,
 # 64 new) on 2 cores shared with other jobs (load average ~12). The continuous engine in that
 # run: council c=8 11.5 answers/min (1.53x), single c=8 25.0 (1.79x), TTFT p50 1.97 s,
-# short under long 1.30x, personas 1.13. Only a run on the same machine under the same load
-# compares with these; --old-rev measures both anew.
+# short under long 1.30x, personas 1.13. A second run (`--council-only --concurrency 8
+# --requests 16`, load ~8): 6.2 vs 8.9 answers/min (1.45x). Only a run on the same machine
+# under the same load compares with these; --old-rev measures both anew.
 REFERENCE: dict[str, Any] = {
     "council c=1": {"per_min": 4.13, "failed": 0, "tok_s": 8.25, "p50": 14.51, "p95": 14.66},
     "council c=4": {"per_min": 6.43, "failed": 0, "tok_s": 12.86, "p50": 37.3, "p95": 37.31},
