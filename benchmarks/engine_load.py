@@ -4,27 +4,38 @@ A real `council serve` with five local personas on one model, and:
 1. answers/min, tokens/s and p50 / p95 latency at each concurrency, for council requests
    (five personas, one ballot) and single-head requests (`model=h0`);
 2. single-head streaming: time to the first content chunk (p50 / p95), one at a time;
-3. short single-head requests alone, then while one long request (max_tokens 512) runs;
+3. short single-head requests alone, then while one long request (max_tokens 512) runs; the
+   long one's stream hangs up once they are done (an engine that cancels stops it there);
 4. the persona ratio: a council request's latency over a single head's, one at a time.
 
-The micro-batch engine is gone; its figures from the last run that measured both engines
-side by side (`REFERENCE`, or any JSON this script printed, via --reference) print beside
-the new ones as reference lines. Figures from another machine or load do not compare.
+The micro-batch engine is gone from this checkout. `--old-rev f78cc05^` (the last commit
+that had it) serves that revision beside this one, from a temporary `git worktree` with
+`engine = "batch"`, the same model and config, its own port and data dir; each measurement
+runs on the old server, then on the new one, before the next, so machine load hits both
+alike. Without it, the old engine's saved figures (`REFERENCE`, or any JSON line this script
+printed, via --reference) print as reference lines; those from another machine or load do
+not compare.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
-                                     [--council-only] [--reference saved.json]
+                                     [--council-only] [--old-rev f78cc05^ | --reference F]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +50,33 @@ from tests.helpers import (
     write_config,
 )
 
-# The micro-batch engine (`engine = "batch"`, removed), measured in the same run as the
-# continuous engine just before its removal (`--concurrency 8 --requests 8 --council-only`,
-# SmolLM2-135M, max_tokens 24) on 2 cores shared with other jobs (load average ~20): the
-# continuous engine got 7.1 answers/min, p50 45.7 s, p95 59.9 s in that run. Only a run on the
-# same machine under the same load compares with these.
+# The micro-batch engine (`engine = "batch"`, removed), from the one run that measured it and
+# the continuous engine cell by cell (`--old-rev f78cc05^ --requests 3 --ttft 3 --shorts 3
+# --ratio 2`, SmolLM2-135M, max_tokens 24, each engine at its own default max_batch: 32 old,
+# 64 new) on 2 cores shared with other jobs (load average ~12). The continuous engine in that
+# run: council c=8 11.5 answers/min (1.53x), single c=8 25.0 (1.79x), TTFT p50 1.97 s,
+# short under long 1.30x, personas 1.13. A second run (`--council-only --concurrency 8
+# --requests 16`, load ~8): 6.2 vs 8.9 answers/min (1.45x). Only a run on the same machine
+# under the same load compares with these; --old-rev measures both anew.
 REFERENCE: dict[str, Any] = {
-    "council c=8": {"per_min": 4.42, "failed": 0, "tok_s": 8.84, "p50": 108.18, "p95": 108.44}
+    "council c=1": {"per_min": 4.13, "failed": 0, "tok_s": 8.25, "p50": 14.51, "p95": 14.66},
+    "council c=4": {"per_min": 6.43, "failed": 0, "tok_s": 12.86, "p50": 37.3, "p95": 37.31},
+    "council c=8": {"per_min": 7.52, "failed": 0, "tok_s": 15.05, "p50": 50.98, "p95": 59.29},
+    "council c=16": {"per_min": 6.86, "failed": 2, "tok_s": 13.52, "p50": 100.31, "p95": 121.57},
+    "single c=1": {"per_min": 3.83, "failed": 0, "tok_s": 1.53, "p50": 14.66, "p95": 19.48},
+    "single c=4": {"per_min": 8.35, "failed": 0, "tok_s": 3.34, "p50": 28.69, "p95": 28.73},
+    "single c=8": {"per_min": 13.96, "failed": 0, "tok_s": 5.59, "p50": 34.34, "p95": 34.37},
+    "single c=16": {"per_min": 19.07, "failed": 0, "tok_s": 7.63, "p50": 50.16, "p95": 50.31},
+    "ttft": {"p50": 17.14, "p95": 17.36},
+    "short": {
+        "alone": 6.06,
+        "under_long": 6.68,
+        "under_long_failed": 1,  # timed out (120 s) behind the long request's micro-batch
+        "long_still_running": False,
+    },
+    "personas": {"single": 15.92, "council": 21.39, "ratio": 1.34},
 }
+REPO = Path(__file__).resolve().parents[1]
 ASK = [{"role": "user", "content": "Tell me about rivers."}]
 SHORT = {"model": "h0", "max_tokens": 8, "messages": [{"role": "user", "content": "Say hi"}]}
 
@@ -80,7 +110,7 @@ def p(seconds: list[float], q: int) -> float:
     return statistics.quantiles(seconds, n=100, method="inclusive")[q - 1]
 
 
-def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
+def load(url: str, *, n: int, concurrency: int, **body: Any) -> dict[str, float]:
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         got = list(pool.map(lambda _: post(url, **body), range(n)))
@@ -95,42 +125,65 @@ def load(url: str, n: int, concurrency: int, **body: Any) -> dict[str, float]:
     }
 
 
-def measure(url: str, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def cells(args: argparse.Namespace) -> list[tuple[str, Callable[[str], dict[str, Any]]]]:
+    """Each measurement as (name, run it against a server's URL), in the order they run."""
+    out: list[tuple[str, Callable[[str], dict[str, Any]]]] = []
     kinds = [("council", "council"), ("single", "h0")][: 1 if args.council_only else 2]
     for label, model in kinds:
         for c in args.concurrency:
-            out[f"{label} c={c}"] = load(
-                url, max(c, args.requests), c, model=model, max_tokens=args.max_tokens
-            )
-    if args.council_only:
-        return out
-    ttft = [first_token(url, model="h0", max_tokens=args.max_tokens) for _ in range(args.ttft)]
-    out["ttft"] = {"p50": statistics.median(ttft), "p95": p(ttft, 95)}
+            body = {"model": model, "max_tokens": args.max_tokens}
+            run = functools.partial(load, n=max(c, args.requests), concurrency=c, **body)
+            out.append((f"{label} c={c}", run))
+    if not args.council_only:
+        out += [
+            ("ttft", functools.partial(ttft, args=args)),
+            ("short", functools.partial(short_under_long, args=args)),
+            ("personas", functools.partial(personas, args=args)),
+        ]
+    return out
+
+
+def ttft(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    firsts = [first_token(url, model="h0", max_tokens=args.max_tokens) for _ in range(args.ttft)]
+    return {"p50": statistics.median(firsts), "p95": p(firsts, 95)}
+
+
+def short_under_long(url: str, args: argparse.Namespace) -> dict[str, Any]:
     alone = [post(url, **SHORT)[0] for _ in range(args.shorts)]
-    done = threading.Event()
-    long = threading.Thread(
-        target=lambda: (post(url, model="h0", max_tokens=512, temperature=2.0), done.set())
-    )
+    done, leave = threading.Event(), threading.Event()
+    long = threading.Thread(target=long_request, args=(url, done, leave))
     long.start()
     time.sleep(0.5)  # the long request is generating
     under = [post(url, **SHORT) for _ in range(args.shorts)]
     long_running = not done.is_set()
+    leave.set()  # hang up: an engine that cancels stops the row, the next cell starts now
     long.join()
-    out["short"] = {
+    return {
         "alone": statistics.median(alone),
         "under_long": statistics.median(s for s, _, _ in under),
         "under_long_failed": sum(code != 200 for _, _, code in under),
         "long_still_running": long_running,
     }
+
+
+def long_request(url: str, done: threading.Event, leave: threading.Event) -> None:
+    """One max_tokens=512 single-head stream, read until it ends or `leave` is set."""
+    body = {"messages": ASK, "model": "h0", "max_tokens": 512, "temperature": 2.0, "stream": True}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=900) as r:
+        for _ in r.iter_lines():
+            if leave.is_set():
+                return
+    done.set()
+
+
+def personas(url: str, args: argparse.Namespace) -> dict[str, Any]:
     one = statistics.median(
-        [post(url, model="h0", max_tokens=args.max_tokens)[0] for _ in range(5)]
+        [post(url, model="h0", max_tokens=args.max_tokens)[0] for _ in range(args.ratio)]
     )
     five = statistics.median(
-        [post(url, model="council", max_tokens=args.max_tokens)[0] for _ in range(5)]
+        [post(url, model="council", max_tokens=args.max_tokens)[0] for _ in range(args.ratio)]
     )
-    out["personas"] = {"single": one, "council": five, "ratio": five / one}
-    return out
+    return {"single": one, "council": five, "ratio": five / one}
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
@@ -175,7 +228,13 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--ttft", type=int, default=10, help="streamed requests timed")
     ap.add_argument("--shorts", type=int, default=5, help="short requests per measurement")
+    ap.add_argument("--ratio", type=int, default=5, help="requests per side of the persona ratio")
     ap.add_argument("--reference", type=Path, help="a saved run's JSON (default: REFERENCE)")
+    ap.add_argument(
+        "--old-rev",
+        help='also serve this git revision with engine = "batch" (e.g. f78cc05^) from a '
+        "temporary worktree, measured cell by cell alternately with this checkout",
+    )
     ap.add_argument(
         "--council-only",
         action="store_true",
@@ -188,8 +247,6 @@ def main() -> None:
     model = convert_default_model(root / "models")
     if args.tiny:
         model = build_tiny_model(model, root / "tiny")
-    reference = json.loads(args.reference.read_text()) if args.reference else REFERENCE
-    results: dict[str, dict[str, Any]] = {"batch (ref)": reference}
     config = write_config(
         root / "council.toml",
         local_specs(model, 5),
@@ -197,18 +254,64 @@ def main() -> None:
         memory=False,
         queue_size=256,
     )
-    server = ServerProcess(config, root / "data")
-    try:
-        server.wait_ready(timeout=600)
-        post(server.url, model="council", max_tokens=4)  # warm
+    results: dict[str, dict[str, Any]] = {}
+    if not args.old_rev:
+        results["batch (ref)"] = (
+            json.loads(args.reference.read_text()) if args.reference else REFERENCE
+        )
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    with ExitStack() as stack:
+        servers: dict[str, ServerProcess] = {}
+        if args.old_rev:
+            old_src = stack.enter_context(checkout(args.old_rev)) / "src"
+            old = old_engine(args.old_rev)
+            servers[old] = serve(stack, config, root / "old-data", old_src, COUNCIL_ENGINE="batch")
+        servers["continuous"] = serve(stack, config, root / "data", REPO / "src")
+        for server in servers.values():
+            server.wait_ready(timeout=600)
+            post(server.url, model="council", max_tokens=4)  # warm
         started = time.perf_counter()
-        results["continuous"] = measure(server.url, args)
+        for name, run in cells(args):  # engines alternate per cell: load hits both alike
+            for engine, server in servers.items():
+                results.setdefault(engine, {})[name] = run(server.url)
+                print(f"{name:12} {engine:>20}: {json.dumps(results[engine][name])}", flush=True)
         print(f"measured in {time.perf_counter() - started:.0f} s", flush=True)
-        print(json.dumps(results["continuous"]), flush=True)  # --reference takes this line
-    finally:
-        server.stop()
+    for engine, r in results.items():
+        if engine in servers:
+            print(f"{engine}: {json.dumps(r)}", flush=True)  # --reference takes a line's JSON
+    print(f"load average at end: {os.getloadavg()}")
     print(f"model {model.name}, 5 personas, max_tokens {args.max_tokens}")
     report(results)
+
+
+def old_engine(rev: str) -> str:
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"batch @{sha}"
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """A temporary detached `git worktree` of rev, removed at the end."""
+    where = Path(tempfile.mkdtemp(prefix="council-old-")) / "src-tree"
+    git = ["git", "-C", str(REPO), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(where), rev], check=True, capture_output=True)
+    try:
+        yield where
+    finally:
+        subprocess.run([*git, "remove", "--force", str(where)], check=True)
+        shutil.rmtree(where.parent, ignore_errors=True)
+
+
+def serve(stack: ExitStack, config: Path, data: Path, src: Path, **env: str) -> ServerProcess:
+    """`council serve` from the checkout at src (its own port and data dir), stopped last."""
+    server = ServerProcess(config, data, env={"PYTHONPATH": str(src), **env})
+    stack.callback(server.stop)
+    return server
 
 
 if __name__ == "__main__":

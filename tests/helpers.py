@@ -143,15 +143,23 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m council serve` in a subprocess on a loopback port."""
 
-    def __init__(self, config: Path, data_dir: Path, port: int | None = None):
+    def __init__(
+        self,
+        config: Path,
+        data_dir: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        extra = env or {}  # e.g. another checkout's PYTHONPATH (benchmarks/engine_load.py)
         env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
         env.update(
             COUNCIL_CONFIG=str(config),
             COUNCIL_DATA_DIR=str(data_dir),
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
+            **extra,
         )
         self.log = data_dir.parent / f"server-{self.port}.log"
         self.proc = subprocess.Popen(

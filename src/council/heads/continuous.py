@@ -67,7 +67,7 @@ class LocalModel:
         *,
         threads: int = 1,
         window_ms: float = 8.0,
-        max_batch: int = 32,
+        max_batch: int = 64,
         pack: bool = True,
         queue_size: int = 16,
     ):
