@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fastapi.testclient import TestClient
 
 from council.config import HeadSpec
 from council.council import Council
 from council.errors import (
+    HeadsTimedOutError,
     InvalidRequestError,
     NoAnswerError,
     PromptTooLongError,
     UnknownStrategyError,
 )
 from council.model_ensemble import EnsembleStrategy, ModelEnsemble
+from council.server import create_app
 from tests.helpers import ScriptedHead, scripted, settings_with
 
 
@@ -88,6 +91,25 @@ async def test_all_heads_failing_is_a_clear_error() -> None:
         await c.ask("hi")
     text = c.metrics.render().decode()
     assert 'swarm_vote_results_total{outcome="failed"} 1.0' in text
+
+
+async def test_every_head_timing_out_is_a_503_to_retry_not_a_502() -> None:
+    slow = [ScriptedHead(HeadSpec(id=f"s{i}", kind="scripted", timeout_s=0.05), ["7"], delay=1.0)
+            for i in range(2)]  # fmt: skip
+    with pytest.raises(HeadsTimedOutError, match="Every head timed out") as caught:
+        await make(*slow).ask("3+4?")
+    assert caught.value.status_code == 503 and caught.value.retry_after >= 1
+    # a head that failed otherwise keeps the 502: the server is not merely busy
+    mixed = make(slow[0], scripted(RuntimeError("down"), id="b"))
+    with pytest.raises(NoAnswerError) as failed:
+        await mixed.ask("3+4?")
+    assert not isinstance(failed.value, HeadsTimedOutError) and failed.value.status_code == 502
+    s = settings_with([h.spec for h in slow])
+    with TestClient(create_app(s, Council(s, heads=slow))) as client:
+        ask = {"model": "council", "messages": [{"role": "user", "content": "hi"}]}
+        r = client.post("/v1/chat/completions", json=ask)
+    assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+    assert r.json()["error"]["code"] == "heads_timed_out"
 
 
 async def test_heads_run_in_parallel() -> None:

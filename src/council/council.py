@@ -36,7 +36,8 @@ from council.routing.selector import Hints
 from council.routing.tasks import classify_task
 from council.storage import open_store
 from council.strategies import Ballot, Context, get_strategy
-from council.strategies.base import REFUSED, count_ballot, single_failure, to_verdict
+from council.strategies.base import REFUSED, count_ballot, to_verdict
+from council.strategies.failures import single_failure
 from council.strategies.simple import vote
 from council.toolcalls.offer import tool_strategy, with_tools
 from council.types import Completion, GenParams, Message, Verdict
@@ -75,8 +76,7 @@ class Council(Head):
         self.metrics.budget.set_function(lambda: self.settings.routing.daily_budget_usd or -1.0)
         self.memory = memory
         self.knowledge = knowledge
-        # Called with every head call's result (the deployer's canary watches these).
-        self.observers: list[Callable[[Head, list[Message], list[Completion]], None]] = []
+        self.observers: list[Callable[[Head, list[Message], list[Completion]], None]] = []  # canary
         if settings.memory.enabled and memory is None and self.embedder is not None:
             store = open_store(settings)
             self.memory = Memory(settings, self.embedder, store)

@@ -12,6 +12,7 @@
     ├── AuthenticationError      an admin endpoint without the right bearer token (401)
     ├── PermissionDeniedError    an admin endpoint while no admin token is configured (403)
     ├── NoAnswerError            every head failed: nothing to vote on
+    │   ├── HeadsTimedOutError   every head timed out: busy, retry after `retry_after` s (503)
     │   ├── AbstainedError       every head was a tool head that does not apply (422)
     │   └── NoValidAnswerError   no answer validated against the requested schema (422)
     ├── RateLimitError           a key over its requests per minute or daily budget (429)
@@ -258,6 +259,19 @@ class OverloadedError(CouncilError):
     code = "overloaded"
 
     def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HeadsTimedOutError(NoAnswerError):
+    """Every head that did not abstain ran past its `timeout_s`: the heads are busy (a queue that
+    admitted the request but could not serve it in time), so the client should come back."""
+
+    status_code = 503
+    error_type = "overloaded_error"
+    code = "heads_timed_out"
+
+    def __init__(self, message: str, *, retry_after: float = 5.0):
         super().__init__(message)
         self.retry_after = retry_after
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
+from council.errors import AbstainedError, HeadsTimedOutError, NoAnswerError, NoValidAnswerError
 from council.routing.escalation import Tier
 from council.routing.selector import Hints, Plan
 from council.types import Verdict
@@ -92,6 +92,8 @@ class CloudRetry:
             entry["abstained"] = True
         if isinstance(exc, NoValidAnswerError):  # answers came, none valid under the schema
             entry["invalid"] = True
+        if isinstance(exc, HeadsTimedOutError):  # every head was too busy: come back later
+            entry["timed_out"] = True
         self.history.append(Attempt(None, None, entry, f"every {provider} head failed"))
 
     def final(self, started: float) -> tuple[Verdict, bool | None]:
@@ -108,8 +110,9 @@ def merge_attempts(history: list[Attempt], started: float) -> Attempt:
         failures = (f"{a.entry['provider']}: {a.entry['failed']}" for a in history)
         none_applied = all(a.entry.get("abstained") for a in history)
         invalid = all(a.entry.get("invalid") for a in history)
+        busy = all(a.entry.get("timed_out") for a in history)
         kind = AbstainedError if none_applied else NoValidAnswerError if invalid else NoAnswerError
-        raise kind(" / ".join(failures))
+        raise (HeadsTimedOutError if busy else kind)(" / ".join(failures))
     last = tried[-1]
     final = last.verdict
     assert final is not None

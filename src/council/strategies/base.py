@@ -19,7 +19,8 @@ from council.ballot.json_vote import extract_json, no_valid_answer
 from council.ballot.normalize import Extracted, extract_answer
 from council.ballot.vote import Tally, cluster_answers, grounded_override, tally
 from council.config import HeadSpec, Settings
-from council.errors import AbstainedError, NoAnswerError, NoValidAnswerError
+from council.errors import NoValidAnswerError
+from council.strategies.failures import require_answer
 from council.strategies.kinds import call_answer, majority_kind
 from council.structured.canonical import check_answer
 from council.toolcalls.decide import screen
@@ -373,28 +374,6 @@ def tool_notes(completions: list[Completion]) -> list[str]:
         for c in completions
         if c.tool is not None
     ]
-
-
-def single_failure(head: str, exc: NoAnswerError, calls: list[Completion]) -> NoAnswerError:
-    """What asking one head alone raises: its abstention as it is, else its own error."""
-    if isinstance(exc, AbstainedError | NoValidAnswerError):
-        return exc
-    return NoAnswerError(f"Head {head} failed: {calls[0].error if calls else exc}")
-
-
-def require_answer(completions: list[Completion]) -> None:
-    if completions and all(c.abstained for c in completions):
-        details = "; ".join(f"{c.head}: {c.tool}" for c in completions)
-        raise AbstainedError(
-            f"Every head abstained ({details}). Ask a question one of these tools applies "
-            "to, or add a model head (kind = 'local' or 'openai') to the council."
-        )
-    if not any(c.answered for c in completions):
-        details = "; ".join(f"{c.head}: {c.error or 'cannot answer'}" for c in completions)
-        raise NoAnswerError(
-            f"All {len(completions)} heads failed or abstained ({details}). "
-            "Check `council heads` or GET /health for each head's state."
-        )
 
 
 Strategy = Callable[[Context], Awaitable[Decision]]

@@ -13,10 +13,10 @@ from council.strategies.base import (
     Context,
     Decision,
     count_decision,
-    require_answer,
     round_summary,
 )
 from council.strategies.facts import StrategyFacts
+from council.strategies.failures import require_answer
 from council.types import Completion, GenParams, Message
 
 if TYPE_CHECKING:
