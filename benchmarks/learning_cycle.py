@@ -159,6 +159,7 @@ def main() -> None:
                     help="COUNCIL_GATE_MARGIN_PP: replay and controls decide from "
                          "(1 - margin)**n < 0.05 items (59 at 5 pp, 29 at 10 pp)")  # fmt: skip
     ap.add_argument("--agent0-max-tokens", type=int, default=96)
+    ap.add_argument("--agent0-samples", type=int, default=2, help="rewrites per failure")
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument(
@@ -184,7 +185,7 @@ def main() -> None:
     config.write_text(
         f"min_failures_to_train = {args.min_train}\nagent0 = {json.dumps(args.head)}\n"
         f"agent0_max_tokens = {args.agent0_max_tokens}\nheldout_share = {args.heldout_share}\n"
-        f"gate_margin_pp = {args.margin}\n"
+        f"gate_margin_pp = {args.margin}\nagent0_samples = {args.agent0_samples}\n"
         f"gauntlet_family = {json.dumps(control_family(args.family))}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
@@ -284,7 +285,9 @@ def main() -> None:
         "minutes": round((time.perf_counter() - t0) / 60, 1),
         "sizes": {"traffic": args.traffic, "blind": args.blind, "control": args.control,
                   "epochs": args.epochs, "lr": args.lr, "max_tokens": args.max_tokens,
-                  "heldout_share": args.heldout_share, "margin_pp": args.margin},
+                  "heldout_share": args.heldout_share, "margin_pp": args.margin,
+                  "agent0_max_tokens": args.agent0_max_tokens,
+                  "agent0_samples": args.agent0_samples},
     }  # fmt: skip
     print(
         f"RESULT family={args.family} traffic_n={args.traffic} corrected={corrected} "
