@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,29 +64,34 @@ def right(ds: Any, entry: dict[str, Any], text: str) -> bool:
 
 
 def ask(server: ServerProcess, head: str, ds: Any, entries: list[dict[str, Any]],
-        max_tokens: int, *, rate: bool) -> tuple[int, int]:  # fmt: skip
-    """Ask each entry through the server; with `rate`, the scripted user's feedback: 👍, or
-    👎 with the gold answer as a correction. Returns (right, corrected)."""
-    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", timeout=600,
+        max_tokens: int, *, rate: bool, concurrency: int = 1) -> tuple[int, int]:  # fmt: skip
+    """Ask each entry through the server, `concurrency` at a time (the engine batches them);
+    with `rate`, the scripted user's feedback: 👍, or 👎 with the gold answer as a correction.
+    Returns (right, corrected)."""
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", timeout=1800,
                            max_retries=0)  # fmt: skip
-    hits = corrected = 0
-    with httpx.Client(base_url=server.url, timeout=60) as http:
-        for entry in entries:
-            r = client.chat.completions.create(
-                model=head, max_tokens=max_tokens, user="scripted-user",
-                messages=[{"role": "user", "content": entry["question"]}],
-            )  # fmt: skip
-            ok = right(ds, entry, r.choices[0].message.content or "")
-            hits += ok
-            if not rate:
-                continue
-            body: dict[str, Any] = {"exchange_id": (r.model_extra or {})["exchange_id"],
-                                    "rating": 1 if ok else -1}  # fmt: skip
-            if not ok:
-                body["correction"] = str(entry["answer"])
-                corrected += 1
-            http.post("/api/feedback", json=body).raise_for_status()
-    return hits, corrected
+
+    def one(entry: dict[str, Any], http: httpx.Client) -> tuple[bool, bool]:
+        r = client.chat.completions.create(
+            model=head, max_tokens=max_tokens, user="scripted-user",
+            messages=[{"role": "user", "content": entry["question"]}],
+        )  # fmt: skip
+        ok = right(ds, entry, r.choices[0].message.content or "")
+        if not rate:
+            return ok, False
+        body: dict[str, Any] = {"exchange_id": (r.model_extra or {})["exchange_id"],
+                                "rating": 1 if ok else -1}  # fmt: skip
+        if not ok:
+            body["correction"] = str(entry["answer"])
+        http.post("/api/feedback", json=body).raise_for_status()
+        return ok, not ok
+
+    with (
+        httpx.Client(base_url=server.url, timeout=60) as http,
+        ThreadPoolExecutor(max(1, concurrency)) as pool,
+    ):
+        done = list(pool.map(lambda e: one(e, http), entries))
+    return sum(ok for ok, _ in done), sum(fixed for _, fixed in done)
 
 
 def serve(config: Path, data: Path, models: Path) -> ServerProcess:
@@ -144,11 +150,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11, help="the traffic's seed")
     ap.add_argument("--head", default="smol-precise", help="the head traffic goes to (greedy)")
     ap.add_argument("--max-tokens", type=int, default=64, help="per answer")
+    ap.add_argument("--concurrency", type=int, default=8, help="questions in flight at once")
     ap.add_argument("--epochs", type=float, default=3.0)
     ap.add_argument("--lr", type=float, default=2e-4, help="see the closing note of issue 6")
     ap.add_argument("--min-train", type=int, default=5, help="MIN_FAILURES_TO_TRAIN")
     ap.add_argument("--heldout-share", type=float, default=0.2, help="COUNCIL_HELDOUT_SHARE")
+    ap.add_argument("--margin", type=float, default=5.0,
+                    help="COUNCIL_GATE_MARGIN_PP: replay and controls decide from "
+                         "(1 - margin)**n < 0.05 items (59 at 5 pp, 29 at 10 pp)")  # fmt: skip
     ap.add_argument("--agent0-max-tokens", type=int, default=96)
+    ap.add_argument("--agent0-samples", type=int, default=2, help="rewrites per failure")
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument(
@@ -174,6 +185,7 @@ def main() -> None:
     config.write_text(
         f"min_failures_to_train = {args.min_train}\nagent0 = {json.dumps(args.head)}\n"
         f"agent0_max_tokens = {args.agent0_max_tokens}\nheldout_share = {args.heldout_share}\n"
+        f"gate_margin_pp = {args.margin}\nagent0_samples = {args.agent0_samples}\n"
         f"gauntlet_family = {json.dumps(control_family(args.family))}\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
@@ -192,7 +204,7 @@ def main() -> None:
         try:
             stage("server ready", t0)
             hits, corrected = ask(server, args.head, traffic, list(traffic), args.max_tokens,
-                                  rate=True)  # fmt: skip
+                                  rate=True, concurrency=args.concurrency)  # fmt: skip
         finally:
             server.stop()
     stage(f"live traffic: {hits}/{args.traffic} right through {args.head}; "
@@ -231,7 +243,15 @@ def main() -> None:
     blind = blind_entries(blind_ds, args.blind, seen)
     server = serve(config, scratch, models)
     try:
-        base_hits, _ = ask(server, args.head, blind_ds, blind, args.max_tokens, rate=False)
+        base_hits, _ = ask(
+            server,
+            args.head,
+            blind_ds,
+            blind,
+            args.max_tokens,
+            rate=False,
+            concurrency=args.concurrency,
+        )
     finally:
         server.stop()
     stage(f"fresh blind set, base: {base_hits}/{len(blind)}", t0)
@@ -239,7 +259,15 @@ def main() -> None:
     if promoted:
         server = serve(config, state, models)
         try:
-            champ_hits, _ = ask(server, args.head, blind_ds, blind, args.max_tokens, rate=False)
+            champ_hits, _ = ask(
+                server,
+                args.head,
+                blind_ds,
+                blind,
+                args.max_tokens,
+                rate=False,
+                concurrency=args.concurrency,
+            )
         finally:
             server.stop()
         stage(f"fresh blind set, champion {champion}: {champ_hits}/{len(blind)}", t0)
@@ -257,7 +285,9 @@ def main() -> None:
         "minutes": round((time.perf_counter() - t0) / 60, 1),
         "sizes": {"traffic": args.traffic, "blind": args.blind, "control": args.control,
                   "epochs": args.epochs, "lr": args.lr, "max_tokens": args.max_tokens,
-                  "heldout_share": args.heldout_share},
+                  "heldout_share": args.heldout_share, "margin_pp": args.margin,
+                  "agent0_max_tokens": args.agent0_max_tokens,
+                  "agent0_samples": args.agent0_samples},
     }  # fmt: skip
     print(
         f"RESULT family={args.family} traffic_n={args.traffic} corrected={corrected} "

@@ -131,20 +131,26 @@ async def test_a_corrected_exchange_is_rewritten_towards_the_correction(
     by_q = {i.question: i for i in report.items}
     assert by_q["Capital of Australia?"].status == "accepted", by_q
     assert by_q["How much of the pie is left?"].status == "accepted"  # 0.5 is 1/2
+    # Agent-0 missed this correction: the example is written from the correction itself.
     dune = by_q["Who wrote Dune?"]
-    assert dune.status == "rejected" and "does not agree with the user's correction" in (
-        dune.reason or ""
-    )
+    assert dune.status == "accepted" and dune.answer == "Frank Herbert"
+    assert "'Isaac Asimov' missed the correction" in (dune.reason or "")
 
     kept = {e["messages"][-1]["content"]: e for e in examples(store)}
-    assert set(kept) == {"Capital of Australia?", "How much of the pie is left?"}
+    assert set(kept) == {"Capital of Australia?", "How much of the pie is left?", "Who wrote Dune?"}
     capital = kept["Capital of Australia?"]
     assert capital["source"] == "correction" and capital["response"].endswith("ANSWER: Canberra.")
     assert capital["signals"]["from_correction"] is True
     assert capital["signals"]["user_correction"] == "Canberra"
     assert capital["signals"]["correction"] is True
+    assert capital["signals"]["rewrite_missed"] is False
+    written = kept["Who wrote Dune?"]
+    assert written["source"] == "correction" and written["response"] == "ANSWER: Frank Herbert"
+    assert written["signals"]["rewrite_missed"] is True and written["signals"]["correction"]
+    assert written["signals"]["missed_answer"] == "Isaac Asimov"
+    assert written["reasoning"] == "" and "Asimov" not in written["response"]
     manifest = freeze(store, tmp_path / "datasets")
-    assert manifest["sources"] == {"correction": 2}
+    assert manifest["sources"] == {"correction": 3}
 
 
 @pytest.mark.usefixtures("store_backend")  # SQLite, then Postgres
@@ -209,3 +215,33 @@ async def test_a_late_correction_reaches_the_next_dataset_without_a_duplicate(
     assert trained in line and gold[trained] in line and held not in line
     [kept_out] = heldout_rows(store)
     assert kept_out["question"] == held and kept_out["correction"] == gold[held]
+
+
+async def test_every_correction_yields_one_example_when_the_rewriter_always_misses(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """A rewriter too small to reach any correction: each corrected exchange still gives one
+    example, its answer the correction verbatim (the family's own format, not normalised)."""
+    rules = {"QUERY:": "REASONING: I think so.\nANSWER: 7", "Sort": "3, 2, 1", "count": "5"}
+    c = council_of(tmp_path, embedder, rules)
+    assert c.memory is not None
+    store = c.memory.store
+    asked = {
+        "Sort these numbers in descending order: 1, 3, 2": "['3', '2', '1']",
+        "Sort these numbers in descending order: 9, 4, 8": "['9', '8', '4']",
+        'How many times does the letter "a" appear in "banana"? count': "3",
+    }
+    for question, gold in asked.items():
+        v = await c.ask(question)
+        assert v.exchange_id
+        store.add_feedback(v.exchange_id, -1, "wrong", gold)
+    report = await harvest(c, since="1h")
+    assert [i.status for i in report.items] == ["accepted"] * 3, report.items
+    kept = {e["messages"][-1]["content"]: e for e in examples(store)}
+    assert {q: e["response"] for q, e in kept.items()} == {
+        q: f"ANSWER: {gold}" for q, gold in asked.items()
+    }
+    for e in kept.values():
+        assert e["source"] == "correction" and e["signals"]["rewrite_missed"] is True
+        assert e["signals"]["missed_answer"] == "7" and e["quality"] >= 0.7
+    assert (await harvest(c, since="1h")).considered == 0  # done once, not again

@@ -40,6 +40,8 @@ class Rewrite:
 
     @property
     def text(self) -> str:
+        if not self.reasoning:  # an answer alone (one written from a correction)
+            return f"ANSWER: {self.answer}"
         return f"REASONING: {self.reasoning}\nANSWER: {self.answer}"
 
 

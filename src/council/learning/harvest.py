@@ -2,6 +2,9 @@
 
 A 👎 that carried a correction is gold: Agent-0 is told the right answer and the gate admits
 the rewrite only when its final answer agrees with it; the example's source is "correction".
+When the rewrite misses the correction (a small rewriter often does), the example is written
+from the correction itself, a short "ANSWER: <correction>" in the user's own wording, with
+`rewrite_missed` in its provenance: every correction yields one example.
 
 Idempotent: a harvested exchange gets a row in `harvests` (accepted or rejected) in the same
 transaction as its rewrite and example, so a second run skips it, unless a correction came
@@ -105,11 +108,14 @@ async def _one(
     if platinum is not None and platinum.answer != rw.answer:
         rw.reasoning += f" (The {platinum.decided_by} corrected the answer.)"
         rw.answer = platinum.answer
+    missed = None
+    if correction is not None and not agrees(rw.answer, correction):
+        missed, rw = rw.answer, from_correction(rw, correction)
     signals = Signals(
         verifier=verify_answer(question, rw.answer),
         correction=None if correction is None else agrees(rw.answer, correction),
         agreement=rw.agreement,
-        judge=await _judge(council, question, rw),
+        judge=None if missed is not None else await _judge(council, question, rw),
         heuristic=heuristic_score(bad, rw.text),
     )
     quality = quality_score(signals)
@@ -121,6 +127,8 @@ async def _one(
         admitted and quality >= s.learning.quality_threshold and signals.correction is not False
     )
     reason = refused or _refusal(signals, quality, s.learning.quality_threshold, rw, correction)
+    if missed is not None and reason is None:
+        reason = f"the rewrite's answer {missed!r} missed the correction: written from it"
     messages = [Message.coerce(m) for m in json.loads(row["messages_json"])]
     rewrite = ExchangeRecord(
         id=new_exchange_id(),
@@ -137,7 +145,8 @@ async def _one(
     )  # fmt: skip
     provenance = {**signals.to_dict(), "tool": rw.tool, "arbiter": platinum and platinum.provenance,
                   "samples": rw.samples, "reason": reason, "user_correction": correction,
-                  "from_correction": correction is not None}  # fmt: skip
+                  "from_correction": correction is not None, "rewrite_missed": missed is not None,
+                  "missed_answer": missed}  # fmt: skip
     example = {
         "source": "harvest" if correction is None else "correction",
         "exchange_ids": [row["id"], rewrite.id], "messages": messages,
@@ -154,6 +163,13 @@ async def _one(
         council.memory.table.add([memory_id], vector[None, :])
     return HarvestItem(row["id"], question, "accepted" if accepted else "rejected", quality,
                        reason, rw.answer, rewrite.id, example_id)  # fmt: skip
+
+
+def from_correction(rw: Rewrite, correction: str) -> Rewrite:
+    """The example a missed rewrite leaves: the question answered with the correction itself,
+    as the user wrote it (the family's own format), no reasoning the rewriter did not reach."""
+    answer = correction.strip()
+    return Rewrite(rw.question, "", answer, rw.agent, [answer], None, rw.tool, rw.cost_usd)
 
 
 def _refusal(
