@@ -88,7 +88,8 @@ def generate(docs: int, seed: int) -> tuple[dict[str, str], list[Item]]:
             continue
         names.add(word)
         x = f"The {word} {NOUN[kind]}"
-        n, p, y = rng.randint(120, 9800), f"{rng.choice(FIRST)} {rng.choice(LAST)}", rng.randint(1850, 2015)
+        n, p = rng.randint(120, 9800), f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        y = rng.randint(1850, 2015)
         facts = [nf.format(x=x, n=n), pf.format(x=x, p=p), yf.format(x=x, y=y)]
         body = [*facts, *rng.sample(FILLER, 2)]
         rng.shuffle(body)
@@ -189,7 +190,8 @@ def report(out: Path) -> None:
           f"(target >= 0.80: {'met' if k / n >= 0.8 else 'NOT met'}), head calls "
           f"{statistics.mean(x['head_calls'] for x in lines):.2f} per question")  # fmt: skip
     for h in heads:
-        answered = sum(1 for x in lines for v in x["votes"] if v["head"] == h and not v["abstained"])
+        said = [v for x in lines for v in x["votes"] if v["head"] == h and not v["abstained"]]
+        answered = len(said)
         print(f"  {h:<16}{sum(single[h]) / n:>7.3f}  ({sum(single[h])}/{n}; answered {answered})")
     best = max(models, key=lambda h: sum(single[h]))
     wins = sum(a and not b for a, b in zip(council, single[best], strict=True))

@@ -136,6 +136,8 @@ async def test_a_model_majority_that_agrees_with_the_tool_keeps_its_win() -> Non
 def test_exact_override_leaves_the_count_alone_without_an_exact_answer() -> None:
     t = tally([0, 0, 1], [1.0, 1.0, 1.0])
     assert exact_override(t, [False, False, False], [1.0, 1.0, 1.0]) is None
-    assert exact_override(t, [True, False, False], [1.0, 1.0, 1.0]) is None  # it won anyway
+    agreed = exact_override(t, [False, True, False], [1.0, 1.0, 1.0])  # the count was right
+    assert agreed is not None and agreed.outvoted == 0 and agreed.tally.winner == 0
+    assert agreed.tally.winner_index == 1 and agreed.tally.confidence == t.confidence
     won = exact_override(t, [False, False, True], [1.0, 1.0, 1.0])
     assert won is not None and won.tally.winner == 1 and won.index == 2 and won.outvoted == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -181,7 +181,8 @@ def exact_override(
     tally: Tally, exact: Sequence[bool], weights: Sequence[float]
 ) -> Grounded | None:
     """Let an answer a deterministic tool computed from the question (calculator, dates, units)
-    win over a cluster that disagrees with it.
+    win over a cluster that disagrees with it; when the count agrees, its answer speaks for
+    the cluster ("7 * 8 = 56", not a persona's sentence around 56).
 
     Sampled copies of one small model agree on the same wrong product ("7 * 8 = 49"); a tool
     that answered at all answered exactly (it abstains on what it cannot compute). Its
@@ -191,8 +192,11 @@ def exact_override(
     if tally.winner is None:
         return None
     mine = [i for i, e in enumerate(exact) if e and tally.clusters[i] is not None]
-    if not mine or any(tally.clusters[i] == tally.winner for i in mine):
+    if not mine:
         return None
+    agree = [i for i in mine if tally.clusters[i] == tally.winner]
+    if agree:  # the count is right; the tool's own words speak for it ("7 * 8 = 56")
+        return Grounded(replace(tally, winner_index=agree[0]), agree[0], 0)
     count: dict[int, int] = {}
     for i in mine:
         c = tally.clusters[i]

@@ -117,7 +117,7 @@ def count_decision(b: Ballot, by_quality: bool) -> Decision:
         why += f"), outranks {o.outvoted} answers that do not contain it"
     else:
         return Decision(b, t, w, t.winner_index)
-    return Decision(b, o.tally, w, o.index, notes=[why])
+    return Decision(b, o.tally, w, o.index, notes=[why] if o.outvoted else [])
 
 
 def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
