@@ -32,9 +32,10 @@ How it stays affordable on 2 CPU cores, and what that means for the figures:
   seed as asking it alone); its latency is that ballot's batch (an upper bound);
 - answers are right when the number extracted from them equals the gold answer exactly.
 
-The packaged catalogue's tool heads (calculator, reader: heads/tools.py) sit beside the model
-heads unless --no-tool-heads; single heads are the model heads (a tool head alone abstains
-on what it cannot do).
+The packaged catalogue's tool heads (calculator, reader, dates, units: heads/tools.py) sit
+beside the model heads unless --no-tool-heads; single heads are the model heads (a tool head
+alone abstains on what it cannot do). An answer the calculator computed outranks a count that
+disagrees (ballot/vote.py exact_override).
 --family letter_counting is a family where no tool applies (both tool heads abstain).
 
     python benchmarks/strategies.py [--items 200] [--heavy-items N] [--strategies vote,auto]
@@ -480,7 +481,7 @@ def main() -> None:
         "--no-tool-heads",
         dest="tool_heads",
         action="store_false",
-        help="leave the packaged catalogue's tool heads (calculator, reader) out",
+        help="leave the packaged catalogue's tool heads (calculator, reader, dates, units) out",
     )
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(
