@@ -14,7 +14,7 @@ Per item results go to --out as they finish; a rerun with the same --out skips t
 already there (resumable on a busy machine), and the report covers every item in the file.
 
     python benchmarks/reading.py [--docs 20] [--seed 7] [--max-tokens 32] [--concurrency 4]
-                                 [--data-dir DIR] [--out F] [--report]
+                                 [--data-dir DIR] [--out F] [--report] [--shard K/N] [--reverse]
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ async def run(args: argparse.Namespace) -> None:
     began = time.perf_counter()
     print(f"council ingest: {ingest(docs_dir, args.data_dir)} ({time.perf_counter() - began:.0f}s)")
     done = _done(args.out)
-    todo = [(k, it) for k, it in enumerate(items) if k not in done]
+    shard, shards = args.shard
+    todo = [(k, it) for k, it in enumerate(items) if k not in done and k % shards == shard]
+    todo = todo[::-1] if args.reverse else todo
     specs = [h.model_copy(update={"timeout_s": 3600.0}) for h in packaged_catalogue() if h.enabled]
     settings = Settings(heads=specs, data_dir=args.data_dir, memory=True, facts=False,
                         queue_size=max(16, 8 * args.concurrency * len(specs)))  # fmt: skip
@@ -214,8 +216,15 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--data-dir", type=Path, default=None, help="a fresh dir (default: temp)")
     ap.add_argument("--out", type=Path, default=None, help="per-item results (JSONL)")
-    ap.add_argument("--report", action="store_true", help="only report --out's items")
+    ap.add_argument("--report", action="store_true", help="only report --out's items (files)")
+    ap.add_argument("--reverse", action="store_true", help="last items first (a 2nd process)")
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: only the items whose index is K mod N (N processes, one --out each)",
+    )
     args = ap.parse_args()
+    args.shard = tuple(int(x) for x in args.shard.split("/"))
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-reading-"))
     args.out = args.out or args.data_dir / "reading.jsonl"
     if args.report:
