@@ -32,9 +32,10 @@ How it stays affordable on 2 CPU cores, and what that means for the figures:
   seed as asking it alone); its latency is that ballot's batch (an upper bound);
 - answers are right when the number extracted from them equals the gold answer exactly.
 
-The packaged catalogue's tool heads (calculator, reader: heads/tools.py) sit beside the model
-heads unless --no-tool-heads; single heads are the model heads (a tool head alone abstains
-on what it cannot do).
+The packaged catalogue's tool heads (calculator, reader, dates, units: heads/tools.py) sit
+beside the model heads unless --no-tool-heads; single heads are the model heads (a tool head
+alone abstains on what it cannot do). An answer the calculator computed outranks a count that
+disagrees (ballot/vote.py exact_override).
 --family letter_counting is a family where no tool applies (both tool heads abstain).
 
     python benchmarks/strategies.py [--items 200] [--heavy-items N] [--strategies vote,auto]
@@ -443,6 +444,36 @@ def report(results: dict[str, Tally], args: argparse.Namespace, wall: float) -> 
         )
 
 
+def report_file(path: Path) -> None:
+    """A (cut-short) run's --out file: each strategy against the best single model head, on
+    the items every strategy finished (a busy box may stop a run anywhere)."""
+    by: dict[str, dict[int, dict[str, Any]]] = {}
+    for line in path.read_text().splitlines():
+        x = json.loads(line)
+        by.setdefault(x["strategy"], {})[x["item"]] = x
+    items = sorted(set.intersection(*(set(d) for d in by.values())))
+    votes = {k: by["vote"][k]["votes"] for k in items}
+    heads = [v["head"] for v in votes[items[0]] if v["logprob"] is not None]  # model heads
+    single = {
+        h: [any(v["head"] == h and right(v["answer"], by["vote"][k]["gold"]) for v in votes[k])
+            for k in items]
+        for h in heads
+    }  # fmt: skip
+    n, best = len(items), max(heads, key=lambda h: sum(single[h]))
+    print(f"{path}: {n} items finished by every strategy")
+    for h in heads:
+        print(f"  single {h:<16}{sum(single[h]) / n:.3f}  ({sum(single[h])}/{n})")
+    for s, d in by.items():
+        c = [d[k]["correct"] for k in items]
+        w = sum(a and not b for a, b in zip(c, single[best], strict=True))
+        lo = sum(b and not a for a, b in zip(c, single[best], strict=True))
+        ci = wilson(sum(c), n)
+        print(f"{s}: {sum(c) / n:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], head calls "
+              f"{statistics.mean(d[k]['head_calls'] for k in items):.2f}; vs best single head "
+              f"{best}: {w} wins, {lo} losses, one-sided exact McNemar p={mcnemar_p(w, lo):.3g}"
+              )  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--items", type=int, default=200)
@@ -475,12 +506,13 @@ def main() -> None:
         help="full-council questions (another seed) the router learns from first; 0: none",
     )
     ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
+    ap.add_argument("--report", type=Path, default=None, help="only report an --out file")
     ap.add_argument("--family", choices=sorted(FAMILIES), default="basic_arithmetic")
     ap.add_argument(
         "--no-tool-heads",
         dest="tool_heads",
         action="store_false",
-        help="leave the packaged catalogue's tool heads (calculator, reader) out",
+        help="leave the packaged catalogue's tool heads (calculator, reader, dates, units) out",
     )
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(
@@ -490,6 +522,9 @@ def main() -> None:
         help="where the converted model lives (default: a temp dir)",
     )
     args = ap.parse_args()
+    if args.report is not None:
+        report_file(args.report)
+        return
     if args.quick:
         args.items, args.strategies, args.warmup = 10, "vote,auto,rank,debate", 30
         args.latency_items = min(args.latency_items, 4)

@@ -180,6 +180,9 @@ class Completion:
     # A reader's answer is a span copied from recalled text: how well that text matched the
     # question (cosine). The ballot lets a well-grounded span outrank answers without it.
     grounding: float | None = None
+    # A deterministic tool computed this answer from the question alone (calculator, dates,
+    # units): the ballot lets it outrank model answers that disagree.
+    exact: bool = False
 
     @property
     def ok(self) -> bool:

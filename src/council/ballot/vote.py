@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -126,7 +126,8 @@ GROUNDED_MIN = 0.6
 
 @dataclass(frozen=True)
 class Grounded:
-    """A grounded span that outranked the count: who said it, and over whom."""
+    """An answer that outranked the count (a grounded span, an exact tool's result): who
+    said it, and over whom."""
 
     tally: Tally
     index: int
@@ -174,6 +175,40 @@ def grounded_override(
     assert mine is not None
     won = Tally(tally.clusters, tally.weights, mine, best, support / answered if answered else 0.0)
     return Grounded(won, best, len(winners))
+
+
+def exact_override(
+    tally: Tally, exact: Sequence[bool], weights: Sequence[float]
+) -> Grounded | None:
+    """Let an answer a deterministic tool computed from the question (calculator, dates, units)
+    win over a cluster that disagrees with it; when the count agrees, its answer speaks for
+    the cluster ("7 * 8 = 56", not a persona's sentence around 56).
+
+    Sampled copies of one small model agree on the same wrong product ("7 * 8 = 49"); a tool
+    that answered at all answered exactly (it abstains on what it cannot compute). Its
+    confidence stays the share of answered weight that agrees with it. Among disagreeing exact
+    answers (two tools read one question differently) the cluster with most of them wins.
+    """
+    if tally.winner is None:
+        return None
+    mine = [i for i, e in enumerate(exact) if e and tally.clusters[i] is not None]
+    if not mine:
+        return None
+    agree = [i for i in mine if tally.clusters[i] == tally.winner]
+    if agree:  # the count is right; the tool's own words speak for it ("7 * 8 = 56")
+        return Grounded(replace(tally, winner_index=agree[0]), agree[0], 0)
+    count: dict[int, int] = {}
+    for i in mine:
+        c = tally.clusters[i]
+        assert c is not None
+        count[c] = count.get(c, 0) + 1
+    best = max(mine, key=lambda i: (count[tally.clusters[i] or 0], -i))
+    cluster = tally.clusters[best]
+    assert cluster is not None
+    answered = sum(tally.weights.values())
+    share = tally.weights.get(cluster, 0.0) / answered if answered else 0.0
+    outvoted = sum(1 for c in tally.clusters if c == tally.winner)
+    return Grounded(Tally(tally.clusters, tally.weights, cluster, best, share), best, outvoted)
 
 
 def _plain(text: str) -> str:

@@ -108,6 +108,8 @@ STOP = frozenset(
 
 
 class Reader:
+    exact = False  # a span of whatever was recalled: grounded, not computed
+
     def __init__(self, embedder: Embedder | None):
         self.embedder = embedder
 

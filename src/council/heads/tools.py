@@ -9,7 +9,7 @@ finish_reason "abstain" and no error: the ballot counts it as neither a vote nor
     [[heads]]
     id = "calculator"
     kind = "tool"
-    tool = "calculator"      # calculator | reader  (TOOLS below)
+    tool = "calculator"      # calculator | reader | dates | units  (TOOLS below)
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ class ToolAnswer:
 
 
 class Tool(Protocol):
-    """A deterministic answerer; `answer` may block (the head runs it in a thread)."""
+    """A deterministic answerer; `answer` may block (the head runs it in a thread).
+    `exact`: its answers are computed from the question alone, so they are right whenever it
+    answers (the reader's are not: they are read from whatever was recalled)."""
+
+    exact: bool
 
     def answer(self, messages: list[Message]) -> ToolAnswer: ...
 
@@ -58,7 +62,19 @@ def _reader(ctx: HeadContext | None) -> Tool:
     return Reader(ctx.embedder() if ctx is not None else None)
 
 
-TOOLS = {"calculator": _calculator, "reader": _reader}
+def _dates(ctx: HeadContext | None) -> Tool:
+    from council.heads.dates import Dates
+
+    return Dates()
+
+
+def _units(ctx: HeadContext | None) -> Tool:
+    from council.heads.units import Units
+
+    return Units()
+
+
+TOOLS = {"calculator": _calculator, "reader": _reader, "dates": _dates, "units": _units}
 
 
 class ToolHead(Head):
@@ -91,7 +107,10 @@ class ToolHead(Head):
                 for _ in range(n)
             ]
         # Deterministic: n samples are n copies of the one answer.
+        exact = getattr(self.tool, "exact", False)
         return [
-            Completion(self.id, found.text, ms, tool=found.ran, grounding=found.grounding)
+            Completion(
+                self.id, found.text, ms, tool=found.ran, grounding=found.grounding, exact=exact
+            )
             for _ in range(n)
         ]

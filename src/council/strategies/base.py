@@ -17,7 +17,7 @@ import numpy as np
 
 from council.ballot.json_vote import extract_json, no_valid_answer
 from council.ballot.normalize import Extracted, extract_answer
-from council.ballot.vote import Tally, cluster_answers, grounded_override, tally
+from council.ballot.vote import Tally, cluster_answers, exact_override, grounded_override, tally
 from council.config import HeadSpec, Settings
 from council.errors import NoValidAnswerError
 from council.strategies.failures import require_answer
@@ -108,14 +108,17 @@ class Decision:
 def count_decision(b: Ballot, by_quality: bool) -> Decision:
     w = b.weights(by_quality)
     t = tally(b.clusters, w, b.vectors, b.trust())
-    texts = [c.text for c in b.completions]
-    g = grounded_override(t, texts, [c.grounding for c in b.completions], w)
-    if g is None:
+    cs = b.completions
+    if o := exact_override(t, [c.exact and c.answered for c in cs], w):
+        c = cs[o.index]
+        why = f"{c.head} computed it ({c.tool}): outranks {o.outvoted} answers that disagree"
+    elif o := grounded_override(t, [c.text for c in cs], [c.grounding for c in cs], w):
+        c = cs[o.index]
+        why = f"{c.head}'s span {c.text!r}, read from recalled text (similarity {c.grounding:.2f}"
+        why += f"), outranks {o.outvoted} answers that do not contain it"
+    else:
         return Decision(b, t, w, t.winner_index)
-    c = b.completions[g.index]
-    why = (f"{c.head}'s span {c.text!r}, read from recalled text (similarity "
-           f"{c.grounding:.2f}), outranks {g.outvoted} answers that do not contain it")  # fmt: skip
-    return Decision(b, g.tally, w, g.index, notes=[why])
+    return Decision(b, o.tally, w, o.index, notes=[why] if o.outvoted else [])
 
 
 def round_summary(name: str, b: Ballot, **extra: Any) -> dict[str, Any]:
@@ -369,11 +372,8 @@ def require_valid(answer: str, schema: dict[str, Any], b: Ballot) -> None:
 
 def tool_notes(completions: list[Completion]) -> list[str]:
     """What each tool head ran (its expression, the sentence it read), or why it abstained."""
-    return [
-        f"{c.head} {'abstained' if c.abstained else 'answered'}: {c.tool}"
-        for c in completions
-        if c.tool is not None
-    ]
+    done = {True: "abstained", False: "answered"}
+    return [f"{c.head} {done[c.abstained]}: {c.tool}" for c in completions if c.tool is not None]
 
 
 Strategy = Callable[[Context], Awaitable[Decision]]
