@@ -18,6 +18,7 @@ and the plan Postgres chose for each is printed.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,23 @@ def fresh_database(base_url: str, name: str, maintenance_mem: str, workers: int)
     return make_url(base_url).set(database=name).render_as_string(hide_password=False)
 
 
+def _report_build_progress(url: str, done: threading.Event, every: float = 30.0) -> None:
+    """Print the index build's progress (pg_stat_progress_create_index) until `done`: a build
+    stopped before it ends still says how far it got, and when."""
+    began = time.perf_counter()
+    with psycopg.connect(_dsn(url), autocommit=True) as conn:
+        while not done.wait(every):
+            got = conn.execute(
+                "SELECT phase, tuples_done, tuples_total, blocks_done, blocks_total "
+                "FROM pg_stat_progress_create_index"
+            ).fetchone()
+            if got:
+                phase, tuples, total, blocks, blocks_total = got
+                print(f"{'':>9} (HNSW build at {time.perf_counter() - began:.0f} s: {phase}, "
+                      f"tuples {tuples:,}/{total:,}, blocks {blocks:,}/{blocks_total:,})",
+                      flush=True)  # fmt: skip
+
+
 def load(url: str, stored: np.ndarray, users: np.ndarray) -> tuple[float, float]:
     """Binary COPY of every row, then VACUUM ANALYZE; (copy s, vacuum analyze s)."""
     open_db(url).close()  # the store's schema, migrated
@@ -169,6 +187,7 @@ def load(url: str, stored: np.ndarray, users: np.ndarray) -> tuple[float, float]
                 for i, v in enumerate(stored):
                     copy.write_row((f"m{i}", "note", users[i], 0.0, v.tobytes(), v))
         copied = time.perf_counter() - started
+        print(f"{'':>9} (COPY of {len(stored):,} rows took {copied:.0f} s)", flush=True)
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE memories")
         return copied, time.perf_counter() - started
@@ -183,7 +202,10 @@ def bench_postgres(
     copied, analyzed = load(url, stored, users)
     store = open_db(url)
     started = time.perf_counter()
+    done = threading.Event()
+    threading.Thread(target=_report_build_progress, args=(url, done), daemon=True).start()
     table = PgVectorTable(store, "memories", stored.shape[1], "bench")
+    done.set()
     build: float | None = time.perf_counter() - started
     size = store.query(f"SELECT pg_relation_size('memories_hnsw_{stored.shape[1]}')")[0][0]
     rows = [

@@ -44,6 +44,10 @@ class Replica(ServerProcess):
     def stop(self) -> None:
         if self.spied:  # stop the server; py-spy writes its file when its target exits
             psutil.Process(self.pid).terminate()
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                print(f"py-spy did not finish: see {self.log}", file=sys.stderr)
         super().stop()
 
 
