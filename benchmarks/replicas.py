@@ -147,11 +147,16 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="the store in Postgres (pgserver)")
     ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                     help="record exchanges in the store, with the embedder")  # fmt: skip
+    ap.add_argument("--torch-threads", type=int,
+                    help="OMP_NUM_THREADS for the replicas (the embedder's torch threads; "
+                         "unset: torch's default, one per core)")  # fmt: skip
     ap.add_argument("--profile", type=Path, help="one replica under py-spy; raw stacks here")
     args = ap.parse_args()
     if not Path(REDIS_SERVER).exists():
         sys.exit(f"{REDIS_SERVER} is missing: apt-get install redis-server")
     print("$ python benchmarks/replicas.py " + " ".join(sys.argv[1:]), flush=True)
+    if args.torch_threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)  # inherited by the replicas
 
     from council.config import HeadSpec, Settings
     from council.storage import open_store
