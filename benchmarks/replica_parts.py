@@ -88,18 +88,27 @@ def postgres(where: Path) -> Postgres:
     return Postgres(server, str(server.get_uri("council")))
 
 
+# Leaf frames of threads that wait, not run (a pool worker's queue.get, a lock, the selector).
+WAITS = ("Condition.wait", "Event.wait", "_worker (concurrent/futures/thread.py", ".select (")
 # Where a sample's CPU went: the first part matched walking from the leaf frame to the root.
 PARTS = (
-    ("json", ("/json/", "orjson")),
+    ("json", ("json/", "orjson")),
     ("pydantic", ("pydantic",)),
-    ("logging", ("/logging/",)),
-    ("store: sqlite3/psycopg", ("sqlite3", "psycopg", "council/db/")),
-    ("redis client", ("/redis/",)),
-    ("http client (httpx/httpcore/h11)", ("/httpx/", "/httpcore/", "/h11/")),
-    ("embedder (torch/transformers)", ("/torch/", "transformers", "council/embeddings")),
-    ("faiss", ("faiss",)),
-    ("server (uvicorn/starlette/fastapi)", ("/uvicorn/", "/starlette/", "/fastapi/")),
-    ("asyncio/threads", ("/asyncio/", "/threading.py", "/concurrent/", "/selectors.py")),
+    ("logging", ("logging/",)),
+    ("store: sqlite3/psycopg", ("sqlite3/", "psycopg/", "council/db/")),
+    ("redis client", ("redis/",)),
+    ("openai SDK", ("openai/",)),
+    ("http (httpx/httpcore/h11/anyio)", ("httpx/", "httpcore/", "h11/", "anyio/")),
+    (
+        "embedder (torch/transformers)",
+        ("torch/", "transformers/", "sentence_transformers/", "tokenizers/", "council/embeddings"),
+    ),
+    ("faiss", ("faiss/",)),
+    ("server (uvicorn/starlette/fastapi)", ("uvicorn/", "starlette/", "fastapi/")),
+    (
+        "asyncio/threads/socket",
+        ("asyncio/", "threading.py", "concurrent/", "selectors.py", "socket.py", "ssl.py"),
+    ),
     ("council (own code)", ("council/",)),
 )
 
@@ -114,12 +123,15 @@ def spy_summary(path: Path, top: int = 15) -> str:
         frames = stack.split(";")
         if any("_find_and_load" in f for f in frames):
             continue  # imports at start-up, not the workload
+        if any(w in frames[-1] for w in WAITS):
+            continue  # a thread waiting: py-spy's idle test does not catch these here
         n = int(count)
         total += n
         leaf_first = frames[::-1]
         part = "other"
         for f in leaf_first:
-            hit = next((name for name, keys in PARTS if any(k in f for k in keys)), None)
+            where = f.rpartition(" (")[2]  # "module/path.py:line)"
+            hit = next((name for name, keys in PARTS if any(k in where for k in keys)), None)
             if hit:
                 part = hit
                 break
@@ -127,7 +139,8 @@ def spy_summary(path: Path, top: int = 15) -> str:
         council = next((f for f in leaf_first if "council/" in f), None)
         if council:
             own[council] += n
-    lines = [f"py-spy: {total} samples at 100 Hz (imports left out)", "CPU by part (leaf-most):"]
+    lines = [f"py-spy: {total} samples at 100 Hz (imports and waits left out)",
+             "CPU by part (leaf-most):"]  # fmt: skip
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in parts.most_common()]
     lines.append(f"innermost council frame of each sample (top {top}):")
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
