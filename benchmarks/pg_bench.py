@@ -28,7 +28,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from sqlalchemy.engine import make_url
 
-from council.memory.pgvector_index import _MAX_EF, PgVectorTable
+from council.memory.pgvector_index import _FILTER_MARGIN, _MAX_EF, PgVectorTable
 from council.memory.store import Store
 from council.storage import open_db
 
@@ -70,13 +70,16 @@ class _UserInSql:
         self, conn: psycopg.Connection[Any], table: PgVectorTable, user: str, share: float
     ):
         self.conn, self.table, self.user = conn, table, user
-        self.ef = int(min(_MAX_EF, max(table.ef_search, 5) * max(1.0, 0.1 / share)))
+        # the beam PgVectorTable.search asks for, and past pgvector's limit an exact sort
+        wanted = max(table.ef_search, int(_FILTER_MARGIN * 5 / share))
+        self.ef, exact = min(wanted, _MAX_EF), wanted > _MAX_EF
         dim = int(table.dim)
         dist = f"embedding::vector({dim}) <=> %s::vector({dim})"
         self.sql = (
             f"SELECT id, 1 - ({dist}) FROM memories WHERE vector_dims(embedding) = {dim} "
             f"AND user_id = %s AND (session_id IS NULL OR session_id != %s) "
-            f"AND (success IS NULL OR success = 1) ORDER BY {dist} LIMIT %s"
+            f"AND (success IS NULL OR success = 1) ORDER BY {f'({dist}) + 0' if exact else dist} "
+            "LIMIT %s"
         )
 
     def args(self, query: np.ndarray, k: int) -> tuple[Any, ...]:
