@@ -17,6 +17,14 @@ Target (from the issue): p99 <= 5 ms at 1M with recall@5 >= 0.95.
 
     python benchmarks/memory_bench.py [--sizes 10000,100000,1000000] [--grid 32/80,16/40]
     python benchmarks/memory_bench.py --backend postgres [--database-url postgresql://...]
+        [--pg-maintenance-mem 2GB] [--pg-workers 1] [--pg-dir DIR]
+
+What issue 18's figures ran (the first line of the output repeats the command):
+
+    python benchmarks/memory_bench.py --backend postgres --sizes 100000 --no-add \
+        --pg-maintenance-mem 2GB --pg-workers 1
+    python benchmarks/memory_bench.py --backend postgres --sizes 1000000 --no-add \
+        --singles 20 --pg-maintenance-mem 3GB --pg-workers 1
 
 `--backend postgres` adds pgvector's HNSW (benchmarks/pg_bench.py) next to FAISS on the same
 vectors, queries and ground truth.
