@@ -17,6 +17,14 @@ Target (from the issue): p99 <= 5 ms at 1M with recall@5 >= 0.95.
 
     python benchmarks/memory_bench.py [--sizes 10000,100000,1000000] [--grid 32/80,16/40]
     python benchmarks/memory_bench.py --backend postgres [--database-url postgresql://...]
+        [--pg-maintenance-mem 2GB] [--pg-workers 1] [--pg-dir DIR]
+
+What issue 18's figures ran (the first line of the output repeats the command):
+
+    python benchmarks/memory_bench.py --backend postgres --sizes 100000 --no-add \
+        --pg-maintenance-mem 2GB --pg-workers 1
+    python benchmarks/memory_bench.py --backend postgres --sizes 1000000 --no-add \
+        --singles 20 --pg-maintenance-mem 3GB --pg-workers 1
 
 `--backend postgres` adds pgvector's HNSW (benchmarks/pg_bench.py) next to FAISS on the same
 vectors, queries and ground truth.
@@ -31,11 +39,13 @@ import os
 import platform
 import random
 import re
+import sys
 import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,24 +204,33 @@ def bench_add(mixture: Mixture, dim: int, tmp: Path) -> None:
 
 def bench_size(
     n: int, mixture: Mixture, dim: int, queries: np.ndarray, tmp: Path,
-    grid: list[tuple[int, int]], pg_url: str | None = None,
+    grid: list[tuple[int, int]], pg: dict[str, Any] | None = None,
 ) -> list[str]:  # fmt: skip
     stored = mixture.sample(n)
     ids = np.arange(n, dtype=np.int64)
     truth = exact_top(stored, queries)
-    # Filters like per-user recall: random subsets, scored against brute force over the subset.
+    # Filters like per-user recall: users owning a random share of the rows each (disjoint),
+    # scored against brute force over the user's rows; the rest belong to "others".
     rng = np.random.default_rng(n)
+    draw = rng.random(n)
+    users = np.full(n, "others", dtype=object)
     filters = []
-    for frac in FILTERS:
-        allowed = ids[rng.random(n) < frac]
-        filters.append((frac, allowed, allowed[exact_top(stored[allowed], queries[:FILTER_Q])]))
+    low = 0.0
+    for j, frac in enumerate(FILTERS):
+        mask = (draw >= low) & (draw < low + frac)
+        low += frac
+        allowed = ids[mask]
+        users[mask] = f"user{j}"
+        truth_f = allowed[exact_top(stored[allowed], queries[:FILTER_Q])]
+        filters.append((frac, allowed, truth_f, f"user{j}"))
     rows = []
-    if pg_url:
+    if pg:
         from benchmarks.pg_bench import bench_postgres
 
         rows += bench_postgres(
-            n, stored, queries, truth, filters, pg_url, time_queries, row, FILTER_Q
-        )
+            n, stored, queries, truth, filters, users, pg["url"], time_queries, row, FILTER_Q,
+            pg["maintenance_mem"], pg["workers"],
+        )  # fmt: skip
     flat = VectorIndex(tmp / f"flat{n}", dim, approx_threshold=n + 1)
     flat.rebuild(ids, stored)
     # Flat at 1M is ~0.1 s a query: 200 timings give its p99 to within a few percent.
@@ -230,7 +249,7 @@ def bench_size(
             rows.append(row(n, f"hnsw M={m} efC={efc} ef={ef}", build, timing, len(queries)))
             build = None
         hnsw.ef_search = 128
-        for frac, allowed, allowed_truth in filters:
+        for frac, allowed, allowed_truth, _user in filters:
             timing = time_queries(hnsw, queries[:FILTER_Q], allowed_truth, allowed)
             label = f"  ef=128, {frac:.1%} allowed ({len(allowed):,})"
             rows.append(row(n, label, None, timing, FILTER_Q))
@@ -268,6 +287,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=["faiss", "postgres"], default="faiss")
     parser.add_argument("--no-add", action="store_true", help="skip the raw add throughput part")
     parser.add_argument("--database-url", help="Postgres with pgvector (default: pgserver)")
+    parser.add_argument("--pg-dir", type=Path, help="pgserver's data dir (default: a temp dir)")
+    parser.add_argument(
+        "--pg-maintenance-mem", default="2GB", help="maintenance_work_mem for the HNSW build"
+    )
+    parser.add_argument(
+        "--pg-workers", type=int, default=1, help="max_parallel_maintenance_workers (build)"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     grid = [(int(m), int(efc)) for m, efc in (pair.split("/") for pair in args.grid.split(","))]
@@ -276,6 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.embed_threads)
+    print(
+        "$ python benchmarks/memory_bench.py "
+        + " ".join(argv if argv is not None else sys.argv[1:])
+    )
     print(
         f"# Memory benchmark — {platform.processor() or platform.machine()}, torch threads "
         f"{args.embed_threads}, FAISS search threads 1, build threads 2; load average "
@@ -313,13 +343,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{'cpu p99':>7} {'recall@5':>8} {'timed':>5}"
         )
         queries = mixture.sample(args.queries)
-        pg_url = args.database_url
-        if args.backend == "postgres" and not pg_url:
-            from benchmarks.pg_bench import server_url
+        pg: dict[str, Any] | None = None
+        if args.backend == "postgres":
+            pg = {"url": args.database_url, "maintenance_mem": args.pg_maintenance_mem,
+                  "workers": args.pg_workers}  # fmt: skip
+            if not pg["url"]:
+                from benchmarks.pg_bench import server_url
 
-            pg_url, _server = server_url(tmp)
+                pg["url"], pg["server"] = server_url(tmp, args.pg_dir)
         for n in sizes:
-            for line in bench_size(n, mixture, dim, queries, tmp, grid, pg_url):
+            for line in bench_size(n, mixture, dim, queries, tmp, grid, pg):
                 print(line, flush=True)
     print(
         f"\nTarget: p99 <= 5 ms at 1M with recall@5 >= 0.95. "

@@ -4,11 +4,21 @@ The heads are remote with a fixed latency (a small OpenAI-compatible server that
 --delay-ms and answers "4"), so the ratio measures the service (request handling, the store,
 the embedder, Redis-backed limits), not a model. The load is closed-loop: --clients
 concurrent clients, each posting /vote with an API key (its rpm counted in Redis) as soon as
-its last answer came back, spread round robin over the replicas. One replica is measured
-first, then a second joins on the same data dir and Redis and both are measured together.
-Target: two replicas >= 1.7x one. It needs a core per replica (and some for the load).
+its last answer came back, spread round robin over the replicas. The clients run in
+--client-procs processes of their own, so the load generator is not what is measured.
+
+Both replicas start once (same data dir or --postgres database, same Redis); each of --runs
+rounds measures replica A alone, then A and B together, and the median ratio is reported.
+Each measurement also reports the CPU each part used per request (replicas, clients, fake
+heads, Redis, Postgres) and how busy the machine's cores were: a ratio below 2 with the cores
+saturated is the box, not the service. Target: two replicas >= 1.7x one.
 
     python benchmarks/replicas.py [--clients 32] [--seconds 20] [--delay-ms 100] [--heads 3]
+        [--runs 3] [--client-procs 2] [--postgres]
+    python benchmarks/replicas.py --profile prof.txt [--seconds 20]   # one replica, py-spy
+
+`--profile` runs one replica under py-spy (sampling at 100 Hz, the same load) and prints where
+its CPU goes by part (JSON, pydantic, logging, store, Redis, HTTP client, embedder, ...).
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -28,36 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
-from tests.helpers import ServerProcess, free_port, write_config
+from tests.helpers import free_port, write_config
+
+from benchmarks.replica_parts import Replica, cpu_seconds, postgres, spy_summary
 
 REDIS_SERVER = "/usr/bin/redis-server"
 
 
-def fake_head(port: int, delay_ms: float) -> None:
-    """An OpenAI-compatible chat server that takes delay_ms to answer "4" (its own process)."""
-    import uvicorn
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.post("/v1/chat/completions")
-    async def chat(body: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(delay_ms / 1000)
-        choice = {"index": 0, "finish_reason": "stop",
-                  "message": {"role": "assistant", "content": "4"}}  # fmt: skip
-        usage = {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10}
-        return {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [choice], "usage": usage}  # fmt: skip
-
-    # keep-alive longer than the clients': an idle connection closed under a reused one is a
-    # connection error that is no part of the service
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                timeout_keep_alive=120, backlog=4096)  # fmt: skip
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
+def wait_http(url: str, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -68,13 +60,14 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
-async def load(urls: list[str], key: str, clients: int, seconds: float) -> dict[str, Any]:
-    """Closed-loop load for `seconds`; each client sticks to one replica (round robin)."""
+async def load(urls: list[str], key: str, clients: int, start: float, seconds: float) -> dict:
+    """Closed-loop load from wall-clock `start` for `seconds`; client i posts to urls[i % n]."""
     latencies: list[float] = []
     codes: Counter[int] = Counter()
-    stop = time.perf_counter() + seconds
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    await asyncio.sleep(max(0.0, start - time.time()))
+    stop = time.perf_counter() + seconds
 
     async def client(url: str, http: httpx.AsyncClient) -> None:
         while time.perf_counter() < stop:
@@ -89,23 +82,58 @@ async def load(urls: list[str], key: str, clients: int, seconds: float) -> dict[
                 codes[-1] += 1
                 print(f"  request failed: {exc!r}", file=sys.stderr)
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         await asyncio.gather(*(client(urls[i % len(urls)], http) for i in range(clients)))
-    wall = time.perf_counter() - began
-    q = (
-        statistics.quantiles(latencies, n=20, method="inclusive")
-        if len(latencies) > 1
-        else [0] * 19
-    )
+    return {"latencies": latencies, "codes": dict(codes), "wall": time.perf_counter() - began,
+            "cpu": time.process_time() - cpu}  # fmt: skip
+
+
+def _load_proc(job: tuple[list[str], str, int, float, float]) -> dict:
+    return asyncio.run(load(*job))
+
+
+def measure(urls: list[str], key: str, clients: int, seconds: float, procs: int,
+            parts: dict[str, list[int]], pool: Any) -> dict[str, Any]:  # fmt: skip
+    """Load from `procs` processes at once; requests/s, p50/p95 and CPU per request by part."""
+    start = time.time() + 1.0  # every load process begins together, after it is ready
+    share = [clients // procs + (i < clients % procs) for i in range(procs)]
+    # client i of the whole load goes to urls[i % n]: offset each process's urls to keep that
+    jobs = []
+    first = 0
+    for n in share:
+        jobs.append(([urls[(first + j) % len(urls)] for j in range(len(urls))], key, n, start,
+                     seconds))  # fmt: skip
+        first += n
+    before = {name: cpu_seconds(pids) for name, pids in parts.items()}
+    machine = psutil.cpu_times()
+    outs = pool.map(_load_proc, jobs)
+    used = {name: cpu_seconds(pids) - before[name] for name, pids in parts.items()}
+    busy = psutil.cpu_times()
+    idle = (busy.idle + busy.iowait) - (machine.idle + machine.iowait)
+    total = sum(busy) - sum(machine)
+    latencies = sorted(x for o in outs for x in o["latencies"])
+    codes: Counter[int] = Counter()
+    for o in outs:
+        codes.update({int(k): v for k, v in o["codes"].items()})
+    wall = max(o["wall"] for o in outs)
+    ok = len(latencies)
+    used["clients"] = sum(o["cpu"] for o in outs)
+    q = statistics.quantiles(latencies, n=20, method="inclusive") if ok > 1 else [0.0] * 19
     return {
-        "replicas": len(urls),
-        "ok": len(latencies),
-        "statuses": dict(codes),
-        "rps": round(len(latencies) / wall, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "replicas": len(urls), "ok": ok, "statuses": dict(codes), "rps": round(ok / wall, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if ok else None,
         "p95_ms": round(q[18] * 1000, 1),
-    }
+        "cpu_ms_per_request": {k: round(v * 1000 / max(ok, 1), 2) for k, v in used.items()},
+        "machine_busy": round(1 - idle / total, 2) if total else None,
+    }  # fmt: skip
+
+
+def line(r: dict[str, Any]) -> str:
+    cpu = " ".join(f"{k} {v}" for k, v in r["cpu_ms_per_request"].items())
+    return (f"{r['replicas']} replica{'s' if r['replicas'] > 1 else ' '}: {r['rps']:7.1f} req/s  "
+            f"p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms  statuses {r['statuses']}  "
+            f"CPU ms/request: {cpu}  machine busy {r['machine_busy']:.0%}")  # fmt: skip
 
 
 def main() -> None:
@@ -114,15 +142,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per setup")
     ap.add_argument("--delay-ms", type=float, default=100.0, help="each head call's latency")
     ap.add_argument("--heads", type=int, default=3, help="remote heads on the ballot")
+    ap.add_argument("--runs", type=int, default=3, help="rounds of (A alone, A and B)")
+    ap.add_argument("--client-procs", type=int, default=2, help="load generator processes")
+    ap.add_argument("--postgres", action="store_true", help="the store in Postgres (pgserver)")
     ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                     help="record exchanges in the store, with the embedder")  # fmt: skip
-    ap.add_argument("--fake-head", type=int, help=argparse.SUPPRESS)  # the child's mode
+    ap.add_argument("--torch-threads", type=int,
+                    help="OMP_NUM_THREADS for the replicas (the embedder's torch threads; "
+                         "unset: torch's default, one per core)")  # fmt: skip
+    ap.add_argument("--profile", type=Path, help="one replica under py-spy; raw stacks here")
     args = ap.parse_args()
-    if args.fake_head:
-        fake_head(args.fake_head, args.delay_ms)
-        return
     if not Path(REDIS_SERVER).exists():
         sys.exit(f"{REDIS_SERVER} is missing: apt-get install redis-server")
+    print("$ python benchmarks/replicas.py " + " ".join(sys.argv[1:]), flush=True)
+    if args.torch_threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.torch_threads)  # inherited by the replicas
 
     from council.config import HeadSpec, Settings
     from council.storage import open_store
@@ -131,7 +165,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="council-replicas-"))
     data = tmp / "data"
     children: list[subprocess.Popen[bytes]] = []
-    servers: list[ServerProcess] = []
+    servers: list[Replica] = []
+    pg = None
     try:
         redis_port, head_port = free_port(), free_port()
         children.append(subprocess.Popen(
@@ -139,8 +174,8 @@ def main() -> None:
              "--appendonly", "no", "--dir", str(tmp)], stdout=subprocess.DEVNULL,
         ))  # fmt: skip
         children.append(subprocess.Popen(
-            [sys.executable, __file__, "--fake-head", str(head_port),
-             "--delay-ms", str(args.delay_ms)],
+            [sys.executable, str(Path(__file__).with_name("fake_head.py")), str(head_port),
+             str(args.delay_ms)],
         ))  # fmt: skip
         wait_http(f"http://127.0.0.1:{head_port}/docs")
         heads = [HeadSpec(id=f"h{i}", kind="openai", provider="vllm", model=f"fake-{i}",
@@ -149,39 +184,80 @@ def main() -> None:
         extra: dict[str, Any] = (
             {"memory": True} if args.memory else {"memory": False, "embedder": "none"}
         )
+        parts = {"redis": [children[0].pid], "heads": [children[1].pid]}
+        if args.postgres:
+            pg = postgres(tmp / "pg")
+            extra["database_url"] = pg.url
+            parts["postgres"] = pg.pids()
         config = write_config(
             tmp / "council.toml", heads, redis_url=f"redis://127.0.0.1:{redis_port}/0",
             fact_head="none", rpm=1_000_000, log_level="warning", **extra,
         )  # fmt: skip
-        store = open_store(Settings(data_dir=data))  # migrated before the servers start
+        settings = Settings(data_dir=data, database_url=extra.get("database_url"))
+        store = open_store(settings)  # migrated before the servers start
         key = Users(store).add("bench")[1]
         store.close()
 
-        results = []
-        for n in (1, 2):
-            servers.append(ServerProcess(config, data))
-            servers[-1].wait_ready(timeout=600)
+        ctx = multiprocessing.get_context("fork")  # the load needs only httpx: no re-import
+        with ctx.Pool(args.client_procs) as pool:
+            if args.profile:
+                profile(args, config, data, key, parts, pool)
+                return
+            for _ in range(2):
+                servers.append(Replica(config, data))
+            for s in servers:
+                s.wait_ready(timeout=600)
+            parts["replicas"] = [s.pid for s in servers]
+            if pg:
+                parts["postgres"] = pg.pids()  # with the replicas' backends
             urls = [s.url for s in servers]
-            asyncio.run(load(urls, key, min(args.clients, 4 * n), 5))  # warm up each replica
-            result = asyncio.run(load(urls, key, args.clients, args.seconds))
-            results.append(result)
-            print(f"{n} replica{'s' if n > 1 else ' '}: {result['rps']:7.1f} req/s   "
-                  f"p50 {result['p50_ms']:7.1f} ms   p95 {result['p95_ms']:7.1f} ms   "
-                  f"statuses {result['statuses']}", flush=True)  # fmt: skip
-        ratio = results[1]["rps"] / results[0]["rps"] if results[0]["rps"] else 0.0
-        print(f"2 replicas / 1: {ratio:.2f}x (target >= 1.7x) on {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-        print(json.dumps({"clients": args.clients, "seconds": args.seconds,
-                          "delay_ms": args.delay_ms, "heads": args.heads,
-                          "memory": args.memory, "cpus": os.cpu_count(), "results": results,
-                          "ratio": round(ratio, 2)}))  # fmt: skip
+            results: list[list[dict[str, Any]]] = []
+            for run in range(args.runs):
+                pair = []
+                for n in (1, 2):
+                    # warm up (first round: the embedder, connections), then measure
+                    measure(urls[:n], key, min(args.clients, 4 * n), 3 if run else 8, 1, {}, pool)
+                    r = measure(urls[:n], key, args.clients, args.seconds, args.client_procs,
+                                parts, pool)  # fmt: skip
+                    pair.append(r)
+                    print(f"run {run + 1}: " + line(r), flush=True)
+                results.append(pair)
+                print(f"run {run + 1}: 2 replicas / 1 = {pair[1]['rps'] / pair[0]['rps']:.2f}x",
+                      flush=True)  # fmt: skip
+        ratios = [p[1]["rps"] / p[0]["rps"] for p in results if p[0]["rps"]]
+        median = statistics.median(ratios) if ratios else 0.0
+        print(f"2 replicas / 1: median {median:.2f}x of {[round(r, 2) for r in ratios]} "
+              f"(target >= 1.7x) on {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.1f}")  # fmt: skip
+        print(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                          "cpus": os.cpu_count(), "results": results,
+                          "ratios": [round(r, 2) for r in ratios],
+                          "median_ratio": round(median, 2)}))  # fmt: skip
     finally:
         for server in servers:
             server.stop()
         for child in children:
             child.terminate()
             child.wait(timeout=10)
+        if pg:
+            pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def profile(args: Any, config: Path, data: Path, key: str, parts: dict[str, list[int]],
+            pool: Any) -> None:  # fmt: skip
+    """One replica under py-spy through a warm-up and one measurement; where its CPU went."""
+    replica = Replica(config, data, spy_to=args.profile)
+    try:
+        replica.wait_ready(timeout=600)
+        parts["replicas"] = [replica.pid]
+        measure([replica.url], key, 4, 8, 1, {}, pool)
+        r = measure([replica.url], key, args.clients, args.seconds, args.client_procs, parts,
+                    pool)  # fmt: skip
+        print("profiled: " + line(r), flush=True)
+    finally:
+        replica.stop()  # py-spy writes its file when its target exits
+    print(spy_summary(args.profile))
 
 
 if __name__ == "__main__":

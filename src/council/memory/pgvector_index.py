@@ -16,9 +16,13 @@ from council.memory.store import Store
 from council.memory.vectors import IndexInfo
 
 KIND = "pgvector-hnsw"
-# Filtered walks meet allowed rows at the filter's rate: widen the beam like vectors.py does.
 _EF_SEARCH = 40
-_MAX_EF = 1000
+_MAX_EF = 1000  # pgvector's limit on hnsw.ef_search
+# pgvector (before 0.8's iterative scans) filters AFTER the walk: of the ef_search rows it
+# returns, a filter passing a share s keeps ~ef*s. Ask for this many times k/s, so the k
+# nearest allowed rows are among them (benchmarks/pg_bench.py: ef 40 at s = 10% kept recall@5
+# at 0.72); past _MAX_EF the allowed rows are searched exactly (few enough to sort).
+_FILTER_MARGIN = 4
 
 
 class PgVectorTable:
@@ -60,18 +64,21 @@ class PgVectorTable:
         q = np.asarray(vector, dtype=np.float32)
         where = f"vector_dims(embedding) = {int(self.dim)}"
         args: list[object] = [q]
-        ef = self.ef_search
+        ef, exact = max(self.ef_search, k), False
         if allowed is not None:
             where += " AND id = ANY(?)"
             args.append(np.asarray(allowed, dtype=np.int64).tolist())
-            total = max(1, self._estimated_rows())
-            ef = int(min(_MAX_EF, max(ef, k) * max(1.0, 0.1 * total / len(allowed))))
+            share = len(allowed) / max(len(allowed), self._estimated_rows())
+            ef = max(ef, int(_FILTER_MARGIN * k / share))
+            exact = ef > _MAX_EF
         args += [q, k]
         dist = f"{self._vec()} <=> ?::vector({int(self.dim)})"
+        # `+ 0`: an order the HNSW index cannot give, so Postgres sorts the allowed rows
+        order = f"({dist}) + 0" if exact else dist
         with self.store.tx() as db:
-            db.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+            db.execute(f"SET LOCAL hnsw.ef_search = {min(ef, _MAX_EF)}")
             rows = db.execute(
-                f"SELECT id, 1 - ({dist}) FROM {self.table} WHERE {where} ORDER BY {dist} LIMIT ?",
+                f"SELECT id, 1 - ({dist}) FROM {self.table} WHERE {where} ORDER BY {order} LIMIT ?",
                 args,
             ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
