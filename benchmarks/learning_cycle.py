@@ -241,35 +241,22 @@ def main() -> None:
     blind_ds = dataset(args.family, fam_config, 3 * args.blind + 20,
                        args.seed + BLIND_SEED_OFFSET)  # fmt: skip
     blind = blind_entries(blind_ds, args.blind, seen)
-    server = serve(config, scratch, models)
-    try:
-        base_hits, _ = ask(
-            server,
-            args.head,
-            blind_ds,
-            blind,
-            args.max_tokens,
-            rate=False,
-            concurrency=args.concurrency,
-        )
-    finally:
-        server.stop()
+
+    def blind_hits(data_dir: Path) -> int:
+        """The head's right answers on the blind set, served from `data_dir`'s adapters."""
+        server = serve(config, data_dir, models)
+        try:
+            got, _ = ask(server, args.head, blind_ds, blind, args.max_tokens, rate=False,
+                         concurrency=args.concurrency)  # fmt: skip
+        finally:
+            server.stop()
+        return got
+
+    base_hits = blind_hits(scratch)
     stage(f"fresh blind set, base: {base_hits}/{len(blind)}", t0)
     champ_hits = base_hits
     if promoted:
-        server = serve(config, state, models)
-        try:
-            champ_hits, _ = ask(
-                server,
-                args.head,
-                blind_ds,
-                blind,
-                args.max_tokens,
-                rate=False,
-                concurrency=args.concurrency,
-            )
-        finally:
-            server.stop()
+        champ_hits = blind_hits(state)
         stage(f"fresh blind set, champion {champion}: {champ_hits}/{len(blind)}", t0)
     n = max(1, len(blind))
     families = report.get("families", {})
