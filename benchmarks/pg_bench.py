@@ -9,11 +9,11 @@ max_parallel_maintenance_workers raised (--pg-maintenance-mem, --pg-workers). Lo
 and build are timed. `--database-url` names a Postgres with pgvector; without it a pgserver
 one is started on local disk (--pg-dir, default a temporary directory).
 
-Filtered rows go through the store as recall does (memory/episodic.py): store.memory_ids(user,
-exclude_session, success) fetches the user's ids, then PgVectorTable.search(..., allowed) runs
-`id = ANY(ids)`: the timing includes fetching the ids. A second row per filter puts
-`user_id = ?` into the search's own WHERE instead (what the store could do), for comparison,
-and the plan Postgres chose for each is printed.
+Filtered rows: "ids" is the old recall path (store.memory_ids(user, exclude_session, success)
+fetches the user's ids, then PgVectorTable.search(..., allowed) runs `id = ANY(ids)`; the timing
+includes fetching the ids); a second row puts `user_id = ?` into the search's own WHERE, which
+is what recall does now (memory/episodic.py: PgVectorTable.search(..., where=memory_where(...))).
+The plan Postgres chose for each is printed.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ class _Adapter:
 
 
 class _RecallPath:
-    """A user's filtered search the way recall makes it: the store's ids, then the index."""
+    """A user's filtered search the way recall made it before memory/filters.py: the store's
+    ids, then the index with `id = ANY(ids)`."""
 
     def __init__(self, store: Store, table: PgVectorTable, user: str):
         self.store, self.table, self.user = store, table, user

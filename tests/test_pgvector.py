@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from council.memory.filters import memory_where
 from council.memory.pgvector_index import KIND, PgVectorTable
 from council.storage import open_db
 
@@ -31,6 +32,11 @@ def test_search_filtered_by_user_matches_exact_cosine(postgres_url: str) -> None
     assert all(abs(s - float(rows[i] @ q)) < 1e-5 for i, s in hits)
     assert set(h[0] for h in table.search(q, 50, None)) - set(ana.tolist())  # unfiltered: bob too
     assert table.search(q, 5, np.zeros(0, dtype=np.int64)) == []
+    # recall's filters run inside pgvector's query: the same rows as the id list, and none of bob's
+    assert other.search(q, 5, where=memory_where(user="ana")) == hits
+    assert other.search(q, 5, where=memory_where(user="nobody")) == []
+    bob = other.search(q, 120, where=memory_where(user="bob", success="not_failed"))
+    assert len(bob) == 100 and {i for i, _ in bob} == set(store.memory_ids(user="bob").tolist())
 
 
 def test_the_hnsw_index_is_built_for_the_embedders_dimension(postgres_url: str) -> None:

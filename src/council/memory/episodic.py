@@ -17,6 +17,7 @@ import numpy as np
 
 from council.config import Settings
 from council.embeddings import Embedder
+from council.memory.filters import memory_where
 from council.memory.indexed import indexed_table
 from council.memory.store import ANONYMOUS, ExchangeRecord, Store
 from council.memory.vectors import VectorIndex
@@ -100,10 +101,9 @@ class Memory:
         f = dict(filters or {})
         if "since" in f:
             f["since"] = parse_since(f["since"])
-        allowed = self.store.memory_ids(**f) if f else None
         if vector is None:
             vector = self.embedder.encode([text])[0]
-        hits = self.table.search(vector, k, allowed)
+        hits = self.table.search(vector, k, where=memory_where(**f) if f else None)
         rows = self.store.memory_rows([i for i, _ in hits])
         return [{**rows[i], "score": s} for i, s in hits if i in rows]
 

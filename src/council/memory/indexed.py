@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from council.memory.filters import Where
 from council.memory.index_files import IndexCorrupt
 from council.memory.pgvector_index import PgVectorTable
 from council.memory.store import Store
@@ -82,8 +83,17 @@ class IndexedTable:
             self._saver.start()
 
     def search(
-        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: Where | None = None,
     ) -> list[tuple[int, float]]:
+        """(id, cosine) best first, among `allowed` ids, or the rows matching `where`."""
+        if where is not None:
+            cond, args = where
+            rows = self.store.query(f"SELECT id FROM {self.table} WHERE {cond}", args)
+            allowed = np.array([r[0] for r in rows], dtype=np.int64)
         if allowed is not None and len(allowed) == 0:
             return []
         return self.index.search(vector, k, allowed)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from council.memory.filters import Where
 from council.memory.store import Store
 from council.memory.vectors import IndexInfo
 
@@ -56,31 +57,46 @@ class PgVectorTable:
         return IndexInfo(int(count), int(max_id), self.dim, KIND, self.fingerprint)
 
     def search(
-        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None = None,
+        where: Where | None = None,
     ) -> list[tuple[int, float]]:
-        """(id, cosine) best first, among `allowed` ids if given (the caller's user filter)."""
+        """(id, cosine) best first, among `allowed` ids, or the rows matching `where` (recall's
+        filters, run inside pgvector's query: no id list leaves or enters Postgres)."""
         if k <= 0 or (allowed is not None and len(allowed) == 0):
             return []
         q = np.asarray(vector, dtype=np.float32)
-        where = f"vector_dims(embedding) = {int(self.dim)}"
+        sql_where = f"vector_dims(embedding) = {int(self.dim)}"
         args: list[object] = [q]
         ef, exact = max(self.ef_search, k), False
+        matching = None  # rows the filter lets through
         if allowed is not None:
-            where += " AND id = ANY(?)"
+            sql_where += " AND id = ANY(?)"
             args.append(np.asarray(allowed, dtype=np.int64).tolist())
-            share = len(allowed) / max(len(allowed), self._estimated_rows())
+            matching = len(allowed)
+        elif where is not None:
+            cond, cargs = where
+            count = f"SELECT COUNT(*) FROM {self.table} WHERE {cond}"
+            matching = int(self.store.query(count, cargs)[0][0])
+            if not matching:
+                return []
+            sql_where += f" AND ({cond})"
+            args += cargs
+        if matching is not None:
+            share = matching / max(matching, self._estimated_rows())
             ef = max(ef, int(_FILTER_MARGIN * k / share))
             exact = ef > _MAX_EF
         args += [q, k]
         dist = f"{self._vec()} <=> ?::vector({int(self.dim)})"
         # `+ 0`: an order the HNSW index cannot give, so Postgres sorts the allowed rows
         order = f"({dist}) + 0" if exact else dist
+        sql = (f"SELECT id, 1 - ({dist}) FROM {self.table} WHERE {sql_where} "
+               f"ORDER BY {order} LIMIT ?")  # fmt: skip
         with self.store.tx() as db:
             db.execute(f"SET LOCAL hnsw.ef_search = {min(ef, _MAX_EF)}")
-            rows = db.execute(
-                f"SELECT id, 1 - ({dist}) FROM {self.table} WHERE {where} ORDER BY {order} LIMIT ?",
-                args,
-            ).fetchall()
+            rows = db.execute(sql, args).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
     def _estimated_rows(self) -> int:

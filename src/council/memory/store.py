@@ -21,6 +21,7 @@ import numpy as np
 from council.db.connect import open_connection, write_embeddings
 from council.errors import ExchangeNotFoundError
 from council.memory.corrections import check_correction
+from council.memory.filters import memory_where
 from council.memory.schema import Migration
 from council.types import Message, Verdict
 
@@ -292,28 +293,9 @@ class Store:
 
     def memory_ids(self, **filters: Any) -> np.ndarray:
         """Ids matching filters: user, session, exclude_session, role, success, since."""
-        where, args = [], []
-        for key, column in (("user", "user_id"), ("session", "session_id"), ("role", "role")):
-            if filters.get(key) is not None:
-                where.append(f"{column} = ?")
-                args.append(filters[key])
-        if filters.get("exclude_session") is not None:
-            where.append("(session_id IS NULL OR session_id != ?)")
-            args.append(filters["exclude_session"])
-        if "success" in filters:
-            s = filters["success"]
-            if s is None:
-                where.append("success IS NULL")
-            elif s == "not_failed":
-                where.append("(success IS NULL OR success = 1)")
-            else:
-                where.append("success = ?")
-                args.append(int(bool(s)))
-        if filters.get("since") is not None:
-            where.append("created_at >= ?")
-            args.append(float(filters["since"]))
-        sql = "SELECT id FROM memories" + (" WHERE " + " AND ".join(where) if where else "")
-        return np.array([r[0] for r in self.query(sql, args)], dtype=np.int64)
+        cond, args = memory_where(**filters)
+        return np.array([r[0] for r in self.query(f"SELECT id FROM memories WHERE {cond}", args)],
+                        dtype=np.int64)  # fmt: skip
 
     def vectors(
         self, table: str, after_id: int = -1, batch: int = 20_000
