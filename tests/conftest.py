@@ -25,6 +25,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under `pytest -n 2` (make test) each worker and the servers it starts use one core's
     worth of threads, so two workers do not fight over two cores."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
+        # xdist's workers start with COLUMNS=80 set; rich would fix the CLI's tables at that
+        # width on import, where a test asks for its own width through the environment
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
         os.environ["OMP_NUM_THREADS"] = "1"  # servers started by this worker inherit it
         import torch
 
