@@ -167,6 +167,20 @@ def test_replacing_a_document_swaps_its_chunks(store_where: Path | str) -> None:
     assert store.document("/d.txt")["sha256"] == "h2"
 
 
+def test_ids_where_serves_memories_and_chunks_alike(store_where: Path | str) -> None:
+    """One query turns a condition into ids: the memory filters' and a vector table's search."""
+    store = open_db(store_where)
+    record(store, "e1", user="ana")
+    record(store, "e2", user="bob")
+    store.replace_document("/d.txt", "h1", 10, [(0, 0, 5, "hello"), (1, 4, 9, "world")],
+                           np.ones((2, 4)))  # fmt: skip
+    bob = store.ids_where("memories", "user_id = ?", ["bob"])
+    assert bob.dtype == np.int64 and bob.tolist() == store.memory_ids(user="bob").tolist()
+    assert [store.memory_rows(bob.tolist())[i]["text"] for i in bob] == ["Q/A e2"]
+    assert sorted(store.ids_where("chunks", "position >= ?", (0,)).tolist()) == [1, 2]
+    assert store.ids_where("chunks", "position > ?", [5]).size == 0
+
+
 def test_transactions_on_postgres_run_at_once_on_a_pool_of_the_set_size(
     postgres_url: str, tmp_path: Path
 ) -> None:

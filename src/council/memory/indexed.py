@@ -91,9 +91,7 @@ class IndexedTable:
     ) -> list[tuple[int, float]]:
         """(id, cosine) best first, among `allowed` ids, or the rows matching `where`."""
         if where is not None:
-            cond, args = where
-            rows = self.store.query(f"SELECT id FROM {self.table} WHERE {cond}", args)
-            allowed = np.array([r[0] for r in rows], dtype=np.int64)
+            allowed = self.store.ids_where(self.table, *where)
         if allowed is not None and len(allowed) == 0:
             return []
         return self.index.search(vector, k, allowed)

@@ -293,9 +293,13 @@ class Store:
 
     def memory_ids(self, **filters: Any) -> np.ndarray:
         """Ids matching filters: user, session, exclude_session, role, success, since."""
-        cond, args = memory_where(**filters)
-        return np.array([r[0] for r in self.query(f"SELECT id FROM memories WHERE {cond}", args)],
-                        dtype=np.int64)  # fmt: skip
+        return self.ids_where("memories", *memory_where(**filters))
+
+    def ids_where(self, table: str, where: str, params: Sequence[Any] = ()) -> np.ndarray:
+        """Ids of `memories` or `chunks` rows matching an SQL condition (`?` placeholders)."""
+        assert table in ("memories", "chunks")
+        rows = self.query(f"SELECT id FROM {table} WHERE {where}", list(params))
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def vectors(
         self, table: str, after_id: int = -1, batch: int = 20_000
