@@ -117,6 +117,10 @@ class MemorySettings(Section):
     # COUNCIL_DATABASE_POOL_SIZE: the most Postgres connections one process holds (each
     # request's transaction takes one for its length); unused on SQLite.
     database_pool_size: int = Field(8, ge=1, le=1000)
+    # COUNCIL_EMBED_BATCH_MS: how long a short encode (a question, an exchange) waits for other
+    # requests' to join it in one model call (council/microbatch.py); 0: no wait, though texts
+    # queued while the embedder is busy still go together.
+    embed_batch_ms: float = Field(2.0, ge=0.0, le=100.0)
 
 
 class RoutingSettings(Section):

@@ -68,14 +68,14 @@ class Council(Head):
         self.heads: dict[str, Head] = {
             h.id: h for h in (heads if heads is not None else build_heads(settings, self.ctx))
         }
-        self.embedder = embedder or make_embedder(settings.memory.embedder)
+        m = settings.memory
+        self.embedder = embedder or make_embedder(m.embedder, batch_ms=m.embed_batch_ms)
         self.metrics = metrics or Metrics()
         self.router = Router(settings)  # the governor applies its saved switches to settings
         self.governor = self.router.governor
         self.metrics.spend_today.set_function(self.governor.ledger.today)
         self.metrics.budget.set_function(lambda: self.settings.routing.daily_budget_usd or -1.0)
-        self.memory = memory
-        self.knowledge = knowledge
+        self.memory, self.knowledge = memory, knowledge
         self.observers: list[Callable[[Head, list[Message], list[Completion]], None]] = []  # canary
         if settings.memory.enabled and memory is None and self.embedder is not None:
             store = open_store(settings)
@@ -84,10 +84,9 @@ class Council(Head):
         self.facts: Facts | None = None
         if self.memory is not None:
             self.router.certainty.load(self.memory.store)
-            if settings.memory.facts:
-                head = pick_head(settings.memory.fact_head, self.enabled, self.head)
-                self.facts = Facts(self.memory.store, self.memory.embedder,
-                                   asker(head, self.call), settings.memory)  # fmt: skip
+            if m.facts:
+                ask = asker(pick_head(m.fact_head, self.enabled, self.head), self.call)
+                self.facts = Facts(self.memory.store, self.memory.embedder, ask, m)
 
     # the heads ------------------------------------------------------------------------
     @property
@@ -197,14 +196,15 @@ class Council(Head):
     ) -> list[Recalled]:
         """Stage 0: this user's facts, relevant past answers, and the knowledge they may read."""
         found: list[Recalled] = []
-        if self.memory is not None and recall is not False:  # one embedding, both lookups
+        vector = None  # the question's embedding: one for facts, past answers and knowledge
+        if self.memory is not None and recall is not False:
             vector = (await asyncio.to_thread(self.memory.embedder.encode, [question]))[0]
             if self.facts is not None:
                 found += await asyncio.to_thread(self.facts.recall, question, user, vector)
             found += await asyncio.to_thread(self.memory.recall, question, user=user,
                                              session=conversation_id, vector=vector)  # fmt: skip
         if self.knowledge is not None and rag is not False:
-            found += await asyncio.to_thread(self.knowledge.lookup, question, rag, user)
+            found += await asyncio.to_thread(self.knowledge.lookup, question, rag, user, vector)
         return found
 
     def plan(self, request: Request) -> CloudRetry:

