@@ -16,14 +16,19 @@ from tests.helpers import ServerProcess, free_port
 
 
 class Replica(ServerProcess):
-    """`council serve` like tests.helpers.ServerProcess, or under `py-spy record` (spy_to)."""
+    """`council serve` like tests.helpers.ServerProcess, or under `py-spy record` (spy_to);
+    `src`: another checkout's src/ to serve instead of this one's."""
 
-    def __init__(self, config: Path, data_dir: Path, spy_to: Path | None = None):
+    def __init__(
+        self, config: Path, data_dir: Path, spy_to: Path | None = None, src: Path | None = None
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
         env.update(COUNCIL_CONFIG=str(config), COUNCIL_DATA_DIR=str(data_dir),
                    HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")  # fmt: skip
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         cmd = [sys.executable, "-m", "council", "serve", "--port", str(self.port)]
         if spy_to:
             spy = Path(sys.executable).parent / "py-spy"

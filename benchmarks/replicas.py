@@ -16,9 +16,13 @@ saturated is the box, not the service. Target: two replicas >= 1.7x one.
     python benchmarks/replicas.py [--clients 32] [--seconds 20] [--delay-ms 100] [--heads 3]
         [--runs 3] [--client-procs 2] [--postgres]
     python benchmarks/replicas.py --profile prof.txt [--seconds 20]   # one replica, py-spy
+    python benchmarks/replicas.py --old-rev main [--seconds 10] [--runs 2]   # CPU before/after
 
 `--profile` runs one replica under py-spy (sampling at 100 Hz, the same load) and prints where
 its CPU goes by part (JSON, pydantic, logging, store, Redis, HTTP client, embedder, ...).
+`--old-rev REV` serves one replica from a temporary worktree of REV beside one of this checkout
+(same store, Redis and heads) and measures them alternately on the same load: the replica's CPU
+per request before and after a change, in one run.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers
 from tests.helpers import free_port, write_config
 
+from benchmarks.engine_load import checkout
 from benchmarks.replica_parts import Replica, cpu_seconds, postgres, spy_summary
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -151,6 +156,11 @@ def main() -> None:
                     help="OMP_NUM_THREADS for the replicas (the embedder's torch threads; "
                          "unset: torch's default, one per core)")  # fmt: skip
     ap.add_argument("--profile", type=Path, help="one replica under py-spy; raw stacks here")
+    ap.add_argument(
+        "--old-rev",
+        help="one replica of this git revision against one of this checkout, alternately: "
+        "CPU per request before/after",
+    )
     args = ap.parse_args()
     if not Path(REDIS_SERVER).exists():
         sys.exit(f"{REDIS_SERVER} is missing: apt-get install redis-server")
@@ -203,6 +213,9 @@ def main() -> None:
             if args.profile:
                 profile(args, config, data, key, parts, pool)
                 return
+            if args.old_rev:
+                compare(args, config, data, key, parts, pool)
+                return
             for _ in range(2):
                 servers.append(Replica(config, data))
             for s in servers:
@@ -242,6 +255,32 @@ def main() -> None:
         if pg:
             pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def compare(args: Any, config: Path, data: Path, key: str, parts: dict[str, list[int]],
+            pool: Any) -> None:  # fmt: skip
+    """One replica of --old-rev and one of this checkout, measured in turn on the same load."""
+    cpu: dict[str, list[float]] = {args.old_rev: [], "this checkout": []}
+    with checkout(args.old_rev) as old:
+        pair = {args.old_rev: Replica(config, data, src=old / "src"),
+                "this checkout": Replica(config, data)}  # fmt: skip
+        try:
+            for replica in pair.values():
+                replica.wait_ready(timeout=600)
+            for run in range(args.runs):
+                for name, replica in pair.items():
+                    measure([replica.url], key, 4, 3 if run else 8, 1, {}, pool)  # warm up
+                    spent = {**parts, "replicas": [replica.pid]}
+                    r = measure([replica.url], key, args.clients, args.seconds,
+                                args.client_procs, spent, pool)  # fmt: skip
+                    cpu[name].append(r["cpu_ms_per_request"]["replicas"])
+                    print(f"run {run + 1} {name}: " + line(r), flush=True)
+        finally:
+            for replica in pair.values():
+                replica.stop()
+    for name, ms in cpu.items():
+        print(f"{name}: replica CPU {statistics.median(ms):.1f} ms/request (median of {ms}) "
+              f"on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
 def profile(args: Any, config: Path, data: Path, key: str, parts: dict[str, list[int]],
