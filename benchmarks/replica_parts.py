@@ -93,8 +93,10 @@ def postgres(where: Path) -> Postgres:
     return Postgres(server, str(server.get_uri("council")))
 
 
-# Leaf frames of threads that wait, not run (a pool worker's queue.get, a lock, the selector).
-WAITS = ("Condition.wait", "Event.wait", "_worker (concurrent/futures/thread.py", ".select (")
+# Leaf frames of threads that wait, not run (a pool worker's queue.get, a lock, the selector;
+# the embed batcher's queue.get: its work runs in the model's frames, below it).
+WAITS = ("Condition.wait", "Event.wait", "_worker (concurrent/futures/thread.py", ".select (",
+         "council/microbatch.py")  # fmt: skip
 # Where a sample's CPU went: the first part matched walking from the leaf frame to the root.
 PARTS = (
     ("json", ("json/", "orjson")),
