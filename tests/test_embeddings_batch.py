@@ -124,3 +124,16 @@ async def test_a_request_encodes_each_of_its_texts_once(
     assert seen.count(question) == 1
     assert len(seen) == 2 and seen[1].startswith(f"Q: {question}\nA: ")
     await council.close()
+
+
+def test_every_caller_gets_its_rows_when_more_wait_than_one_call_takes() -> None:
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.array([[float(t)] for t in texts], dtype=np.float32)
+
+    batcher = MicroBatcher(encode, window_s=0.01, max_texts=3)
+    sizes = counting(batcher)
+    items = [str(i) for i in range(24)]
+    with ThreadPoolExecutor(len(items)) as pool:  # a hang guard: a lost job never returns
+        rows = [f.result(timeout=60) for f in [pool.submit(batcher, [i, i]) for i in items]]
+    assert [float(r[0, 0]) for r in rows] == [float(i) for i in items]
+    assert sum(sizes) == 48 and max(sizes) <= 4 and len(sizes) < 24
