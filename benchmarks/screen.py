@@ -125,7 +125,9 @@ def decide(row: dict[str, Any], heads: tuple[str, ...], quality: dict[str, float
     votes = [v for v in row["votes"] if v["head"] in heads]
     extracted = [None if v["error"] else extract_answer(v["answer"]) for v in votes]
     clusters = cluster_answers(extracted)  # no embedder: free text joins on equal text only
-    trust = [quality[v["head"]] if e is not None else 0.0 for v, e in zip(votes, extracted)]
+    trust = [
+        quality[v["head"]] if e is not None else 0.0 for v, e in zip(votes, extracted, strict=True)
+    ]
     weights = trust if weighted else [1.0 if e is not None else 0.0 for e in extracted]
     t = tally(clusters, weights, None, trust)
     if t.winner_index is None:
@@ -146,10 +148,10 @@ def report(args: argparse.Namespace) -> None:
         n, gold = len(items), [key(r["gold"]) for r in items]
         heads = tuple(v["head"] for v in items[0]["votes"])
         single = {h: [any(v["head"] == h and not v["error"] and key(v["answer"]) == g
-                          for v in r["votes"]) for r, g in zip(items, gold)]
+                          for v in r["votes"]) for r, g in zip(items, gold, strict=True)]
                   for h in heads}  # fmt: skip
         best = max(heads, key=lambda h: sum(single[h]))
-        full = [key(r["answer"]) == g for r, g in zip(items, gold)]
+        full = [key(r["answer"]) == g for r, g in zip(items, gold, strict=True)]
         print(f"\n{family}: {n} items, gold {dict(_count(gold))}")
         for h in heads:
             print(f"  single {h:<15}{sum(single[h]) / n:6.3f}  ({sum(single[h])}/{n})")
@@ -158,9 +160,12 @@ def report(args: argparse.Namespace) -> None:
         for size in range(2, len(heads) + 1):
             for sub in itertools.combinations(heads, size):
                 for weighted in (False, True):
-                    c = [decide(r, sub, quality, weighted) == g for r, g in zip(items, gold)]
-                    w = sum(a and not b for a, b in zip(c, single[best]))
-                    lo = sum(b and not a for a, b in zip(c, single[best]))
+                    c = [
+                        decide(r, sub, quality, weighted) == g
+                        for r, g in zip(items, gold, strict=True)
+                    ]
+                    w = sum(a and not b for a, b in zip(c, single[best], strict=True))
+                    lo = sum(b and not a for a, b in zip(c, single[best], strict=True))
                     scored.append((sum(c), w, lo, "weighted" if weighted else "vote", sub))
         scored.sort(key=lambda s: (-s[0], -s[1] + s[2], len(s[4])))
         k_full = sum(full)
