@@ -154,7 +154,13 @@ def report(args: argparse.Namespace) -> None:
         full = [key(r["answer"]) == g for r, g in zip(items, gold, strict=True)]
         print(f"\n{family}: {n} items, gold {dict(_count(gold))}")
         for h in heads:
-            print(f"  single {h:<15}{sum(single[h]) / n:6.3f}  ({sum(single[h])}/{n})")
+            said = _count([key(v["answer"]) for r in items for v in r["votes"] if v["head"] == h])
+            common = ", ".join(
+                f"{k}: {c}" for k, c in sorted(said.items(), key=lambda x: -x[1])[:3]
+            )
+            print(
+                f"  single {h:<15}{sum(single[h]) / n:6.3f}  ({sum(single[h])}/{n})  says {common}"
+            )
         table[family] = {h: sum(single[h]) / n for h in heads}
         scored = []
         for size in range(2, len(heads) + 1):
@@ -169,7 +175,9 @@ def report(args: argparse.Namespace) -> None:
                     scored.append((sum(c), w, lo, "weighted" if weighted else "vote", sub))
         scored.sort(key=lambda s: (-s[0], -s[1] + s[2], len(s[4])))
         k_full = sum(full)
-        print(f"  council (vote, all {len(heads)}, as run) {k_full / n:.3f}  ({k_full}/{n})")
+        same = sum(decide(r, heads, quality, False) == key(r["answer"]) for r in items)
+        print(f"  council (vote, all {len(heads)}, as run) {k_full / n:.3f}  ({k_full}/{n}); "
+              f"recomputed here: the same key on {same}/{n}")  # fmt: skip
         for k, w, lo, how, sub in scored[: args.top]:
             ci = wilson(k, n)
             print(f"  {how:<8} {k / n:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] vs {best}: {w} W {lo} L "
