@@ -42,7 +42,7 @@ from council.ballot.vote import cluster_answers, tally
 from council.config import Settings, packaged_catalogue
 from council.council import Council
 from council.heads import build_heads, make_context
-from council.types import GenParams
+from council.types import GenParams, Message
 
 # Tool-less families with short discrete answers (True/False, Yes/No, a word, a small integer)
 SCREEN: dict[str, dict[str, Any]] = {
@@ -96,16 +96,25 @@ async def collect(args: argparse.Namespace) -> None:
                                              **SCREEN.get(family, {}))  # fmt: skip
         todo += [(family, k, item) for k, item in enumerate(items) if (family, k) not in done]
     finished = 0
+    by_id = {h.id: h for h in heads}
+    sampled = GenParams(max_tokens=args.max_tokens, temperature=args.temperature)
 
     async def one(family: str, k: int, item: dict[str, Any]) -> None:
         nonlocal finished
-        async with gate:
-            v = await council.ask(item["question"], strategy="vote", params=params,
-                                  record=False, recall=False, rag=False)  # fmt: skip
         line = {"family": family, "item": k, "question": item["question"],
-                "gold": item["answer"], "answer": v.answer,
-                "votes": [{"head": x.head, "answer": x.answer, "error": x.error}
-                          for x in v.votes]}  # fmt: skip
+                "gold": item["answer"]}  # fmt: skip
+        async with gate:
+            if args.samples:  # self-consistency: K samples of each --sample-heads head
+                for h in args.sample_heads:
+                    got = await by_id[h].complete([Message("user", item["question"])],
+                                                  n=args.samples, params=sampled)  # fmt: skip
+                    line.setdefault("samples", {})[h] = [c.text for c in got if not c.error]
+            else:
+                v = await council.ask(item["question"], strategy="vote", params=params,
+                                      record=False, recall=False, rag=False)  # fmt: skip
+                line["answer"] = v.answer
+                line["votes"] = [{"head": x.head, "answer": x.answer, "error": x.error}
+                                 for x in v.votes]  # fmt: skip
         with args.out.open("a") as f:
             f.write(json.dumps(line) + "\n")
         finished += 1
@@ -185,11 +194,49 @@ def report(args: argparse.Namespace) -> None:
         top = scored[0]
         table[family]["best subset"] = top[0] / n
         table[family]["margin pp"] = 100 * (top[0] - sum(single[best])) / n
+    if args.samples_report is not None:
+        report_samples(args, by)
     heads_all = list(next(iter(table.values())))
     print("\nheads x families (accuracy); best subset = best vote/weighted over all subsets")
     print(f"{'':<22}" + "".join(f"{f[:12]:>13}" for f in table))
     for h in heads_all:
         print(f"{h:<22}" + "".join(f"{table[f].get(h, float('nan')):>13.3f}" for f in table))
+
+
+def report_samples(args: argparse.Namespace, ballots: dict[str, list[dict[str, Any]]]) -> None:
+    """Self-consistency: the majority of each sampled head's K samples (the ballot's count,
+    one vote each), against that head's greedy ballot answer and the best single head."""
+    rows = [json.loads(x) for x in args.samples_report.read_text().splitlines() if x.strip()]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        mine = {r["item"]: r for r in rows if r["family"] == family}
+        base = {r["item"]: r for r in ballots.get(family, []) if r["item"] in mine}
+        items = sorted(base)
+        if not items:
+            continue
+        gold = [key(base[k]["gold"]) for k in items]
+        heads = [v["head"] for v in base[items[0]]["votes"]]
+        single = {h: [any(v["head"] == h and not v["error"] and key(v["answer"]) == g
+                          for v in base[k]["votes"]) for k, g in zip(items, gold, strict=True)]
+                  for h in heads}  # fmt: skip
+        best = max(heads, key=lambda h: sum(single[h]))
+        n = len(items)
+        print(f"\n{family} self-consistency ({n} items; best single head {best} "
+              f"{sum(single[best]) / n:.3f})")  # fmt: skip
+        for h in mine[items[0]]["samples"]:
+            texts = [mine[k]["samples"][h] for k in items]
+            k_ = len(texts[0])
+            each = sum(key(t) == g for ts, g in zip(texts, gold, strict=True) for t in ts)
+            maj = []
+            for ts, g in zip(texts, gold, strict=True):
+                ex = [extract_answer(t) for t in ts]
+                t = tally(cluster_answers(ex), [1.0] * len(ex))
+                won = ex[t.winner_index] if t.winner_index is not None else None
+                maj.append(won is not None and won.key == g)
+            w = sum(a and not b for a, b in zip(maj, single[best], strict=True))
+            lo = sum(b and not a for a, b in zip(maj, single[best], strict=True))
+            print(f"  {h}: greedy {sum(single[h]) / n:.3f}, a sample {each / (n * k_):.3f}, "
+                  f"majority of {k_} {sum(maj) / n:.3f}; vs {best}: {w} W {lo} L "
+                  f"p={mcnemar_p(w, lo):.3g}")  # fmt: skip
 
 
 def _count(keys: list[str | None]) -> dict[str | None, int]:
@@ -216,6 +263,20 @@ def main() -> None:
         action="store_false",
         help="pack_weights=False (oneDNN packing fails on some converted models)",
     )
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="instead of the ballot: K samples per --sample-heads head (to --out)",
+    )
+    ap.add_argument("--sample-heads", default="smol-precise,gemma-qa")
+    ap.add_argument("--temperature", type=float, default=0.7, help="of the --samples calls")
+    ap.add_argument(
+        "--samples-report",
+        type=Path,
+        default=None,
+        help="with --report: a --samples file, majority of K against each head",
+    )
     ap.add_argument("--top", type=int, default=5, help="best subsets shown per family")
     args = ap.parse_args()
     if args.report is not None:
@@ -224,6 +285,7 @@ def main() -> None:
     if args.out is None:
         sys.exit("--out FILE is required: the answers are what the report reads")
     args.families = [f.strip() for f in args.families.split(",") if f.strip()]
+    args.sample_heads = [h.strip() for h in args.sample_heads.split(",") if h.strip()]
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-screen-"))
     asyncio.run(collect(args))
 
