@@ -52,6 +52,7 @@ SCREEN: dict[str, dict[str, Any]] = {
     "family_relationships": {},
     "aiw": {},
     "course_schedule": {},
+    "letter_counting": dict(min_words=3, max_words=6),  # as strategies.py runs it
 }
 
 
