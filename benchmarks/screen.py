@@ -195,6 +195,10 @@ def report(args: argparse.Namespace) -> None:
         top = scored[0]
         table[family]["best subset"] = top[0] / n
         table[family]["margin pp"] = 100 * (top[0] - sum(single[best])) / n
+        # what any choice among the heads could reach, and what always giving the commonest
+        # gold answer scores (a head that always says "True" is no evidence of skill)
+        table[family]["any head right"] = sum(map(any, zip(*single.values(), strict=True))) / n
+        table[family]["commonest gold"] = max(_count(gold).values()) / n
     if args.samples_report is not None:
         report_samples(args, by)
     heads_all = list(next(iter(table.values())))
