@@ -36,12 +36,15 @@ The packaged catalogue's tool heads (calculator, reader, dates, units: heads/too
 beside the model heads unless --no-tool-heads; single heads are the model heads (a tool head
 alone abstains on what it cannot do). An answer the calculator computed outranks a count that
 disagrees (ballot/vote.py exact_override).
---family letter_counting is a family where no tool applies (both tool heads abstain).
+--family letter_counting is a family where no tool applies (both tool heads abstain); so are
+syllogism, ransom_note, isomorphic_strings, family_relationships, aiw and course_schedule
+(short discrete answers: True/False, Yes/No, a word, a small integer; right when the answer's
+ballot key equals the gold's). --heads picks the model heads (a mix that screen.py found).
 
     python benchmarks/strategies.py [--items 200] [--heavy-items N] [--strategies vote,auto]
                                     [--warmup 100] [--concurrency 8] [--latency-items 20]
                                     [--max-tokens 32] [--seed 1234] [--quick] [--data-dir DIR]
-                                    [--family basic_arithmetic|letter_counting] [--no-tool-heads]
+                                    [--family NAME] [--heads a,b,c] [--no-tool-heads]
 """
 
 from __future__ import annotations
@@ -85,6 +88,13 @@ FAMILY_CONFIG: dict[str, Any] = dict(
 FAMILIES: dict[str, dict[str, Any]] = {
     "basic_arithmetic": FAMILY_CONFIG,
     "letter_counting": dict(min_words=3, max_words=6),
+    # tool-less families with short discrete answers (benchmarks/screen.py screens them)
+    "syllogism": {},
+    "ransom_note": {},
+    "isomorphic_strings": {},
+    "family_relationships": {},
+    "aiw": {},
+    "course_schedule": {},
 }
 
 
@@ -159,8 +169,13 @@ EVENTS = {  # note fragment -> what it counts
 
 
 def right(text: str, gold: str) -> bool:
+    """A number must equal a numeric gold exactly; other golds ("True", "Yes", "father")
+    must give the same ballot key as the answer ("true." and "True" agree)."""
     got = extract_answer(text)
-    return got.kind == "number" and got.key == canonical_number(gold)
+    number = canonical_number(gold)
+    if number is not None:
+        return got.kind == "number" and got.key == number
+    return got.key is not None and got.key == extract_answer(gold).key
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -194,6 +209,15 @@ async def run(args: argparse.Namespace) -> None:
     # Untimed items queue behind each other's batches: a head call may wait minutes for the
     # model, which says nothing about the strategy, so the heads' timeout is lifted here.
     catalogue = [h for h in packaged_catalogue() if h.enabled]
+    if args.heads:  # these model heads (disabled ones too: the Gemma heads), and the tools
+        unknown = set(args.heads) - {h.id for h in packaged_catalogue()}
+        if unknown:
+            sys.exit(f"--heads: no such head in the catalogue: {', '.join(sorted(unknown))}")
+        catalogue = [
+            h.model_copy(update={"enabled": True})
+            for h in packaged_catalogue()
+            if h.id in args.heads or (h.kind == "tool" and h.enabled)
+        ]
     if not args.tool_heads:
         catalogue = [h for h in catalogue if h.kind != "tool"]
     specs = [h.model_copy(update={"timeout_s": 3600.0}) for h in catalogue]
@@ -210,6 +234,10 @@ async def run(args: argparse.Namespace) -> None:
     heads: list[Head] = [Shared(h, cache) for h in build_heads(settings, ctx)]
     council = Council(settings, heads=heads)
     loaded = time.perf_counter()
+    # One model at a time: SmolLM2 and Gemma loading at once on threads came back with a
+    # random lm_head (tied embeddings left untied under transformers 5.23) and garbage text.
+    for h in heads:
+        await h.start()
     await council.start()
     print(
         f"{len(specs)} heads loaded in {time.perf_counter() - loaded:.0f}s: "
@@ -509,6 +537,12 @@ def main() -> None:
     ap.add_argument("--report", type=Path, default=None, help="only report an --out file")
     ap.add_argument("--family", choices=sorted(FAMILIES), default="basic_arithmetic")
     ap.add_argument(
+        "--heads",
+        default="",
+        help="comma-separated model head ids of the catalogue to run (Gemma heads included: "
+        "gemma-qa, gemma-qa-warm); default: the enabled ones",
+    )
+    ap.add_argument(
         "--no-tool-heads",
         dest="tool_heads",
         action="store_false",
@@ -529,6 +563,7 @@ def main() -> None:
         args.items, args.strategies, args.warmup = 10, "vote,auto,rank,debate", 30
         args.latency_items = min(args.latency_items, 4)
     args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    args.heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     args.heavy_items = args.items if args.heavy_items is None else args.heavy_items
     args.data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="council-bench-"))
     global OUT, FAMILY, FAMILY_CONFIG
