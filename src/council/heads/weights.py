@@ -21,6 +21,7 @@ from pathlib import Path
 
 from council.config import DEFAULT_MODEL
 from council.errors import ModelPrepareError
+from council.loading import LOADING
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,9 @@ def convert_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        with LOADING:  # one load at a time in a process (council/loading.py)
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
         # transformers refuses save_pretrained on a GGUF-loaded model: rebuild it plainly.
         loaded.config.__dict__.pop("quantization_config", None)  # the weights are plain now
         fresh = AutoModelForCausalLM.from_config(loaded.config)

@@ -28,6 +28,7 @@ from council.errors import TrainingError
 from council.heads.completion import render
 from council.heads.weights import resolve_model_dir
 from council.learning.datasets import load_dataset
+from council.loading import LOADING
 from council.memory.store import Store
 from council.types import Message
 
@@ -193,7 +194,8 @@ def _fit(
     tok = AutoTokenizer.from_pretrained(base)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model, device = _load_for_training(base, cuda)
+    with LOADING:  # one load at a time in a process (council/loading.py)
+        model, device = _load_for_training(base, cuda)
     lora = LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
                       target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")  # fmt: skip
     bf16 = cuda and torch.cuda.is_bf16_supported()
