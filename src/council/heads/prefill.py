@@ -73,8 +73,8 @@ def _stacked(
         keys, values = [], []
         for kv, c in zip(prefixes, cached, strict=True):
             if kv is None or c == 0:
-                keys.append(k0.new_zeros(k0.shape[:2] + (past,) + k0.shape[3:]))
-                values.append(v0.new_zeros(v0.shape[:2] + (past,) + v0.shape[3:]))
+                keys.append(k0.new_zeros((*k0.shape[:2], past, *k0.shape[3:])))
+                values.append(v0.new_zeros((*v0.shape[:2], past, *v0.shape[3:])))
                 continue
             k, v = kv[layer]
             keys.append(F.pad(k[:, :, :c], (0, 0, past - c, 0)))
