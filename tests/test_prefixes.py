@@ -101,13 +101,13 @@ async def test_rows_join_a_running_batch_on_cached_prefixes(
         assert time.monotonic() < deadline, "the long row never got going"
         await asyncio.sleep(0.005)
     assert not first.done()  # mid-generation when the councils arrive
+    joining = [council(QUESTIONS[0]), council(QUESTIONS[1])]
     late = await asyncio.wait_for(
-        asyncio.gather(on.generate(council(QUESTIONS[0])), on.generate(council(QUESTIONS[1]))),
-        HANG_GUARD_S,
+        asyncio.gather(on.generate(joining[0]), on.generate(joining[1])), HANG_GUARD_S
     )
     [done] = await asyncio.wait_for(first, HANG_GUARD_S)
     same([done, *late[0], *late[1]], want)
-    assert all(r.joined_step > long.joined_step for r in [*late[0], *late[1]])
+    assert all(r.joined_step > long.joined_step for r in [*joining[0], *joining[1]])
 
 
 async def test_adapters_never_share_a_prefix(
