@@ -212,3 +212,31 @@ async def test_a_prompt_head_that_does_not_tokenize_as_a_prefix_is_not_cached(
     mixed = [*council(QUESTIONS[0]), Row([], messages=merged, max_new_tokens=12)]
     want = await answers(off, [*council(QUESTIONS[0]), Row([], messages=merged, max_new_tokens=12)])
     same(await answers(on, mixed), want)
+
+
+@pytest.mark.parametrize("limit", [512, 0])
+def test_the_setting_reaches_the_engine_and_health_shows_the_counters(
+    tiny_model_dir: Path, tmp_path: Path, limit: int
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from council.server import create_app
+    from tests.helpers import local_specs, settings_with
+
+    s = settings_with(
+        local_specs(tiny_model_dir, 3, max_tokens=4),
+        prefix_cache_tokens=limit,
+        data_dir=tmp_path,
+    )
+    ask = {"model": "council", "messages": [{"role": "user", "content": "2+2?"}]}
+    with TestClient(create_app(s)) as client:
+        for _ in range(2):
+            assert client.post("/v1/chat/completions", json=ask).status_code == 200
+        [model] = client.get("/health").json()["models"]
+    cache = model["prefix_cache"]
+    assert cache["limit_tokens"] == limit and model["prefill_tokens"] > 0
+    if limit:  # three personas: prefilled once each, then found by the second request
+        assert (cache["misses"], cache["hits"], cache["entries"]) == (3, 3, 3)
+        assert 0 < cache["tokens"] <= limit
+    else:
+        assert (cache["misses"], cache["hits"], cache["tokens"]) == (0, 0, 0)

@@ -23,7 +23,9 @@ streams text, or a request can join) or a quarter second passed, so an adapter a
 thread) waits that long at most. A row whose caller gave up (a timeout, a disconnect) is
 `abandoned` and dropped at the next step (its flag is read on the thread). Prefill is not
 chunked: a joining prompt delays the running rows by one prefill. Prompts are templated and
-tokenized on the model's thread when their rows join.
+tokenized on the model's thread when their rows join; the head each shares with its persona's
+other prompts (its system turn) comes from the prefix cache (prefixes.py), so a joining row
+prefills only its own tail (prefill.py).
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def encode_rows(tokenizer: Any, rows: list[Row], find: bool) -> list[list[int]]:
     """Template and tokenize the rows that came as messages (a call's n samples: once), and
     each row's reusable prefix (none when `find` is off or the row came as ids)."""
     encoded: dict[tuple[int, str | None], tuple[list[int], list[int]]] = {}
-    prefixes = []
+    prefixes: list[list[int]] = []
     for r in rows:
         if r.prompt_ids or r.messages is None:
             prefixes.append([])
