@@ -240,3 +240,22 @@ def test_the_setting_reaches_the_engine_and_health_shows_the_counters(
         assert 0 < cache["tokens"] <= limit
     else:
         assert (cache["misses"], cache["hits"], cache["tokens"]) == (0, 0, 0)
+
+
+async def test_a_few_shot_templates_shots_are_one_shared_prefix(
+    engines: tuple[LocalModel, LocalModel],
+) -> None:
+    on, off = engines
+
+    def asks() -> list[Row]:
+        return [
+            Row([], messages=[Message("user", q)], template="fewshot_qa", max_new_tokens=8)
+            for q in QUESTIONS
+        ]
+
+    want = await answers(off, asks())
+    got = await answers(on, asks())
+    same(got, want)
+    stats = on.prefixes.counters()
+    assert (stats["misses"], stats["hits"], stats["entries"]) == (1, 1, 1)  # the shots, once
+    assert stats["tokens"] > 0.8 * min(r.tokens_in for r in got)  # most of each prompt
