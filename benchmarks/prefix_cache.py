@@ -29,6 +29,7 @@ from council.heads.engine import Row
 from council.heads.weights import resolve_model_dir
 from council.types import Message
 
+MODEL = "smollm2-135m-instruct"  # the packaged council: its five personas on this model
 QUESTIONS = [
     "What is the capital of France, and why is it famous? Answer briefly.",
     "How many legs does a spider have?",
@@ -42,7 +43,7 @@ QUESTIONS = [
 
 
 def wave(councils: int, max_tokens: int) -> list[Row]:
-    personas = [h.system_prompt for h in packaged_catalogue() if h.kind == "local"]
+    personas = [h.system_prompt for h in packaged_catalogue() if h.model == MODEL]
     return [
         Row(
             [],
@@ -81,7 +82,7 @@ async def run(model: Path, councils: int, rounds: int) -> dict[str, object]:
         warm_on, warm_off = out[f"{name}_warm_on_s"], out[f"{name}_warm_off_s"]
         out[f"{name}_speedup_warm"] = round(float(warm_off) / float(warm_on), 2)  # type: ignore[arg-type]
     out["greedy_equal"] = same
-    out["rows"] = councils * 5
+    out["rows"] = len(wave(councils, 1))
     out["prefill_tokens_on"], out["prefill_tokens_off"] = on.prefill_tokens, off.prefill_tokens
     out["prefix_cache"] = on.prefixes.counters()
     out["loadavg_1m"] = round(os.getloadavg()[0], 2)
@@ -96,7 +97,7 @@ def main() -> None:
     ap.add_argument("--councils", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    model = args.model or resolve_model_dir("smollm2-135m-instruct", Settings().models_dir)
+    model = args.model or resolve_model_dir(MODEL, Settings().models_dir)
     print(json.dumps(asyncio.run(run(model, args.councils, args.rounds))))
 
 

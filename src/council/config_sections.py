@@ -63,8 +63,8 @@ class HeadsSettings(Section):
     # only engine since the micro-batch one ("batch") was measured against it and removed
     engine: Literal["continuous"] = "continuous"
     # prompt heads' K/V kept per local model (heads/prefixes.py), in tokens; 0 turns it off.
-    # The five packaged personas' system turns take ~200; a council's prefill then runs only
-    # each row's user turn.
+    # The five packaged personas' system turns take ~115; a council's prefill then runs only
+    # each row's user turn (benchmarks/prefix_cache.py).
     prefix_cache_tokens: int = Field(2048, ge=0)
 
     @field_validator("engine", mode="before")
