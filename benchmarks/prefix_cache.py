@@ -43,7 +43,7 @@ QUESTIONS = [
 
 
 def wave(councils: int, max_tokens: int) -> list[Row]:
-    personas = [h.system_prompt for h in packaged_catalogue() if h.model == MODEL]
+    personas = [h.system_prompt for h in packaged_catalogue() if h.kind == "local" and h.model == MODEL]
     return [
         Row(
             [],
