@@ -43,7 +43,8 @@ QUESTIONS = [
 
 
 def wave(councils: int, max_tokens: int) -> list[Row]:
-    personas = [h.system_prompt for h in packaged_catalogue() if h.kind == "local" and h.model == MODEL]
+    heads = packaged_catalogue()
+    personas = [h.system_prompt for h in heads if h.kind == "local" and h.model == MODEL]
     return [
         Row(
             [],
