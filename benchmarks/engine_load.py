@@ -18,6 +18,10 @@ not compare.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
                                      [--council-only] [--old-rev f78cc05^ | --reference F]
+                                     [--prefix-off]
+
+`--prefix-off` serves this checkout a second time with its prefix cache off, alternating
+with it per cell as `--old-rev` does.
 """
 
 from __future__ import annotations
@@ -236,6 +240,12 @@ def main() -> None:
         "temporary worktree, measured cell by cell alternately with this checkout",
     )
     ap.add_argument(
+        "--prefix-off",
+        action="store_true",
+        help="also serve this checkout with its prefix cache off (prefix_cache_tokens = 0), "
+        "measured cell by cell alternately with it on",
+    )
+    ap.add_argument(
         "--council-only",
         action="store_true",
         help="council throughput only (no single-head, "
@@ -267,6 +277,10 @@ def main() -> None:
             old = old_engine(args.old_rev)
             servers[old] = serve(stack, config, root / "old-data", old_src, COUNCIL_ENGINE="batch")
         servers["continuous"] = serve(stack, config, root / "data", REPO / "src")
+        if args.prefix_off:
+            servers["continuous, no prefix cache"] = serve(
+                stack, config, root / "off-data", REPO / "src", COUNCIL_PREFIX_CACHE_TOKENS="0"
+            )
         for server in servers.values():
             server.wait_ready(timeout=600)
             post(server.url, model="council", max_tokens=4)  # warm

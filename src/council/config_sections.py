@@ -62,6 +62,10 @@ class HeadsSettings(Section):
     # continuous: rows join and leave the running batch each step (heads/continuous.py); the
     # only engine since the micro-batch one ("batch") was measured against it and removed
     engine: Literal["continuous"] = "continuous"
+    # prompt heads' K/V kept per local model (heads/prefixes.py), in tokens; 0 turns it off.
+    # The five packaged personas' system turns take ~115; a council's prefill then runs only
+    # each row's user turn (benchmarks/prefix_cache.py).
+    prefix_cache_tokens: int = Field(2048, ge=0)
 
     @field_validator("engine", mode="before")
     @classmethod

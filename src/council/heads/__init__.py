@@ -38,6 +38,7 @@ def make_context(settings: Settings) -> HeadContext:
         max_batch=settings.heads.max_batch,
         pack=settings.heads.pack_weights,
         queue_size=settings.heads.queue_size,
+        prefix_cache_tokens=settings.heads.prefix_cache_tokens,
     )
     return HeadContext(settings, pool)
 

@@ -23,7 +23,9 @@ streams text, or a request can join) or a quarter second passed, so an adapter a
 thread) waits that long at most. A row whose caller gave up (a timeout, a disconnect) is
 `abandoned` and dropped at the next step (its flag is read on the thread). Prefill is not
 chunked: a joining prompt delays the running rows by one prefill. Prompts are templated and
-tokenized on the model's thread when their rows join.
+tokenized on the model's thread when their rows join; the head each shares with its persona's
+other prompts (its system turn) comes from the prefix cache (prefixes.py), so a joining row
+prefills only its own tail (prefill.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import DynamicCache
 
 from council.heads.admission import Admission, fanout
 from council.heads.engine import (
@@ -50,6 +51,8 @@ from council.heads.engine import (
 )
 from council.heads.joining import Live, admit, joinable
 from council.heads.kvbatch import KVBatch
+from council.heads.prefill import prefill
+from council.heads.prefixes import PREFIX_CACHE_TOKENS, PrefixCache, encode_rows
 from council.heads.sampling import nucleus
 from council.heads.tooluse import TemplateTools
 from council.structured.grammar import Constraint, Grammars
@@ -70,6 +73,7 @@ class LocalModel:
         max_batch: int = 64,
         pack: bool = True,
         queue_size: int = 16,
+        prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
         self.folder = folder
         self.pack = pack
@@ -83,6 +87,8 @@ class LocalModel:
         self.rows_done = 0
         self.rows_abandoned = 0  # rows whose caller left before they finished
         self.steps = 0  # forward passes run (/health shows it)
+        self.prefill_tokens = 0  # prompt tokens run through the model (cached ones are not)
+        self.prefixes = PrefixCache(prefix_cache_tokens)  # prompt heads' K/V (prefixes.py)
         self.queue = Admission(folder.name, queue_size)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"gen-{folder.name}")
         # Templating and tokenizing for callers that need ids: off the loop, not behind a step.
@@ -258,15 +264,10 @@ class LocalModel:
         return {"adapter_names": [lv.row.adapter or BASE_ADAPTER for lv in lives]}
 
     def _prefill(self, joining: list[Live]) -> None:
-        encoded: dict[tuple[int, str | None], list[int]] = {}  # a call's n samples: one encode
-        ready = []
-        for lv in joining:
+        prefixes = encode_rows(self.tokenizer, [lv.row for lv in joining], self.prefixes.limit > 0)
+        ready, found = [], []
+        for lv, prefix in zip(joining, prefixes, strict=True):
             r = lv.row
-            if not r.prompt_ids and r.messages is not None:
-                key = (id(r.messages), r.template)
-                if key not in encoded:
-                    encoded[key] = self.encode(r.messages, r.tools, r.template)
-                r.prompt_ids = encoded[key]
             if r.adapter and r.adapter not in self.adapters:
                 lv.error = ValueError(
                     f"adapter {r.adapter!r} is not attached to this model; deploy it first "
@@ -276,35 +277,21 @@ class LocalModel:
                 lv.result = finish(self.tokenizer, r, [], self.tokenizer.eos_token_id, [])
             else:
                 ready.append(lv)
+                found.append((r.adapter or BASE_ADAPTER, tuple(prefix)) if prefix else None)
                 continue
             self._ended.append(lv)
         if not ready:
             return
-        width = max(len(lv.row.prompt_ids) for lv in ready)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor(
-            [[pad] * (width - len(lv.row.prompt_ids)) + lv.row.prompt_ids for lv in ready]
-        )
-        mask = torch.tensor(
-            [[0] * (width - len(lv.row.prompt_ids)) + [1] * len(lv.row.prompt_ids) for lv in ready]
-        )
-        cache = DynamicCache()
-        with torch.inference_mode():
-            out = self.model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                past_key_values=cache,
-                use_cache=True,
-                logits_to_keep=1,
-                **self._adapters(ready),
-            )
+        pad, names = self.tokenizer.pad_token_id, self._adapters(ready).get("adapter_names")
+        kvs, computed = self.prefixes.resolve(self.model, pad, found, bool(self.adapters))
+        done = prefill(self.model, pad, [lv.row.prompt_ids for lv in ready], kvs, names)
+        self.prefill_tokens += computed + done.tokens
         self.batches += 1
         for lv in ready:
             lv.row.joined_step = self.steps
-        self.kv.join(cache, mask)
+        self.kv.join(done.cache, done.mask)
         self._live += ready
-        self._pick(ready, out.logits[:, -1])
+        self._pick(ready, done.logits)
 
     def _decode(self) -> None:
         ids = torch.tensor([[lv.tokens[-1]] for lv in self._live])

@@ -109,19 +109,29 @@ def encode(
 ) -> list[int]:
     """Prompt ids: a completion template (a base model's few-shot transcript, after its
     <bos>), the chat template (with the tools in its own format), or a plain transcript."""
+    text, special = prompt_text(tokenizer, messages, tools, template)
+    ids: list[int] = tokenizer(text, add_special_tokens=special)["input_ids"]
+    return ids
+
+
+def prompt_text(
+    tokenizer: Any,
+    messages: list[Message],
+    tools: list[dict[str, Any]] | None = None,
+    template: str | None = None,
+) -> tuple[str, bool]:
+    """The prompt as text, and whether tokenizing it adds the tokenizer's special tokens
+    (a completion template's <bos>; a chat template writes its own)."""
     if template is not None:
-        ids: list[int] = tokenizer(render(template, messages))["input_ids"]
-        return ids
+        return render(template, messages), True
     chat = [m.to_openai() for m in messages]
     if tokenizer.chat_template:
         text = tokenizer.apply_chat_template(
             chat, tools=tools, add_generation_prompt=True, tokenize=False
         )
-    else:
-        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
-        text += "Assistant:"
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return ids
+        return str(text), False
+    text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat)
+    return text + "Assistant:", False
 
 
 def finish(

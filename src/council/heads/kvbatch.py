@@ -72,6 +72,11 @@ class KVBatch:
         self.mask = mask[:, first:]
 
 
+def kv_layers(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's keys and values, [rows, kv_heads, seq, head_dim]."""
+    return [_kv(layer) for layer in _layers(cache)]
+
+
 def _pad(t: torch.Tensor, left: int) -> torch.Tensor:
     """Zero columns before a [rows, heads, seq, dim] tensor's tokens (masked out anyway)."""
     return F.pad(t, (0, 0, left, 0)) if left else t

@@ -11,6 +11,7 @@ from council.heads.base import Head
 from council.heads.completion import stops
 from council.heads.continuous import LocalModel
 from council.heads.engine import Row
+from council.heads.prefixes import PREFIX_CACHE_TOKENS
 from council.heads.streaming import claim
 from council.heads.tooluse import prepare, read_calls
 from council.heads.weights import resolve_model_dir
@@ -29,8 +30,10 @@ class ModelPool:
         max_batch: int,
         pack: bool,
         queue_size: int = 16,
+        prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
         self.models_dir = models_dir
+        self.prefix_cache_tokens = prefix_cache_tokens
         self.pack = pack
         self.threads = threads
         self.window_ms = window_ms
@@ -48,6 +51,7 @@ class ModelPool:
                 max_batch=self.max_batch,
                 pack=self.pack,
                 queue_size=self.queue_size,
+                prefix_cache_tokens=self.prefix_cache_tokens,
             )
         return self.models[folder]
 

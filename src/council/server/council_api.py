@@ -119,6 +119,8 @@ async def health(request: Request) -> dict[str, Any]:
                 "rows": m.rows_done,
                 "running": m.queue.running,
                 "steps": m.steps,
+                "prefill_tokens": m.prefill_tokens,
+                "prefix_cache": m.prefixes.counters(),
             }
             for m in council.ctx.pool.models.values()
         ]
