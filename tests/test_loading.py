@@ -3,7 +3,7 @@ together does (each model loads on its own executor): both come back whole."""
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +28,11 @@ def test_models_loaded_on_threads_at_once_equal_models_loaded_alone(
     two_families: list[Path],
 ) -> None:
     alone = [logits_of(load_weights(p, threads=1, pack=True)[1]) for p in two_families]
+    paths = two_families * 2  # each family twice: four loads at once
     for _ in range(3):  # unguarded, the first round already failed (meta tensors, untied lm_head)
-        loaded: dict[int, Any] = {}
-        errors: list[BaseException] = []
-
-        def load(i: int, path: Path) -> None:
-            try:
-                loaded[i] = load_weights(path, threads=1, pack=True)[1]
-            except BaseException as exc:  # reported below, with the thread's own error
-                errors.append(exc)
-
-        jobs = [threading.Thread(target=load, args=(i, p)) for i, p in enumerate(two_families * 2)]
-        for t in jobs:
-            t.start()
-        for t in jobs:
-            t.join(timeout=300)  # hang guard
-        assert not errors, errors
-        for i, model in loaded.items():
+        with ThreadPoolExecutor(len(paths)) as pool:
+            jobs = [pool.submit(load_weights, p, threads=1, pack=True) for p in paths]
+            models = [job.result(timeout=300)[1] for job in jobs]  # hang guard; raises its error
+        for i, model in enumerate(models):
             assert model.lm_head.weight.device.type == "cpu"
             assert torch.equal(logits_of(model), alone[i % 2]), f"load {i} differs from alone"
