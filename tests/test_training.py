@@ -167,3 +167,16 @@ def test_the_gauntlet_skips_items_seen_in_training_and_refuses_overlap(
     # ... and the last guard still refuses any overlap that would reach scoring.
     with pytest.raises(GauntletError, match="would not be blind"):
         check_leaks(learner.store, leaked, version)
+
+
+def test_a_family_scores_its_gold_whatever_the_normaliser_does_to_case() -> None:
+    import reasoning_gym
+
+    from council.learning.gauntlet import family_right
+
+    for family in ("syllogism", "ransom_note", "isomorphic_strings", "letter_counting"):
+        ds = reasoning_gym.create_dataset(family, size=1, seed=5)
+        entry, gold = ds[0], str(ds[0]["answer"])
+        assert family_right(ds, entry, f"Let me think.\nANSWER: {gold}.")
+        assert family_right(ds, entry, f"ANSWER: {gold.lower()}")
+        assert not family_right(ds, entry, "ANSWER: Maybe")
