@@ -45,7 +45,7 @@ class TrainConfig:
     target_modules: tuple[str, ...] = TARGETS
     batch_size: int = 4
     # A night's dataset is a few hundred examples at most: at the seeds' 4×8, 150 examples ×
-    # 3 epochs are 12 optimiser steps, too few for a LoRA at 2e-4 to move (a letter_counting
+    # 3 epochs are 15 optimiser steps, too few for a LoRA at 2e-4 to move (a letter_counting
     # cycle took 6 and gained +0 pp). 4×2 gives it 4x the steps for the same compute.
     grad_accum: int = 2
     epochs: float = 3.0
@@ -64,7 +64,7 @@ def optimizer_steps(examples: int, cfg: TrainConfig) -> int:
     """The optimiser steps a run on `examples` takes (what the trainer will count)."""
     if cfg.max_steps > 0:
         return cfg.max_steps
-    per_epoch = max(1, math.ceil(examples / cfg.batch_size) // cfg.grad_accum)
+    per_epoch = max(1, math.ceil(math.ceil(examples / cfg.batch_size) / cfg.grad_accum))
     return max(1, math.ceil(per_epoch * cfg.epochs))
 
 
