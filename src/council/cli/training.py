@@ -26,7 +26,7 @@ def train(
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine).")] = 2e-4,
     rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank).")] = 16,
     batch_size: Annotated[int, typer.Option(help="Per-step batch.")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 2,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 8,
     max_steps: Annotated[int, typer.Option(help="Cap on optimizer steps (-1: none).")] = -1,
     run_id: Annotated[
         str | None, typer.Option(help="Report into this run record (POST /api/train sets it).")

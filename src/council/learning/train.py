@@ -37,17 +37,18 @@ TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters (r16/α32, 4×2 batch, 3 epochs, cosine)."""
+    """Hyper-parameters (defaults from the seeds: r16/α32, 4×8 batch, 3 epochs, cosine)."""
 
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
     target_modules: tuple[str, ...] = TARGETS
     batch_size: int = 4
-    # A night's dataset is a few hundred examples at most: at the seeds' 4×8, 150 examples ×
-    # 3 epochs are 15 optimiser steps, too few for a LoRA at 2e-4 to move (a letter_counting
-    # cycle took 6 and gained +0 pp). 4×2 gives it 4x the steps for the same compute.
-    grad_accum: int = 2
+    # More steps are not simply better here: a letter_counting cycle at 4×2 (75 examples,
+    # 30 steps at 2e-4) gained +11.8 pp on held-out traffic (p=0.19) but lost MT-Bench
+    # -53.3 pp and 21/71 replay items; an earlier one at 4×8 (6 steps) gained +0 pp. The gate
+    # rejected both. Training on corrections alone forgets; optimizer_steps gives the count.
+    grad_accum: int = 8
     epochs: float = 3.0
     # Measured on the default model (89 harvested examples, 3 epochs, 200 blind items):
     # 1e-3 gained +13.0 pp on the target but forgot (letter counting -16.7, MT-Bench -26.7);
