@@ -155,7 +155,8 @@ def score(item: Item, text: str, embedder: Any) -> bool:
     if item.kind == REPLAY:  # gold: the answer that succeeded then
         return agrees(final_answer(text), final_answer(item.gold))
     if item.entry is not None:
-        return family_right(*item.entry, text)
+        ds, entry = item.entry
+        return family_right(ds, entry, text)
     if embedder is None:
         return False
     vecs = embedder.encode([text, item.gold])
