@@ -40,8 +40,7 @@ import reasoning_gym
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import ServerProcess
 
-from council.ballot.normalize import extract_answer
-from council.learning.gauntlet import FAMILIES, control_family
+from council.learning.gauntlet import FAMILIES, control_family, family_right
 from council.learning.ledger import content_hash
 
 BLIND_SEED_OFFSET = 50_000_000  # the fresh blind set: seeds the cycle and traffic never use
@@ -59,8 +58,7 @@ def dataset(family: str, config: dict[str, Any], n: int, seed: int) -> Any:
 
 def right(ds: Any, entry: dict[str, Any], text: str) -> bool:
     """Scored as the gauntlet scores a family: the text after ANSWER:, normalised."""
-    final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
-    return bool(ds.score_answer(extract_answer(final).display, entry) >= 1.0)
+    return family_right(ds, entry, text)
 
 
 def ask(server: ServerProcess, head: str, ds: Any, entries: list[dict[str, Any]],

@@ -21,7 +21,7 @@ from council.learning.gauntlet import (
     run_gauntlet,
     wilson,
 )
-from council.learning.train import TrainConfig, list_adapters, train_adapter
+from council.learning.train import TrainConfig, list_adapters, optimizer_steps, train_adapter
 from tests.helpers import local_specs
 
 FAST = TrainConfig(rank=4, alpha=8, epochs=2, batch_size=4, grad_accum=1, learning_rate=5e-3)
@@ -72,9 +72,16 @@ def test_train_writes_a_traceable_peft_adapter(tmp_path: Path, tiny_model_dir: P
     curve = [p["loss"] for p in on_disk["loss_curve"]]
     assert len(curve) == on_disk["steps"] == 4 and curve[-1] < curve[0]  # it learned something
     assert seen and seen[-1].step == 4 and seen[-1].eta_s == 0
+    assert optimizer_steps(8, FAST) == 4  # counted as the trainer counts them
     assert [m["version"] for m in list_adapters(s, "core")] == [meta["version"]]
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     PeftModel.from_pretrained(base, folder)  # loadable by PEFT (and so by vLLM/LoRAX)
+
+
+def test_optimizer_steps_count_as_the_trainer_does() -> None:
+    assert optimizer_steps(150, TrainConfig()) == 15  # the default 4×8 batch, 3 epochs
+    assert optimizer_steps(75, TrainConfig(grad_accum=2)) == 30  # a real cycle's count
+    assert optimizer_steps(150, TrainConfig(max_steps=3)) == 3
 
 
 def test_an_interrupted_training_leaves_no_adapter(tmp_path: Path, tiny_model_dir: Path,
@@ -159,3 +166,16 @@ def test_the_gauntlet_skips_items_seen_in_training_and_refuses_overlap(
     # ... and the last guard still refuses any overlap that would reach scoring.
     with pytest.raises(GauntletError, match="would not be blind"):
         check_leaks(learner.store, leaked, version)
+
+
+def test_a_family_scores_its_gold_whatever_the_normaliser_does_to_case() -> None:
+    import reasoning_gym
+
+    from council.learning.gauntlet import family_right
+
+    for family in ("syllogism", "ransom_note", "isomorphic_strings", "letter_counting"):
+        ds = reasoning_gym.create_dataset(family, size=1, seed=5)
+        entry, gold = ds[0], str(ds[0]["answer"])
+        assert family_right(ds, entry, f"Let me think.\nANSWER: {gold}.")
+        assert family_right(ds, entry, f"ANSWER: {gold.lower()}")
+        assert not family_right(ds, entry, "ANSWER: Maybe")

@@ -138,6 +138,17 @@ async def run_items(head: Any, items: list[Item], adapter: str | None, embedder:
     return out
 
 
+def family_right(ds: Any, entry: dict[str, Any], text: str) -> bool:
+    """A reasoning-gym family's own scorer on the text after ANSWER:, normalised. The
+    normaliser lowercases phrases and the families score case-sensitively, so an answer that
+    differs from the gold only in case ("true" for "True") is given as the gold."""
+    final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
+    shown, gold = extract_answer(final).display, str(entry["answer"]).strip()
+    if shown.casefold() == gold.casefold():
+        shown = gold
+    return bool(ds.score_answer(shown, entry) >= 1.0)
+
+
 def score(item: Item, text: str, embedder: Any) -> bool:
     if item.kind == TRAFFIC:  # gold: the user's correction ("" when the verifier decides)
         return score_traffic(item.question, item.gold, text)
@@ -145,8 +156,7 @@ def score(item: Item, text: str, embedder: Any) -> bool:
         return agrees(final_answer(text), final_answer(item.gold))
     if item.entry is not None:
         ds, entry = item.entry
-        final = text.split("ANSWER:")[-1] if "ANSWER:" in text else text
-        return bool(ds.score_answer(extract_answer(final).display, entry) >= 1.0)
+        return family_right(ds, entry, text)
     if embedder is None:
         return False
     vecs = embedder.encode([text, item.gold])

@@ -35,6 +35,8 @@ from council.memory.store import ExchangeRecord
 from council.types import Message, Verdict
 from council.verify import verify_answer
 
+REWRITES_AHEAD = 8  # Agent-0 rewrites in flight while the gate takes the earlier ones
+
 
 @dataclass
 class HarvestItem:
@@ -84,10 +86,24 @@ async def harvest(
         low_confidence=s.routing.success_threshold if include_low_confidence else None,
     )  # fmt: skip
     report = HarvestReport(considered=len(rows))
-    for row in rows:
-        item = await _one(council, agent, arbiter, gate, row)
-        report.items.append(item)
-        metrics.harvest.labels(item.status).inc()
+    ahead = asyncio.Semaphore(REWRITES_AHEAD)
+
+    async def rewrite(row: dict[str, Any]) -> Rewrite:
+        async with ahead:
+            return await agent.rewrite(row["prompt"], row["answer"], row["correction"])
+
+    # Agent-0 rewrites run ahead, several at once (a local engine batches them; one by one, a
+    # night of a few hundred corrections waits on each rewrite in turn); the gate, which
+    # compares each example with those before it, and the store take them in order.
+    rewrites = [asyncio.ensure_future(rewrite(row)) for row in rows]
+    try:
+        for row, pending in zip(rows, rewrites, strict=True):
+            item = await _one(council, arbiter, gate, row, await pending)
+            report.items.append(item)
+            metrics.harvest.labels(item.status).inc()
+    finally:
+        for pending in rewrites:
+            pending.cancel()
     if report.count("accepted") + report.count("rejected"):  # an empty run rates nothing
         metrics.rewrite_success_rate.set(report.rewrite_success_rate)
     metrics.examples.set(count_examples(store))
@@ -95,12 +111,11 @@ async def harvest(
 
 
 async def _one(
-    council: Council, agent: Agent0, arbiter: ArbiterLoop, gate: Gate, row: dict[str, Any]
+    council: Council, arbiter: ArbiterLoop, gate: Gate, row: dict[str, Any], rw: Rewrite
 ) -> HarvestItem:
     s = council.settings
     assert council.memory is not None
     question, bad, correction = row["prompt"], row["answer"], row["correction"]
-    rw = await agent.rewrite(question, bad, correction)
     if rw.error is not None:
         return HarvestItem(row["id"], question, "failed", reason=rw.error)
     # No oracle overrules a user: a corrected exchange skips the arbiter loop.
