@@ -35,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from strategies import mcnemar_p, wilson
+from strategies import FAMILIES, mcnemar_p, wilson
 
 from council.ballot.normalize import extract_answer
 from council.ballot.vote import cluster_answers, tally
@@ -44,16 +44,9 @@ from council.council import Council
 from council.heads import build_heads, make_context
 from council.types import GenParams, Message
 
-# Tool-less families with short discrete answers (True/False, Yes/No, a word, a small integer)
-SCREEN: dict[str, dict[str, Any]] = {
-    "syllogism": {},
-    "ransom_note": {},
-    "isomorphic_strings": {},
-    "family_relationships": {},
-    "aiw": {},
-    "course_schedule": {},
-    "letter_counting": dict(min_words=3, max_words=6),  # as strategies.py runs it
-}
+# Tool-less families with short discrete answers (True/False, Yes/No, a word, a small integer),
+# configured as strategies.py runs them
+SCREEN: dict[str, dict[str, Any]] = {f: c for f, c in FAMILIES.items() if f != "basic_arithmetic"}
 
 
 def key(text: str) -> str | None:
