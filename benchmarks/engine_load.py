@@ -55,30 +55,29 @@ from tests.helpers import (
 )
 
 # The micro-batch engine (`engine = "batch"`, removed), from the one run that measured it and
-# the continuous engine cell by cell (`--old-rev f78cc05^ --requests 3 --ttft 3 --shorts 3
-# --ratio 2`, SmolLM2-135M, max_tokens 24, each engine at its own default max_batch: 32 old,
-# 64 new) on 2 cores shared with other jobs (load average ~12). The continuous engine in that
-# run: council c=8 11.5 answers/min (1.53x), single c=8 25.0 (1.79x), TTFT p50 1.97 s,
-# short under long 1.30x, personas 1.13. A second run (`--council-only --concurrency 8
-# --requests 16`, load ~8): 6.2 vs 8.9 answers/min (1.45x). Only a run on the same machine
-# under the same load compares with these; --old-rev measures both anew.
+# the continuous engine cell by cell on a quiet 2-core box (load average 1.0-1.6; `--old-rev
+# f78cc05^ --concurrency 1,4,8,16 --requests 16 --ttft 5 --shorts 3 --ratio 3`, SmolLM2-135M,
+# max_tokens 24, each engine at its own default max_batch: 32 old, 64 new; prefix cache on).
+# The continuous engine in that run: council c=8 44.9 answers/min (1.70x), single c=8 83.6
+# (1.48x), TTFT p50 0.378 s, short under long 1.25x, personas 1.24. Only a run on the same
+# machine under the same load compares with these; --old-rev measures both anew.
 REFERENCE: dict[str, Any] = {
-    "council c=1": {"per_min": 4.13, "failed": 0, "tok_s": 8.25, "p50": 14.51, "p95": 14.66},
-    "council c=4": {"per_min": 6.43, "failed": 0, "tok_s": 12.86, "p50": 37.3, "p95": 37.31},
-    "council c=8": {"per_min": 7.52, "failed": 0, "tok_s": 15.05, "p50": 50.98, "p95": 59.29},
-    "council c=16": {"per_min": 6.86, "failed": 2, "tok_s": 13.52, "p50": 100.31, "p95": 121.57},
-    "single c=1": {"per_min": 3.83, "failed": 0, "tok_s": 1.53, "p50": 14.66, "p95": 19.48},
-    "single c=4": {"per_min": 8.35, "failed": 0, "tok_s": 3.34, "p50": 28.69, "p95": 28.73},
-    "single c=8": {"per_min": 13.96, "failed": 0, "tok_s": 5.59, "p50": 34.34, "p95": 34.37},
-    "single c=16": {"per_min": 19.07, "failed": 0, "tok_s": 7.63, "p50": 50.16, "p95": 50.31},
-    "ttft": {"p50": 17.14, "p95": 17.36},
+    "council c=1": {"per_min": 12.08, "failed": 0, "tok_s": 24.16, "p50": 4.94, "p95": 5.36},
+    "council c=4": {"per_min": 20.01, "failed": 0, "tok_s": 40.01, "p50": 11.86, "p95": 12.61},
+    "council c=8": {"per_min": 26.41, "failed": 0, "tok_s": 52.81, "p50": 15.61, "p95": 17.18},
+    "council c=16": {"per_min": 30.8, "failed": 0, "tok_s": 61.61, "p50": 25.49, "p95": 30.95},
+    "single c=1": {"per_min": 19.69, "failed": 0, "tok_s": 7.88, "p50": 3.1, "p95": 3.41},
+    "single c=4": {"per_min": 33.89, "failed": 0, "tok_s": 13.55, "p50": 6.8, "p95": 7.72},
+    "single c=8": {"per_min": 56.64, "failed": 0, "tok_s": 22.66, "p50": 8.21, "p95": 8.97},
+    "single c=16": {"per_min": 79.42, "failed": 0, "tok_s": 31.77, "p50": 12.02, "p95": 12.08},
+    "ttft": {"p50": 3.32, "p95": 3.61},
     "short": {
-        "alone": 6.06,
-        "under_long": 6.68,
-        "under_long_failed": 1,  # timed out (120 s) behind the long request's micro-batch
+        "alone": 1.1,
+        "under_long": 1.48,
+        "under_long_failed": 0,
         "long_still_running": False,
     },
-    "personas": {"single": 15.92, "council": 21.39, "ratio": 1.34},
+    "personas": {"single": 3.62, "council": 5.5, "ratio": 1.52},
 }
 REPO = Path(__file__).resolve().parents[1]
 ASK = [{"role": "user", "content": "Tell me about rivers."}]
