@@ -259,3 +259,30 @@ async def test_a_few_shot_templates_shots_are_one_shared_prefix(
     stats = on.prefixes.counters()
     assert (stats["misses"], stats["hits"], stats["entries"]) == (1, 1, 1)  # the shots, once
     assert stats["tokens"] > 0.8 * min(r.tokens_in for r in got)  # most of each prompt
+
+
+async def test_signed_in_callers_never_share_a_prefix(
+    engines: tuple[LocalModel, LocalModel],
+) -> None:
+    """A prefix may hold a user's recalled memories or earlier turns, and a hit shows in
+    latency: a signed-in caller's rows use only their own entries; single-user rows share."""
+    from council.heads.local import cache_scope
+    from council.users.caller import Caller, bind
+
+    on, off = engines
+    scopes = {}
+    for who in ("ann", "bob"):
+        with bind(Caller(who, key=f"key-{who}")):
+            scopes[who] = cache_scope()
+    with bind(Caller("local")):  # single-user mode: nobody signed in
+        scopes["local"] = cache_scope()
+    assert scopes == {"ann": "ann", "bob": "bob", "local": ""}
+
+    want = await answers(off, council(QUESTIONS[0]))
+    order = ["ann", "bob", "ann", ""]
+    for n, scope in enumerate(order, start=1):
+        same(await answers(on, council(QUESTIONS[0], cache_scope=scope)), want)
+        assert on.prefixes.counters()["entries"] == len(set(order[:n])) * len(PERSONAS)
+    counters = on.prefixes.counters()
+    assert counters["misses"] == 3 * len(PERSONAS)  # ann, bob, and the shared scope
+    assert counters["hits"] == len(PERSONAS)  # only ann's second request found her own

@@ -277,7 +277,8 @@ class LocalModel:
                 lv.result = finish(self.tokenizer, r, [], self.tokenizer.eos_token_id, [])
             else:
                 ready.append(lv)
-                found.append((r.adapter or BASE_ADAPTER, tuple(prefix)) if prefix else None)
+                key = (r.adapter or BASE_ADAPTER, r.cache_scope, tuple(prefix))
+                found.append(key if prefix else None)
                 continue
             self._ended.append(lv)
         if not ready:

@@ -43,6 +43,7 @@ class Row:
     messages: list[Message] | None = None
     tools: list[dict[str, Any]] | None = None  # for the chat template's own tool format
     template: str | None = None  # a completion-style prompt (heads/completion.py), not chat
+    cache_scope: str = ""  # whose cached prompt prefixes this row may use (heads/prefixes.py)
     # Structured output: masks this row's logits before each pick (structured/grammar.py);
     # anything with mask(logits_row), advance(token_id) and done.
     constraint: Any = None

@@ -16,6 +16,7 @@ from council.heads.streaming import claim
 from council.heads.tooluse import prepare, read_calls
 from council.heads.weights import resolve_model_dir
 from council.types import Completion, GenParams, Message, mean_logprob
+from council.users.caller import current
 
 
 class ModelPool:
@@ -135,6 +136,7 @@ class LocalHead(Head):
                     seed=None if p.seed is None else p.seed + k,
                     stop=p.stop or [],
                     adapter=adapter,
+                    cache_scope=cache_scope(),
                 )
                 for k in range(n)
             ]
@@ -180,3 +182,11 @@ class LocalHead(Head):
     ) -> list[Completion]:
         error = f"{type(exc).__name__}: {exc}"
         return [replace(c, adapter=adapter) for c in self.failed(error, started, n)]
+
+
+def cache_scope() -> str:
+    """Whose cached prompt prefixes a row may share: a signed-in caller's own (a prefix may hold
+    their recalled memories or earlier turns, and a cache hit shows in latency); with nobody
+    signed in (single-user mode), everyone's."""
+    caller = current()
+    return caller.name if caller is not None and caller.signed_in else ""

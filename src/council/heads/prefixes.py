@@ -6,8 +6,11 @@ joining row prefills only the rest of its prompt on top of it (vLLM's automatic 
 caching, SGLang's RadixAttention). A row's reusable prefix is its prompt rendered up to the
 last message's text, cut after the last newline there (the system turn and the last turn's
 header); it is used only when the full prompt's ids really start with those ids, since a
-tokenizer may merge across the cut. The key is (adapter, prefix ids): a LoRA changes K/V, so
-nothing is shared across adapters. The store is an LRU bounded by cached tokens
+tokenizer may merge across the cut. The key is (adapter, scope, prefix ids): a LoRA changes
+K/V, so nothing is shared across adapters; and a signed-in caller's prefixes (which may hold
+their recalled memories or earlier turns) are theirs alone, so no one can time whether another
+user's text was cached (vLLM's `cache_salt` answers the same side channel). With nobody signed
+in (single-user mode) every prefix is shared. The store is an LRU bounded by cached tokens
 (`prefix_cache_tokens`; 0 turns caching off).
 """
 
@@ -31,7 +34,7 @@ SENTINEL = "\u2063council-prefix-cut\u2063"
 # A default that holds the packaged personas' system turns many times over (about 40 tokens
 # each) and a few conversations' histories; SmolLM2-135M keeps ~46 KB of K/V per token.
 PREFIX_CACHE_TOKENS = 2048
-Key = tuple[str, tuple[int, ...]]  # (adapter or the base, prefix ids)
+Key = tuple[str, str, tuple[int, ...]]  # (adapter or the base, the owner's scope, prefix ids)
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [1, kv_heads, P, dim]
 
 
@@ -97,30 +100,30 @@ class PrefixCache:
             for key, kv in zip(missing, _prefill(model, pad, missing, peft), strict=True):
                 found[key] = kv
                 self._store(key, kv)
-                computed += len(key[1])
+                computed += len(key[-1])
             self.misses += len(missing)
         self.hits += sum(1 for k in keys if k is not None) - len(missing)
         return [found[k] if k is not None else None for k in keys], computed
 
     def _store(self, key: Key, kv: KV) -> None:
-        size = len(key[1])
+        size = len(key[-1])
         if size > self.limit:
             return  # used by the rows that asked for it, never kept
         self._entries[key] = kv
         self.tokens += size
         while self.tokens > self.limit:
             old, _ = self._entries.popitem(last=False)
-            self.tokens -= len(old[1])
+            self.tokens -= len(old[-1])
             self.evictions += 1
 
 
 def _prefill(model: Any, pad: int, keys: list[Key], peft: bool) -> list[KV]:
     """The K/V of each prefix under its own adapter, left-padded into one forward pass."""
-    width = max(len(ids) for _, ids in keys)
-    ids = torch.tensor([[pad] * (width - len(p)) + list(p) for _, p in keys])
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for _, p in keys])
+    width = max(len(ids) for *_, ids in keys)
+    ids = torch.tensor([[pad] * (width - len(p)) + list(p) for *_, p in keys])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for *_, p in keys])
     cache = DynamicCache()
-    names = {"adapter_names": [a for a, _ in keys]} if peft else {}
+    names = {"adapter_names": [a for a, *_ in keys]} if peft else {}
     with torch.inference_mode():
         model(
             input_ids=ids,
@@ -138,7 +141,7 @@ def _prefill(model: Any, pad: int, keys: list[Key], peft: bool) -> list[KV]:
             (k[i : i + 1, :, width - len(p) :].clone(), v[i : i + 1, :, width - len(p) :].clone())
             for k, v in layers
         ]
-        for i, (_, p) in enumerate(keys)
+        for i, (*_, p) in enumerate(keys)
     ]
 
 
