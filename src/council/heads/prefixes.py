@@ -60,7 +60,8 @@ def reusable_prefix(
 
 
 class PrefixCache:
-    """Prefix K/V by (adapter, ids), least recently used first out, at most `limit` tokens."""
+    """Prefix K/V by (adapter, scope, ids), least recently used first out, at most `limit`
+    tokens."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -69,9 +70,6 @@ class PrefixCache:
         self.hits = 0  # rows that joined on a prefix someone else computed
         self.misses = 0  # prefixes prefilled
         self.evictions = 0
-
-    def __contains__(self, key: Key) -> bool:
-        return key in self._entries
 
     def counters(self) -> dict[str, int]:
         return {
