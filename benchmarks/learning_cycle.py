@@ -156,6 +156,18 @@ def main() -> None:
     ap.add_argument("--margin", type=float, default=5.0,
                     help="COUNCIL_GATE_MARGIN_PP: replay and controls decide from "
                          "(1 - margin)**n < 0.05 items (59 at 5 pp, 29 at 10 pp)")  # fmt: skip
+    ap.add_argument(
+        "--rehearsal",
+        type=float,
+        default=1.0,
+        help="COUNCIL_REHEARSAL: rehearsal examples per training example",
+    )
+    ap.add_argument(
+        "--grad-accum",
+        type=int,
+        default=8,
+        help="COUNCIL_GRAD_ACCUM: training rows per step = 4 x this",
+    )
     ap.add_argument("--agent0-max-tokens", type=int, default=96)
     ap.add_argument("--agent0-samples", type=int, default=2, help="rewrites per failure")
     ap.add_argument("--quick", action="store_true", help="a smoke run: tiny sizes")
@@ -185,6 +197,8 @@ def main() -> None:
         f"agent0_max_tokens = {args.agent0_max_tokens}\nheldout_share = {args.heldout_share}\n"
         f"gate_margin_pp = {args.margin}\nagent0_samples = {args.agent0_samples}\n"
         f"gauntlet_family = {json.dumps(control_family(args.family))}\n"
+        f"rehearsal = {args.rehearsal}\ngrad_accum = {args.grad_accum}\n"
+        f"gate_max_tokens = {args.max_tokens}\n"  # the gate re-asks with the traffic's budget
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNCIL_")}
     env.update(COUNCIL_DATA_DIR=str(state), COUNCIL_CONFIG=str(config), COLUMNS="200",
@@ -271,7 +285,8 @@ def main() -> None:
         "sizes": {"traffic": args.traffic, "blind": args.blind, "control": args.control,
                   "epochs": args.epochs, "lr": args.lr, "max_tokens": args.max_tokens,
                   "heldout_share": args.heldout_share, "margin_pp": args.margin,
-                  "agent0_max_tokens": args.agent0_max_tokens,
+                  "agent0_max_tokens": args.agent0_max_tokens, "rehearsal": args.rehearsal,
+                  "grad_accum": args.grad_accum,
                   "agent0_samples": args.agent0_samples},
     }  # fmt: skip
     print(

@@ -10,10 +10,17 @@ from council.learning.gate_sets import replay_items
 from council.learning.gauntlet import REPLAY, Outcome, compare, score
 from council.learning.heldout import position
 from council.learning.ledger import add_example, content_hash
+from council.learning.rehearsal import replay_side
 from council.learning.traffic import TRAFFIC
 from council.memory.store import ExchangeRecord, Store
 from council.storage import open_db
 from council.types import Message, Verdict
+
+
+def side(question: str, replay: bool = True) -> str:
+    """`question`, numbered so that its hash falls on the replay side (or the rehearsal side)."""
+    return next(f"{question} (#{i})" for i in range(500)
+                if replay_side(content_hash(f"{question} (#{i})")) == replay)  # fmt: skip
 
 
 def exchange(store: Store, i: int, q: str, answer: str, success: bool | None,
@@ -25,15 +32,19 @@ def exchange(store: Store, i: int, q: str, answer: str, success: bool | None,
 
 def test_replay_draws_past_successes_once_each_never_trained_or_held_out(tmp_path: Path) -> None:
     store = open_db(tmp_path / "council.db")
-    exchange(store, 1, "What is the capital of Peru?", "ANSWER: Lima", True, "verifier")
-    exchange(store, 2, "What is the capital of Peru?", "ANSWER: Lima", True, "confidence")
-    exchange(store, 3, "Largest planet?", "ANSWER: Jupiter", True, "confidence")  # agreement
-    exchange(store, 4, "Name a noble gas", "ANSWER: neon", None, None)
+    peru, planet, gas = side("Capital of Peru?"), side("Largest planet?"), side("A noble gas")
+    boil, rehearsed = side("Boiling point of water in C?"), side("Capital of Chile?", False)
+    exchange(store, 1, peru, "ANSWER: Lima", True, "verifier")
+    exchange(store, 2, peru, "ANSWER: Lima", True, "confidence")
+    exchange(store, 3, planet, "ANSWER: Jupiter", True, "confidence")  # agreement
+    exchange(store, 4, gas, "ANSWER: neon", None, None)
     store.add_feedback("ex4", 1)  # a 👍 makes it a success
-    exchange(store, 5, "Smallest prime?", "ANSWER: 1", False, "verifier")  # wrong: not replayed
-    exchange(store, 6, "Boiling point of water in C?", "ANSWER: 100", True, "verifier")
+    exchange(store, 5, side("Smallest prime?"), "ANSWER: 1", False, "verifier")  # wrong
+    exchange(store, 6, boil, "ANSWER: 100", True, "verifier")
+    exchange(store, 8, rehearsed, "ANSWER: Santiago", True, "verifier")  # rehearsal's half
     held = next(f"Spell word {i} backwards" for i in range(200)
-                if position(content_hash(f"Spell word {i} backwards")) < 0.5)  # fmt: skip
+                if position(content_hash(f"Spell word {i} backwards")) < 0.5
+                and replay_side(content_hash(f"Spell word {i} backwards")))  # fmt: skip
     exchange(store, 7, held, "ANSWER: x", True, "verifier")
     add_example(store, source="harvest", exchange_ids=["ex7"], messages=[Message("user", held)],
                 response="ANSWER: x", quality=0.9)  # fmt: skip
@@ -42,10 +53,9 @@ def test_replay_draws_past_successes_once_each_never_trained_or_held_out(tmp_pat
         add_example(store, source="harvest", exchange_ids=["ex1"], quality=0.9,
                     messages=[Message("user", q)], response="ANSWER: 1")  # fmt: skip
     freeze(store, tmp_path / "ds", heldout_share=0.5)
-    trained = {content_hash("Boiling point of water in C?")}  # as if the challenger saw it
+    trained = {content_hash(boil)}  # as if the challenger saw it
     items = replay_items(store, 10, trained)
-    assert sorted(it.question for it in items) == [
-        "Largest planet?", "Name a noble gas", "What is the capital of Peru?"]  # fmt: skip
+    assert sorted(it.question for it in items) == sorted([planet, gas, peru])
     assert {it.kind for it in items} == {REPLAY}
     assert [it.question for it in replay_items(store, 10, trained)] == [
         it.question for it in items]  # stable order  # fmt: skip
@@ -77,8 +87,8 @@ def test_canary_probe_candidates_are_users_traffic_and_replay_before_any_family(
 
     store = open_db(tmp_path / "council.db")
     assert {it.kind for it in probe_pool(6, False, "letter_counting", store)} == {"probe"}
-    exchange(store, 1, "Largest planet?", "ANSWER: Jupiter", True, "confidence")
-    exchange(store, 2, "Name a noble gas", "ANSWER: neon", True, "feedback")
+    exchange(store, 1, side("Largest planet?"), "ANSWER: Jupiter", True, "confidence")
+    exchange(store, 2, side("Name a noble gas"), "ANSWER: neon", True, "feedback")
     qs = [f"What is {i} plus {i + 11}?" for i in range(12)]
     for i, q in enumerate(qs):
         add_example(store, source="harvest", exchange_ids=["ex1"], quality=0.9,
@@ -111,11 +121,12 @@ async def test_the_deployer_keeps_the_replay_items_the_champion_answers(
     try:
         head = deployer._probe_head("core", None)
         assert head is not None
-        q = "Name a colour of the sky."
+        q = side("Name a colour of the sky.")
         [said] = await head.complete([Message("user", q)],
                                      params=GenParams(temperature=0.0, max_tokens=64))  # fmt: skip
         exchange(store, 1, q, said.text, True, "feedback")
-        exchange(store, 2, "Say the word banana.", "ANSWER: zzz-not-what-it-says", True, "verifier")
+        exchange(store, 2, side("Say the word banana."), "ANSWER: zzz-not-what-it-says", True,
+                 "verifier")  # fmt: skip
         probes = await deployer._prepare_probes("core", None)
     finally:
         await council.close()

@@ -186,11 +186,20 @@ class LearningSettings(Section):
     keep_runs: int = Field(50, ge=1)  # run logs
     # share of each frozen dataset held out (by question hash) to judge adapters on, never trained
     heldout_share: float = Field(0.2, ge=0.0, lt=1.0)
+    # rehearsal examples (past successes, the base's own general answers) per training example,
+    # against forgetting (learning/rehearsal.py); 0: train on the night's dataset alone
+    rehearsal: float = Field(1.0, ge=0.0, le=4.0)
+    # gradient accumulation of the nightly training (4 rows per step): steps = examples x
+    # epochs / (4 x grad_accum); `council train --grad-accum` overrides it
+    grad_accum: int = Field(8, ge=1, le=64)
     # reasoning-gym family: the gate's gain set and canary probes only while held-out traffic is
     # too thin to decide (then a control family); `council gauntlet --target` benchmarks it
     gauntlet_family: str = "basic_arithmetic"
     # the gate's non-inferiority margin on replay and controls, in accuracy points (rule.py)
     gate_margin_pp: float = Field(5.0, gt=0.0, lt=50.0)
+    # tokens each gate answer may use: set it to what users' requests allow, since a replayed
+    # answer re-asked with another budget can end differently
+    gate_max_tokens: int = Field(96, ge=8, le=2048)
     # the gauntlet's blind pairwise judge for held-out questions nothing else can check
     # (default: the best local head; none: such questions are skipped and counted)
     judge_head: str | None = None

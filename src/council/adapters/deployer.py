@@ -308,7 +308,8 @@ class Deployer:
         for i in range(0, len(pool), 8):
             part = pool[i : i + 8]
             with patient():  # the server's own work: it queues behind requests, never a 503
-                out = await run_items(head, part, champion, self.council.embedder, max_tokens=64)
+                out = await run_items(head, part, champion, self.council.embedder,
+                                      max_tokens=self.council.settings.learning.gate_max_tokens)
             kept += [it for it, ok in zip(part, out.correct, strict=True) if ok]
             if len(kept) >= want:
                 break
@@ -332,7 +333,7 @@ class Deployer:
                     return  # judged already (rolled back early, or confirmed)
                 part = items[i : i + 8]
                 out = await run_items(head, part, watch.version, self.council.embedder,
-                                      max_tokens=64)  # fmt: skip
+                                      max_tokens=self.council.settings.learning.gate_max_tokens)
                 for ok in out.correct:
                     watch.observe_probe(ok)
         except Exception:

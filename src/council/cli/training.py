@@ -26,7 +26,10 @@ def train(
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine).")] = 2e-4,
     rank: Annotated[int, typer.Option(help="LoRA rank (alpha = 2 x rank).")] = 16,
     batch_size: Annotated[int, typer.Option(help="Per-step batch.")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 8,
+    grad_accum: Annotated[
+        int | None,
+        typer.Option(help="Gradient accumulation steps (default: learning.grad_accum, 8)."),
+    ] = None,
     max_steps: Annotated[int, typer.Option(help="Cap on optimizer steps (-1: none).")] = -1,
     run_id: Annotated[
         str | None, typer.Option(help="Report into this run record (POST /api/train sets it).")
@@ -60,7 +63,7 @@ def train(
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,
-        grad_accum=grad_accum,
+        grad_accum=grad_accum or settings.learning.grad_accum,
         max_steps=max_steps,
     )
 

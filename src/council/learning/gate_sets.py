@@ -6,7 +6,8 @@ heads), re-asked to champion and challenger and scored by agreement with the sto
 (normalised as the ballot normalises). The gate's rule then asks that the challenger keep
 what the champion got right (learning/rule.py). The sample is stable (ordered by question
 hash, not time), one item per question, and never holds a question the challenger trained
-on or a held-out one (those are traffic).
+on or a held-out one (those are traffic). It draws from half of the successes only (by
+question hash); the other half is rehearsed in training (learning/rehearsal.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from council.learning.gauntlet import REPLAY, Item, Outcome
 from council.learning.ledger import content_hash, heldout_hashes, successes
+from council.learning.rehearsal import replay_side
 from council.learning.traffic import TRAFFIC, heldout_questions
 
 JUDGE = "judge"  # Item.entry of a held-out question only the pairwise judge can score
@@ -65,6 +67,8 @@ def replay_items(store: Any, n: int, trained: set[str]) -> list[Item]:
     for row in successes(store):
         digest = content_hash(row["prompt"])
         if digest in trained or digest in held or digest in seen or not row["answer"].strip():
+            continue
+        if not replay_side(digest):  # the other half is rehearsed in training (rehearsal.py)
             continue
         seen[digest] = Item(REPLAY, row["prompt"], row["answer"], REPLAY)
     return [seen[d] for d in sorted(seen)][:n]

@@ -343,8 +343,10 @@ async def run_gauntlet(
         await loop.run_in_executor(engine._executor, engine.attach_adapter, "champion",
                                    Path(champion["path"]))  # fmt: skip
     try:
-        base = await run_items(head, items, "champion" if champion else None, embedder)
-        new = await run_items(head, items, "challenger", embedder)
+        budget = settings.learning.gate_max_tokens
+        base = await run_items(head, items, "champion" if champion else None, embedder,
+                               max_tokens=budget)  # fmt: skip
+        new = await run_items(head, items, "challenger", embedder, max_tokens=budget)
         judged = None
         if judge is not None:  # the judge answers as itself: its own head, no adapter
             judged = await judge_traffic(build_head(judge, ctx), judge.id, items, base, new)
@@ -353,6 +355,7 @@ async def run_gauntlet(
     report = compare(items, base, new, gain, (against, adapter),
                      margin=settings.learning.gate_margin_pp / 100)  # fmt: skip
     report["items"] = {"blind": blind, "control": control, "seed": seed, "head": spec.id,
+                       "max_tokens": settings.learning.gate_max_tokens,
                        "skipped_as_trained": skipped, "traffic": len(asked),
                        "traffic_unscorable": unscorable, "judged": judged,
                        "replay": len(replayed)}  # fmt: skip

@@ -108,13 +108,14 @@ def to_rows(
     examples: list[dict[str, Any]], personas: list[str | None], seed: int,
     template: str | None = None,
 ) -> list[dict]:  # fmt: skip
-    """Conversational prompt/completion rows, each under one of the role's personas; with a
-    completion-style `template` (a base model's heads), text rows in the shape it serves."""
+    """Conversational prompt/completion rows, each under one of the role's personas (its own
+    "persona" when it names one); with a completion-style `template` (a base model's heads),
+    text rows in the shape it serves."""
     rng = random.Random(seed)
     rows = []
     for ex in examples:
         prompt = [m for m in ex["prompt"] if m["role"] != "system"]
-        persona = rng.choice(personas)
+        persona = ex["persona"] if "persona" in ex else rng.choice(personas)
         if persona:
             prompt = [{"role": "system", "content": persona}, *prompt]
         if template is None:
@@ -155,6 +156,9 @@ def train_adapter(
     try:
         personas = sorted({h.system_prompt for h in heads}, key=str)
         rows = to_rows(examples, personas, cfg.seed, heads[0].prompt_template)
+        rehearsed, counts = _rehearsal(settings, store, base, examples, personas,
+                                       heads[0].prompt_template, cfg.seed)  # fmt: skip
+        rows += to_rows(rehearsed, personas, cfg.seed, heads[0].prompt_template)
         progress, device = _fit(base, rows, tmp, cfg, settings, on_progress)
         meta = {
             "version": version,
@@ -167,6 +171,7 @@ def train_adapter(
             ).hexdigest(),
             "dataset_train_sha256": manifest["train_sha256"],
             "examples": len(rows),
+            "rehearsal": counts,  # of those, rehearsed (learning/rehearsal.py)
             "hyperparameters": asdict(cfg),
             "device": device,
             "loss_curve": progress.curve,
@@ -187,6 +192,19 @@ def train_adapter(
     registry.register(meta)  # (a crash before this line: Registry.discover() finds it)
     registry.set_challenger(role, version)
     return meta
+
+
+def _rehearsal(
+    settings: Settings, store: Store, base: Path, examples: list[dict[str, Any]],
+    personas: list[str | None], template: str | None, seed: int,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:  # fmt: skip
+    """`learning.rehearsal` rehearsal examples per training example (learning/rehearsal.py)."""
+    from council.learning.ledger import content_hash
+    from council.learning.rehearsal import rehearsal_examples
+
+    want = round(len(examples) * settings.learning.rehearsal)
+    skip = {content_hash(ex["instruction"]) for ex in examples}
+    return rehearsal_examples(store, base, want, skip, personas, template, seed)
 
 
 def _fit(
