@@ -58,7 +58,7 @@ def test_train_writes_a_traceable_peft_adapter(tmp_path: Path, tiny_model_dir: P
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    s = settings_for(tmp_path, tiny_model_dir)
+    s = settings_for(tmp_path, tiny_model_dir, rehearsal=0.0)  # rehearsal: test_rehearsal.py
     learner, version = dataset(s, embedder, 8)
     seen = []
     meta = train_adapter(s, learner.store, version, config=FAST, on_progress=seen.append)
