@@ -133,8 +133,8 @@ def test_adapters_list_shows_the_rule_its_numbers_and_the_sample_sizes(tmp_path:
 
 
 def test_replay_and_controls_are_tested_apart_each_with_its_n() -> None:
-    # replay kept (0 losses in 80), controls undecided (1 loss in 70: under the 5 pp margin,
-    # p = 0.13): the verdict waits; swapped, replay undecided and controls kept, it waits too
+    # replay kept (0 losses in 80); controls: 1 loss in 70 and no win, an accuracy difference
+    # Tango's test cannot tell from -5 pp (p = 0.085): not shown non-inferior, rejected
     its = items(TRAFFIC, TRAFFIC, 30) + items("replay", "replay", 80)
     its += items("control", "mtbench", 30) + items("control", "letter_counting", 40)
     champion = [False] * 30 + [True] * 150
@@ -143,12 +143,56 @@ def test_replay_and_controls_are_tested_apart_each_with_its_n() -> None:
     checks = {c["name"]: c for c in report["rule"]["checks"]}
     assert (checks["replay"]["n"], checks["replay"]["worse"]) == (80, 0)
     assert (checks["controls"]["n"], checks["controls"]["worse"]) == (70, 1)
-    assert checks["replay"]["outcome"] == "pass" and checks["controls"]["outcome"] == "undecided"
-    assert report["verdict"] == "wait"
+    assert checks["replay"]["outcome"] == "pass" and checks["controls"]["outcome"] == "fail"
+    assert checks["controls"]["test"] == "net non-inferiority"
+    assert checks["controls"]["p"] == pytest.approx(0.085, abs=1e-3)
+    assert report["verdict"] == "reject"
     said = " | ".join(report["reasons"])
     assert "controls · mtbench: +0.0 pp on 30 items (+0/-0; part of the controls test)" in said
     assert "controls · letter_counting: -2.5 pp on 40 items (+0/-1" in said
+    assert "accuracy difference vs margin -5 pp, Tango p=0.085" in said
+    # the same counts on replay are undecided (losses under the margin): the verdict waits
     swapped = decide((TRAFFIC, Paired(30, 12, 0)),
                      {"replay": Paired(70, 0, 1), "controls": Paired(80, 0, 0)})  # fmt: skip
     assert swapped.verdict == "wait" and [c.outcome for c in swapped.checks] == [
         "pass", "undecided", "pass"]  # fmt: skip
+
+
+def test_wins_on_the_controls_buy_back_losses_but_not_on_replay() -> None:
+    # 6 wins and 4 losses in 120: +1.7 pp. The controls (forgetting, by accuracy) pass; replay
+    # ("keep what the champion got right") is undecided: 4 losses are under 5 % of 120 but
+    # not significantly (binomial p = 0.26)
+    d = decide((TRAFFIC, Paired(40, 14, 1)),
+               {"replay": Paired(120, 6, 4), "controls": Paired(120, 6, 4)})  # fmt: skip
+    assert [c.outcome for c in d.checks] == ["pass", "undecided", "pass"] and d.verdict == "wait"
+    # the first letter-counting cycle with rehearsal: -5 pp on 60 controls (+6/-9), 10 pp margin
+    real = decide(
+        (TRAFFIC, Paired(56, 11, 2)),
+        {"replay": Paired(53, 21, 0), "controls": Paired(60, 6, 9)},
+        margin=0.10,
+    )
+    assert real.verdict == "reject" and real.checks[2].p == pytest.approx(0.221, abs=1e-3)
+
+
+def test_tangos_test_holds_its_size_at_the_margin() -> None:
+    """Drawn at the null's edge (the challenger exactly 10 pp worse), it says "non-inferior"
+    about 5 % of the time; with no difference at all (20 % of 200 items flipping, half each
+    way) about 94 % of the time, as theory says."""
+    import random
+
+    from council.learning.rule import min_items_net, tango_p
+
+    rng = random.Random(7)
+
+    def rate(p_better: float, p_worse: float, n: int, runs: int = 2000) -> float:
+        hits = 0
+        for _ in range(runs):
+            draws = [rng.random() for _ in range(n)]
+            better = sum(u < p_better for u in draws)
+            worse = sum(p_better <= u < p_better + p_worse for u in draws)
+            hits += tango_p(better, worse, n, 0.10) < 0.05
+        return hits / runs
+
+    assert rate(0.05, 0.15, 100) < 0.07  # the test's size: about alpha, not more
+    assert rate(0.10, 0.10, 200) > 0.9  # its power when nothing changed
+    assert min_items_net(0.10) == 25 and tango_p(0, 0, 25, 0.10) < 0.05 <= tango_p(0, 0, 24, 0.10)
