@@ -107,7 +107,7 @@ def test_statistics() -> None:
 
 
 def test_compare_promotes_only_a_significant_gain_without_regressions() -> None:
-    # 60 controls: the smallest set on which the 5 pp non-inferiority test can decide is 59
+    # 60 controls: the controls' net test at a 5 pp margin decides from 52 items on
     items = [Item("arith", f"q{i}", "1", "target") for i in range(20)]
     items += [Item("mtbench", f"c{i}", "x", "control") for i in range(60)]
     base = Outcome([False] * 20 + [True] * 60, [10.0] * 80, [""] * 80)
