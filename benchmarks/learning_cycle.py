@@ -154,8 +154,8 @@ def main() -> None:
     ap.add_argument("--min-train", type=int, default=5, help="MIN_FAILURES_TO_TRAIN")
     ap.add_argument("--heldout-share", type=float, default=0.2, help="COUNCIL_HELDOUT_SHARE")
     ap.add_argument("--margin", type=float, default=5.0,
-                    help="COUNCIL_GATE_MARGIN_PP: replay and controls decide from "
-                         "(1 - margin)**n < 0.05 items (59 at 5 pp, 29 at 10 pp)")  # fmt: skip
+                    help="COUNCIL_GATE_MARGIN_PP: replay decides from 59 items at 5 pp "
+                         "(29 at 10 pp), the controls from 52 (25)")  # fmt: skip
     ap.add_argument(
         "--rehearsal",
         type=float,

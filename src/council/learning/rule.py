@@ -23,14 +23,16 @@ Promote only when both hold, each by a one-sided exact test at ALPHA (0.05):
 
 Replay and the controls are two sets, each with its own test and n: a loss on one is never
 paid for by the other. The controls are one set (MT-Bench and a reasoning-gym family): MT-Bench
-has only 30 questions with a reference answer, fewer than its own test would need (59 at a
+has only 30 questions with a reference answer, fewer than its own test would need (52 at a
 5 pp margin), so the report shows each control family's numbers beside the one test.
 
 A set too small for its test to ever reach ALPHA cannot decide: the verdict is "wait" (for
 more traffic), neither promote nor reject. The smallest sizes follow from the tests: the gain
-test needs at least 5 items (2**-5 < 0.05 when all 5 flip right); the non-inferiority test
-needs n with (1 - MARGIN)**n < ALPHA (59 items at a 5 pp margin). A set with no items at all
-is not part of the run (e.g. no replay yet) and is reported as such.
+test needs at least 5 items (2**-5 < 0.05 when all 5 flip right); replay's loss test needs n
+with (1 - MARGIN)**n < ALPHA (59 items at a 5 pp margin, 29 at 10 pp); the controls' test
+needs n > z**2 (1 - MARGIN) / MARGIN, z the one-sided normal quantile (52 at 5 pp, 25 at
+10). A set with no items at all is not part of the run (e.g. no replay yet) and is reported
+as such.
 """
 
 from __future__ import annotations
