@@ -9,8 +9,9 @@
   3. the gate's report: its verdict, the gain test and, each on its own, the non-inferiority
      tests of replay and of the controls;
   4. a fresh blind set of the family (a seed range the cycle never saw, and no question
-     asked as traffic) through a server: the base model (a scratch data dir, no adapter) and,
-     when the cycle promoted one, the new champion (the cycle's data dir).
+     asked as traffic) through a server with memory off (nothing recalled into the prompt):
+     the base model (a scratch data dir, no adapter) and, when the cycle promoted one, the
+     new champion (the cycle's data dir).
 
 Ends with one line:
   RESULT family=... traffic_n=... corrected=... decision=... gain_pp=... p=... replay=...
@@ -92,13 +93,13 @@ def ask(server: ServerProcess, head: str, ds: Any, entries: list[dict[str, Any]]
     return sum(ok for ok, _ in done), sum(fixed for _, fixed in done)
 
 
-def serve(config: Path, data: Path, models: Path) -> ServerProcess:
+def serve(config: Path, data: Path, models: Path, **env: str) -> ServerProcess:
     """A server on `data`, its converted model shared from `models` (converted once)."""
     data.mkdir(parents=True, exist_ok=True)
     models.mkdir(parents=True, exist_ok=True)
     if not (data / "models").exists():
         (data / "models").symlink_to(models.resolve(), target_is_directory=True)
-    server = ServerProcess(config, data)
+    server = ServerProcess(config, data, env=env)
     server.wait_ready(timeout=600)
     return server
 
@@ -256,7 +257,9 @@ def main() -> None:
 
     def blind_hits(data_dir: Path) -> int:
         """The head's right answers on the blind set, served from `data_dir`'s adapters."""
-        server = serve(config, data_dir, models)
+        # memory off: the cycle's data dir remembers the traffic and its corrections, and a
+        # scratch one what it has answered so far; either would be recalled into the prompt
+        server = serve(config, data_dir, models, COUNCIL_MEMORY="false")
         try:
             got, _ = ask(server, args.head, blind_ds, blind, args.max_tokens, rate=False,
                          concurrency=args.concurrency)  # fmt: skip
