@@ -3,8 +3,10 @@ got right (scored by agreement with the stored answer, normalised as the ballot 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
+from council.config import Settings
 from council.learning.datasets import freeze
 from council.learning.gate_sets import replay_items
 from council.learning.gauntlet import REPLAY, Outcome, compare, score
@@ -78,6 +80,21 @@ def test_the_challenger_must_keep_what_the_champion_got_right_on_replay() -> Non
     checks = {c["name"]: c for c in report["rule"]["checks"]}
     assert checks[TRAFFIC]["outcome"] == "pass" and checks[REPLAY]["outcome"] == "fail"
     assert checks[REPLAY]["worse"] == 8 and checks[REPLAY]["n"] == 80
+
+
+def test_the_default_replay_can_decide_a_small_loss_rate_and_says_when_its_cap_cannot() -> None:
+    from council.learning.gauntlet import replay_capped
+    from council.learning.rule import Paired, noninferiority_check
+
+    s = Settings().learning
+    margin, cap = s.gate_margin_pp / 100, s.gate_replay
+    two_percent = [noninferiority_check(REPLAY, Paired(n, 0, n // 50), margin) for n in (100, cap)]
+    assert [c.outcome for c in two_percent] == ["undecided", "pass"]
+    checks = [asdict(c) for c in two_percent[:1]]
+    assert replay_capped(checks, 100, 100) and "COUNCIL_GATE_REPLAY" in replay_capped(
+        checks, 100, 100)[0]  # fmt: skip
+    assert replay_capped(checks, 300, 100) == []  # more traffic adds items: waiting decides
+    assert replay_capped([asdict(two_percent[1])], cap, cap) == []
 
 
 def test_canary_probe_candidates_are_users_traffic_and_replay_before_any_family(

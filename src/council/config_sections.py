@@ -200,6 +200,10 @@ class LearningSettings(Section):
     # tokens each gate answer may use: set it to what users' requests allow, since a replayed
     # answer re-asked with another budget can end differently
     gate_max_tokens: int = Field(96, ge=8, le=2048)
+    # past successes the gate replays (all of the replay half when fewer): enough that a
+    # challenger losing a few can be shown non-inferior (at a 5 pp margin and a 2 % loss rate,
+    # 100 items never decide; 300 do), so "wait for more traffic" can end
+    gate_replay: int = Field(300, ge=0, le=5000)
     # the gauntlet's blind pairwise judge for held-out questions nothing else can check
     # (default: the best local head; none: such questions are skipped and counted)
     judge_head: str | None = None

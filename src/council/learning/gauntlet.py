@@ -202,6 +202,16 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
     }  # fmt: skip
 
 
+def replay_capped(checks: list[dict[str, Any]], cap: int, used: int) -> list[str]:
+    """A reason to add when replay is undecided with all the items its cap allows: waiting for
+    more traffic would not add any, a larger cap would."""
+    undecided = any(c["name"] == REPLAY and c["outcome"] == "undecided" for c in checks)
+    if not (undecided and cap and used >= cap):
+        return []
+    return [f"{REPLAY}: undecided on all {cap} items its cap allows: raise learning.gate_replay "
+            "(COUNCIL_GATE_REPLAY) to decide"]  # fmt: skip
+
+
 def write_report(report: dict[str, Any], root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{report['challenger']}.json"
@@ -263,13 +273,13 @@ async def run_gauntlet(
     against: str = "champion",
     target: str | None = None, blind: int = 100, control: int = 40,
     seed: int = HOLDOUT_SEED, role: str = "core", traffic: int | None = None,
-    replay: int = 100,
+    replay: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Champion (`against`: "base" or a version) vs challenger `adapter`, one loaded base. The
     gain set: the `target` family when given (benchmarks), else up to `traffic` (default:
     `blind`) held-out questions of users, else (too few of them yet) the gauntlet_family
-    setting. Replay: up to `replay` past successes. Controls: MT-Bench and a reasoning-gym
-    family, `control` items each."""
+    setting. Replay: up to `replay` (default: the gate_replay setting) past successes.
+    Controls: MT-Bench and a reasoning-gym family, `control` items each."""
     from council.adapters.registry import Registry
     from council.heads import build_head, make_context
     from council.learning.gate_sets import gain_set, judge_traffic, replay_items
@@ -307,6 +317,7 @@ async def run_gauntlet(
         family = control_family(gain) if gain != TRAFFIC else settings.learning.gauntlet_family
         items += fresh_items(family, control, seed, "control", trained)[0]
     items += asked
+    replay = settings.learning.gate_replay if replay is None else replay
     replayed = replay_items(store, replay, trained)
     items += replayed
     check_leaks(store, items, challenger["dataset_version"], trained)
@@ -339,6 +350,7 @@ async def run_gauntlet(
                        "skipped_as_trained": skipped, "traffic": len(asked),
                        "traffic_unscorable": unscorable, "judged": judged,
                        "replay": len(replayed)}  # fmt: skip
+    report["reasons"] += replay_capped(report["rule"]["checks"], replay, len(replayed))
     if judged:
         report["reasons"].append(
             f"{TRAFFIC}: {judged['n']} questions judged blind by {judged['judge']} (both "
