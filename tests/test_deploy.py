@@ -33,8 +33,8 @@ def embedder() -> Embedder:
 
 
 def settings_for(tmp: Path, model: Path, **kw: Any) -> Settings:
-    kw = {"canary_probes": 0, "admin_token": TOKEN, "recall_k": 0, **kw}
-    return Settings(heads=local_specs(model, 2, max_tokens=4), data_dir=tmp, memory=True, **kw)
+    kw = {"canary_probes": 0, "admin_token": TOKEN, "recall_k": 0, "memory": True, **kw}
+    return Settings(heads=local_specs(model, 2, max_tokens=4), data_dir=tmp, **kw)
 
 
 def train_versions(s: Settings, embedder: Embedder, n: int) -> list[str]:
@@ -123,6 +123,14 @@ def test_boot_serves_the_champion_and_the_admin_api_needs_the_token(
     with ThreadServer(create_app(no_token)) as server:
         r = httpx.get(f"{server.url}/api/adapters/state")
     assert r.status_code == 403 and "set COUNCIL_ADMIN_TOKEN" in r.text
+    # memory off (exchanges not remembered) still serves the champion, and still guards it
+    Registry(open_db(tmp_path / "council.db"), tmp_path).deploy("core", version, canary=False)
+    forgetful = settings_for(tmp_path, tiny_model_dir, memory=False)
+    with ThreadServer(create_app(forgetful)) as server, httpx.Client(base_url=server.url,
+                                                                   timeout=60) as http:  # fmt: skip
+        assert adapters_used(http) == {version}
+        assert http.get("/api/adapters").status_code == 401
+        assert http.get("/api/adapters/state", headers=AUTH).status_code == 200
 
 
 def test_train_runs_in_the_background_and_reports_progress(

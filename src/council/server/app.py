@@ -71,12 +71,11 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         await council.start()
-        deployer = None
-        if council.memory is not None:  # the registry lives in the memory store
-            registry = Registry(council.memory.store, settings.server.data_dir)
-            deployer = Deployer(council, registry, settings)
-            council.metrics.registry.register(StoreMetrics(deployer.registry.store))
-            await deployer.start()  # each role's champion is loaded before the port opens
+        # the registry lives in the store, which is there with memory off too: a promoted
+        # adapter is what the heads answer with whether or not exchanges are remembered
+        deployer = Deployer(council, Registry(users.store, settings.server.data_dir), settings)
+        council.metrics.registry.register(StoreMetrics(users.store))
+        await deployer.start()  # each role's champion is loaded before the port opens
         app.state.deployer = deployer
         log.info(
             "council ready in %.1fs with %d heads",
@@ -85,8 +84,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         )
         await warn_if_locked(settings, users)
         yield
-        if deployer is not None:
-            await deployer.close()
+        await deployer.close()
         await council.close()
         close_quota(app)
         if own_store:
