@@ -43,6 +43,7 @@ from tests.helpers import ServerProcess
 
 from council.learning.gauntlet import FAMILIES, control_family, family_right
 from council.learning.ledger import content_hash
+from council.learning.rule import Paired, mcnemar_p
 
 BLIND_SEED_OFFSET = 50_000_000  # the fresh blind set: seeds the cycle and traffic never use
 
@@ -63,10 +64,11 @@ def right(ds: Any, entry: dict[str, Any], text: str) -> bool:
 
 
 def ask(server: ServerProcess, head: str, ds: Any, entries: list[dict[str, Any]],
-        max_tokens: int, *, rate: bool, concurrency: int = 1) -> tuple[int, int]:  # fmt: skip
+        max_tokens: int, *, rate: bool,
+        concurrency: int = 1) -> tuple[list[bool], int]:  # fmt: skip
     """Ask each entry through the server, `concurrency` at a time (the engine batches them);
     with `rate`, the scripted user's feedback: 👍, or 👎 with the gold answer as a correction.
-    Returns (right, corrected)."""
+    Returns (right or not per entry, corrected)."""
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", timeout=1800,
                            max_retries=0)  # fmt: skip
 
@@ -90,7 +92,7 @@ def ask(server: ServerProcess, head: str, ds: Any, entries: list[dict[str, Any]]
         ThreadPoolExecutor(max(1, concurrency)) as pool,
     ):
         done = list(pool.map(lambda e: one(e, http), entries))
-    return sum(ok for ok, _ in done), sum(fixed for _, fixed in done)
+    return [ok for ok, _ in done], sum(fixed for _, fixed in done)
 
 
 def serve(config: Path, data: Path, models: Path, **env: str) -> ServerProcess:
@@ -216,8 +218,10 @@ def main() -> None:
         server = serve(config, state, models)
         try:
             stage("server ready", t0)
-            hits, corrected = ask(server, args.head, traffic, list(traffic), args.max_tokens,
-                                  rate=True, concurrency=args.concurrency)  # fmt: skip
+            answered, corrected = ask(server, args.head, traffic, list(traffic),
+                                      args.max_tokens, rate=True,
+                                      concurrency=args.concurrency)  # fmt: skip
+            hits = sum(answered)
         finally:
             server.stop()
     stage(f"live traffic: {hits}/{args.traffic} right through {args.head}; "
@@ -255,7 +259,7 @@ def main() -> None:
                        args.seed + BLIND_SEED_OFFSET)  # fmt: skip
     blind = blind_entries(blind_ds, args.blind, seen)
 
-    def blind_hits(data_dir: Path) -> int:
+    def blind_hits(data_dir: Path) -> list[bool]:
         """The head's right answers on the blind set, served from `data_dir`'s adapters."""
         # memory off: the cycle's data dir remembers the traffic and its corrections, and a
         # scratch one what it has answered so far; either would be recalled into the prompt
@@ -267,12 +271,14 @@ def main() -> None:
             server.stop()
         return got
 
-    base_hits = blind_hits(scratch)
+    base_right = blind_hits(scratch)
+    base_hits = sum(base_right)
     stage(f"fresh blind set, base: {base_hits}/{len(blind)}", t0)
-    champ_hits = base_hits
+    champ_right = base_right
     if promoted:
-        champ_hits = blind_hits(state)
-        stage(f"fresh blind set, champion {champion}: {champ_hits}/{len(blind)}", t0)
+        champ_right = blind_hits(state)
+        stage(f"fresh blind set, champion {champion}: {sum(champ_right)}/{len(blind)}", t0)
+    champ_hits, paired = sum(champ_right), Paired.of(base_right, champ_right)
     n = max(1, len(blind))
     families = report.get("families", {})
     controls = {f: v["delta_pp"] for f, v in families.items() if v.get("kind") == "control"}
@@ -281,6 +287,8 @@ def main() -> None:
         "traffic_right": hits, "corrected": corrected, "blind_n": len(blind),
         "base_acc": round(base_hits / n, 4), "champion_acc": round(champ_hits / n, 4),
         "delta_pp": round(100 * (champ_hits - base_hits) / n, 2), "promoted": promoted,
+        "blind_better": paired.better, "blind_worse": paired.worse,
+        "blind_p": mcnemar_p(paired.better, paired.worse),
         "challenger": report.get("challenger"), "verdict": report.get("verdict"),
         "reasons": report.get("reasons", []), "control_delta_pp": controls,
         "stopped": None if report else stopped, "gate_items": report.get("items"),
@@ -300,7 +308,8 @@ def main() -> None:
         f"replay={check_summary(checks.get('replay'))} "
         f"controls={check_summary(checks.get('controls'))} "
         f"base_acc={detail['base_acc']} champion_acc={detail['champion_acc']} "
-        f"delta_pp={detail['delta_pp']} detail={json.dumps(detail)}",
+        f"delta_pp={detail['delta_pp']} blind=+{paired.better}/-{paired.worse}"
+        f"(p={detail['blind_p']:.3g}) detail={json.dumps(detail)}",
         flush=True,
     )
 
