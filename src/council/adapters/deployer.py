@@ -305,11 +305,12 @@ class Deployer:
                                        self.council.settings.learning.gauntlet_family,
                                        self.registry.store)  # fmt: skip
         kept: list[Any] = []
+        budget = self.council.settings.learning.gate_max_tokens
         for i in range(0, len(pool), 8):
             part = pool[i : i + 8]
             with patient():  # the server's own work: it queues behind requests, never a 503
                 out = await run_items(head, part, champion, self.council.embedder,
-                                      max_tokens=self.council.settings.learning.gate_max_tokens)
+                                      max_tokens=budget)  # fmt: skip
             kept += [it for it, ok in zip(part, out.correct, strict=True) if ok]
             if len(kept) >= want:
                 break
@@ -328,12 +329,13 @@ class Deployer:
             items = await self._prepare_probes(role, watch.deployment["previous"])
             watch.probes_planned = len(items)
             head = self._probe_head(role, watch.version)
+            budget = self.council.settings.learning.gate_max_tokens
             for i in range(0, len(items), 8):
                 if self.watches.get(role) is not watch or head is None:
                     return  # judged already (rolled back early, or confirmed)
                 part = items[i : i + 8]
                 out = await run_items(head, part, watch.version, self.council.embedder,
-                                      max_tokens=self.council.settings.learning.gate_max_tokens)
+                                      max_tokens=budget)  # fmt: skip
                 for ok in out.correct:
                     watch.observe_probe(ok)
         except Exception:
