@@ -85,7 +85,7 @@ async def get_map(request: Request) -> dict[str, Any]:
 async def rebuild_map(request: Request) -> dict[str, Any]:
     """Rebuild the cognitive map now from live success rates, gauntlet and training data."""
     council = council_of(request)
-    store = council.memory.store if council.memory is not None else None
+    store = request.app.state.users.store  # the app's one store, with memory on or off
     return await asyncio.to_thread(cognitive_map.write, council.settings.server.data_dir, store)
 
 
@@ -93,5 +93,5 @@ async def rebuild_map(request: Request) -> dict[str, Any]:
 async def stats(request: Request) -> dict[str, Any]:
     """Answers, cloud share, escalations and early stops, plus the governor's report."""
     council = council_of(request)
-    store = council.memory.store if council.memory is not None else None
+    store = request.app.state.users.store  # the app's one store, with memory on or off
     return await asyncio.to_thread(routing_stats, council.settings, store, council.governor)

@@ -30,7 +30,7 @@ from council.server import (
 from council.server.auth import Authenticate, across_users, loopback
 from council.server.errors import install_error_handlers
 from council.server.limits import BodyLimit, HostCheck, allowed_hosts
-from council.server.quota import admit, close_quota, install_quota
+from council.server.quota import admit, install_quota
 from council.server.users_api import admin as users_admin
 from council.server.users_api import session as users_session
 from council.server.web_api import install_web
@@ -86,7 +86,6 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
         yield
         await deployer.close()
         await council.close()
-        close_quota(app)
         if own_store:
             users.store.close()
 
@@ -113,7 +112,7 @@ def create_app(settings: Settings, council: Council | None = None) -> FastAPI:
     app.include_router(users_admin)
     app.include_router(users_session)
     install_web(app)
-    install_quota(app, council, settings)
+    install_quota(app, council, settings, users.store)
     app.add_middleware(Authenticate, settings=settings, users=users)
 
     @app.middleware("http")

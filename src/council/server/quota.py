@@ -17,7 +17,7 @@ from council.config import Settings
 from council.council import Council
 from council.errors import PermissionDeniedError
 from council.quota.gate import Quota
-from council.storage import open_store
+from council.storage import Store
 from council.users.caller import Caller, current
 
 # The routes that ask the council (each costs one request and all the head calls it causes).
@@ -65,18 +65,10 @@ async def usage(
     return await asyncio.to_thread(quota_of(request).usage, user, days)
 
 
-def install_quota(app: FastAPI, council: Council, settings: Settings) -> Quota:
-    """The app's Quota, charged by every head call of `council`, and its /api/usage route.
-    Its store is the memory store when memory is on, else one of its own (closed by
-    `close_quota`)."""
-    store = council.memory.store if council.memory is not None else open_store(settings)
+def install_quota(app: FastAPI, council: Council, settings: Settings, store: Store) -> Quota:
+    """The app's Quota on `store` (the app's one store, which the app closes), charged by every
+    head call of `council`, and its /api/usage route."""
     quota = Quota(settings, store, council.metrics).attach(council)
     app.state.quota = quota
-    app.state.quota_owns_store = council.memory is None
     app.include_router(router)
     return quota
-
-
-def close_quota(app: FastAPI) -> None:
-    if getattr(app.state, "quota_owns_store", False):
-        app.state.quota.store.close()
