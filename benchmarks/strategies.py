@@ -45,6 +45,11 @@ ballot key equals the gold's). --heads picks the model heads (a mix that screen.
                                     [--warmup 100] [--concurrency 8] [--latency-items 20]
                                     [--max-tokens 32] [--seed 1234] [--quick] [--data-dir DIR]
                                     [--family NAME] [--heads a,b,c] [--no-tool-heads]
+                                    [--champions DATA_DIR]
+
+--champions serves each role's champion adapter from another data dir's registry (what a
+nightly cycle promoted there), attached by the server's own Deployer: the council and the
+single heads are then measured as that server answers.
 """
 
 from __future__ import annotations
@@ -239,6 +244,8 @@ async def run(args: argparse.Namespace) -> None:
     for h in heads:
         await h.start()
     await council.start()
+    if args.champions:
+        await serve_champions([h.inner for h in heads], settings, args.champions)
     print(
         f"{len(specs)} heads loaded in {time.perf_counter() - loaded:.0f}s: "
         f"{', '.join(s.id for s in specs)}",
@@ -269,6 +276,29 @@ async def run(args: argparse.Namespace) -> None:
     await council.close()
     ctx.pool.close()
     report(results, args, time.perf_counter() - began)
+
+
+async def serve_champions(heads: list[Head], settings: Settings, data_dir: Path) -> None:
+    """Each role's champion in `data_dir`'s adapter registry, attached to that role's heads
+    by the server's own Deployer, as a server on that data dir serves it (no canary, no
+    probes, no polling: one sync)."""
+    from types import SimpleNamespace
+
+    from council.adapters.deployer import Deployer
+    from council.adapters.registry import Registry
+    from council.storage import open_db
+
+    store = open_db(data_dir / "council.db")
+    try:
+        stand_in = SimpleNamespace(enabled=heads, observers=[])  # what the Deployer reads
+        deployer = Deployer(stand_in, Registry(store, data_dir), settings)
+        await deployer.sync()
+        if deployer.errors:
+            sys.exit(f"--champions: {deployer.errors}")
+        for role, aliases in deployer.registry.all_aliases().items():
+            print(f"role {role}: champion {aliases.get('champion')}", flush=True)
+    finally:
+        store.close()
 
 
 async def run_pass(
@@ -547,6 +577,13 @@ def main() -> None:
         dest="tool_heads",
         action="store_false",
         help="leave the packaged catalogue's tool heads (calculator, reader, dates, units) out",
+    )
+    ap.add_argument(
+        "--champions",
+        type=Path,
+        default=None,
+        help="a data dir whose adapter registry names each role's champion (a nightly "
+        "cycle's): the heads answer with it, as a server on that data dir does",
     )
     ap.add_argument("--quick", action="store_true", help="10 items, vote/auto/rank/debate")
     ap.add_argument(
