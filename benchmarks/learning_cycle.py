@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,9 @@ def main() -> None:
         stage(f"fresh blind set, champion {champion}: {sum(champ_right)}/{len(blind)}", t0)
     champ_hits, paired = sum(champ_right), Paired.of(base_right, champ_right)
     n = max(1, len(blind))
+    # what always giving the blind set's commonest gold answer scores: a head that learned
+    # the family's prior ("1" to most letter counts) shows as no better than this
+    commonest = max(Counter(str(e["answer"]).strip().lower() for e in blind).values(), default=0)
     families = report.get("families", {})
     controls = {f: v["delta_pp"] for f, v in families.items() if v.get("kind") == "control"}
     detail = {
@@ -289,6 +293,7 @@ def main() -> None:
         "delta_pp": round(100 * (champ_hits - base_hits) / n, 2), "promoted": promoted,
         "blind_better": paired.better, "blind_worse": paired.worse,
         "blind_p": mcnemar_p(paired.better, paired.worse),
+        "blind_commonest_gold_acc": round(commonest / n, 4),
         "challenger": report.get("challenger"), "verdict": report.get("verdict"),
         "reasons": report.get("reasons", []), "control_delta_pp": controls,
         "stopped": None if report else stopped, "gate_items": report.get("items"),
@@ -309,7 +314,8 @@ def main() -> None:
         f"controls={check_summary(checks.get('controls'))} "
         f"base_acc={detail['base_acc']} champion_acc={detail['champion_acc']} "
         f"delta_pp={detail['delta_pp']} blind=+{paired.better}/-{paired.worse}"
-        f"(p={detail['blind_p']:.3g}) detail={json.dumps(detail)}",
+        f"(p={detail['blind_p']:.3g}) commonest_gold_acc={detail['blind_commonest_gold_acc']} "
+        f"detail={json.dumps(detail)}",
         flush=True,
     )
 

@@ -137,7 +137,8 @@ def rehearsal_examples(
     if want <= 0:
         return [], {"successes": 0, "general": 0}
     held = heldout_hashes(store)
-    general = [q for q in general_prompts() if content_hash(q) not in skip | held]
+    known = skip | held
+    general = [q for q in general_prompts() if content_hash(q) not in known]
     mine = past_successes(store, want - min(len(general), want // 2), skip, held)
     rng = random.Random(seed)
     rng.shuffle(general)
