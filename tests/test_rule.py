@@ -196,3 +196,33 @@ def test_tangos_test_holds_its_size_at_the_margin() -> None:
     assert rate(0.05, 0.15, 100) < 0.07  # the test's size: about alpha, not more
     assert rate(0.10, 0.10, 200) > 0.9  # its power when nothing changed
     assert min_items_net(0.10) == 25 and tango_p(0, 0, 25, 0.10) < 0.05 <= tango_p(0, 0, 24, 0.10)
+
+
+def test_a_challenger_that_mostly_gives_the_commonest_gold_answer_is_flagged() -> None:
+    """A letter-counting adapter that learned to say "1": it gains, and the report says that
+    always answering "1" scores nearly as much; a challenger with varied answers is not
+    flagged, though it gives "1" as often as the gold does."""
+    golds = ["1"] * 24 + ["2"] * 10 + ["3"] * 6  # "1" is 60 % of the corrections
+    its = [Item(TRAFFIC, f"count {i}", g, TRAFFIC) for i, g in enumerate(golds)]
+    its += items("replay", "replay", 80)
+    champion = [i % 4 == 0 for i in range(40)] + [True] * 80  # 10/40 right
+    says_one = ["The letter appears 1 time."] * 40 + [""] * 80
+    right = [g == "1" for g in golds] + [True] * 80  # 24/40 right: every "1"
+    report = compare(its, outcome(champion), Outcome(right, [10.0] * 120, says_one), TRAFFIC,
+                     ("base", "v1"))  # fmt: skip
+    assert report["verdict"] == "promote", report["reasons"]  # the gain is real on this traffic
+    assert report["families"][TRAFFIC]["commonest"] == {
+        "gold": {"answer": "1", "share": 0.6},
+        "challenger": {"answer": "1", "share": 1.0},
+    }
+    [flag] = [r for r in report["reasons"] if "always answering" in r]
+    assert flag == (
+        "traffic: the challenger answers '1' to 100% of the items; always answering '1' would "
+        "score 60% here, against its 60%: its gain may be the family's commonest answer "
+        "rather than skill"
+    )
+    varied = [f"The letter appears {g} times." for g in golds] + [""] * 80
+    report = compare(its, outcome(champion), Outcome([True] * 120, [10.0] * 120, varied),
+                     TRAFFIC, ("base", "v1"))  # fmt: skip
+    assert report["verdict"] == "promote"
+    assert not [r for r in report["reasons"] if "always answering" in r]

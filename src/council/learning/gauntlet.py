@@ -24,6 +24,7 @@ from typing import Any
 from council.ballot.normalize import extract_answer
 from council.errors import GauntletError
 from council.learning.mtbench import first_turns
+from council.learning.prior import constant_baseline, prior_reason
 from council.learning.quality import agrees
 from council.learning.rule import MARGIN, Paired, decide, mcnemar_p
 from council.learning.traffic import TRAFFIC, final_answer, score_traffic
@@ -160,6 +161,8 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
             "challenger": {"accuracy": b / n, "ci95": wilson(b, n)},
             "delta_pp": pair.delta_pp, "better": pair.better, "worse": pair.worse,
             "p_improved": mcnemar_p(pair.better, pair.worse),
+            "commonest": constant_baseline([items[i].gold for i in idx],
+                                           [challenger.answers[i] for i in idx]),
         }  # fmt: skip
 
     def paired(keep: Any) -> Paired:
@@ -188,6 +191,8 @@ def compare(items: list[Item], champion: Outcome, challenger: Outcome, target: s
             f"(McNemar p={tr['p_improved']:.3g}; reported: the gain set is {target})"
         )
     gain = families.get(target)
+    if gain and (warn := prior_reason(target, gain["commonest"], gain["challenger"]["accuracy"])):
+        reasons.append(warn)
     champ_acc = gain["champion"]["accuracy"] if gain else 0.0
     return {
         "champion": names[0], "challenger": names[1], "target": target, "families": families,
