@@ -10,9 +10,12 @@ from council.errors import ConfigError
 from council.heads.base import Head, HeadState
 from council.heads.local import LocalHead, ModelPool
 from council.heads.openai_compat import OpenAICompatHead
+from council.heads.program import ProgramHead
 from council.heads.tools import ToolHead
 
-HEADS: dict[str, type[Head]] = {"local": LocalHead, "openai": OpenAICompatHead, "tool": ToolHead}
+HEADS: dict[str, type[Head]] = {
+    "local": LocalHead, "program": ProgramHead, "openai": OpenAICompatHead, "tool": ToolHead
+}  # fmt: skip
 
 
 @dataclass
