@@ -14,7 +14,7 @@ from council.heads.program import ProgramHead
 from council.heads.tools import ToolHead
 
 HEADS: dict[str, type[Head]] = {
-    "local": LocalHead, "program": ProgramHead, "openai": OpenAICompatHead, "tool": ToolHead
+    "local": LocalHead, "openai": OpenAICompatHead, "tool": ToolHead, "program": ProgramHead
 }  # fmt: skip
 
 
