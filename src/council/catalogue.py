@@ -55,8 +55,13 @@ class HeadSpec(BaseModel):
     tool: str | None = None
 
     @property
+    def in_process(self) -> bool:
+        """Whether the head runs a model loaded in this process (local and program heads)."""
+        return self.kind in ("local", "program")
+
+    @property
     def reports_logprobs(self) -> bool:
-        return self.kind == "local" or self.logprobs
+        return self.in_process or self.logprobs
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.cost_in_per_1k + tokens_out * self.cost_out_per_1k) / 1000.0

@@ -194,7 +194,7 @@ def heads(
     for h in settings.heads.specs:
         if h.id in states:
             state = states[h.id]
-        elif h.kind == "local" and h.model in BUILTIN:
+        elif h.in_process and h.model in BUILTIN:
             ready = (settings.models_dir / h.model / ".council-converted").exists()
             state = "weights ready" if ready else "not prepared (council prepare)"
         else:
@@ -245,7 +245,7 @@ def prepare(config: ConfigOpt = None) -> None:
     from council.heads.weights import BUILTIN, resolve_model_dir
 
     settings = settings_from(config)
-    local = [h for h in settings.heads.specs if h.kind == "local"]
+    local = [h for h in settings.heads.specs if h.in_process]
     for model in sorted({h.model for h in local if h.enabled or h.model in BUILTIN}):
         folder = resolve_model_dir(model, settings.models_dir)
         out.print(f"{model}: {folder}", highlight=False)
