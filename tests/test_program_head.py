@@ -80,7 +80,7 @@ def test_the_question_is_the_last_user_turn() -> None:
 
 
 def program_spec(model: Path) -> HeadSpec:
-    [spec] = [h for h in packaged_catalogue() if h.kind == "program"]
+    [spec] = [h for h in packaged_catalogue() if h.id == "smol-program"]
     return spec.model_copy(update={"model": str(model), "enabled": True})
 
 

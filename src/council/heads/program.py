@@ -14,6 +14,10 @@ kind the question asks for.
     id = "smol-program"
     kind = "program"
     model = "smollm2-135m-instruct"   # any local model; it shares the personas' batches
+    system_prompt = "..."             # optional: a persona, put before the program prompt
+
+Program heads with different personas misread different questions (which letter, which
+number), so several of them vote with partly independent errors.
 """
 
 from __future__ import annotations
@@ -162,7 +166,3 @@ class ProgramHead(LocalHead):
             Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=why)
             for _ in range(n)
         ]
-
-    def with_persona(self, messages: list[Message]) -> list[Message]:
-        """The program prompt is the head's whole prompt: a persona would change the task."""
-        return messages
