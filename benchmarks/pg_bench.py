@@ -28,7 +28,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 from sqlalchemy.engine import make_url
 
-from council.memory.pgvector_index import _FILTER_MARGIN, _MAX_EF, PgVectorTable
+from council.memory.pgvector_index import _EF_SEARCH, _FILTER_MARGIN, _MAX_EF, PgVectorTable
 from council.memory.store import Store
 from council.storage import open_db
 
@@ -233,7 +233,7 @@ def bench_postgres(
             label = f"pgvector hnsw M=16 efC=64 ef={ef}"
             rows.append(row(n, label, build, timing, len(queries)) + f"  pg {cpu:.2f} ms")
             build = None
-        table.ef_search = 40  # the server's (pgvector's default); filtered searches widen it
+        table.ef_search = _EF_SEARCH  # the server's; filtered searches widen it
         for frac, _allowed, allowed_truth, user in filters:
             recall_path = _RecallPath(store, table, user)
             timing, cpu = pg_cpu.timed(time_queries, recall_path, queries[:filter_q], allowed_truth)

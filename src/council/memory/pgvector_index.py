@@ -17,7 +17,10 @@ from council.memory.store import Store
 from council.memory.vectors import IndexInfo
 
 KIND = "pgvector-hnsw"
-_EF_SEARCH = 40
+# The HNSW beam of an unfiltered search, as FAISS's (memory/vectors.py). pgvector's default
+# 40 found 0.86 of the true top 5 among 1M vectors; 128 finds 0.973 for ~2.4 ms more of
+# Postgres's CPU per query (benchmarks/memory_bench.py --backend postgres --sizes 1000000).
+_EF_SEARCH = 128
 _MAX_EF = 1000  # pgvector's limit on hnsw.ef_search
 # pgvector (before 0.8's iterative scans) filters AFTER the walk: of the ef_search rows it
 # returns, a filter passing a share s keeps ~ef*s. Ask for this many times k/s, so the k
@@ -33,7 +36,7 @@ class PgVectorTable:
         assert table in ("memories", "chunks") and store.postgres
         self.store, self.table, self.dim, self.fingerprint = store, table, dim, fingerprint
         self.index = self  # IndexedTable callers read `table.index.info`
-        self.ef_search = _EF_SEARCH  # HNSW beam of an unfiltered search (pgvector's default)
+        self.ef_search = _EF_SEARCH  # HNSW beam of an unfiltered search
         self.opened_as = self.open()
 
     def _vec(self) -> str:
