@@ -64,6 +64,8 @@ def test_only_numbers_and_truth_values_are_answers() -> None:
         ('Is "level" a palindrome? Answer True or False.', {"truth"}),
         ("Tell me about rivers.", set()),
         ("Who wrote Hamlet?", set()),
+        ("Is Paris the capital of France?", set()),  # knowledge: nothing to compute on
+        ("How many days are in a week?", set()),
     ],
 )
 def test_the_head_writes_programs_only_for_numbers_and_truth_values(

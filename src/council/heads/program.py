@@ -3,12 +3,14 @@ for the question, shown a few worked examples; exec_safe evaluates it in a limit
 process; the value is the answer, and the ballot shows the expression that ran.
 
 Small models that cannot count letters or carry digits can often write the expression that
-does (`"banana".count("a")`), and when they misread the question they fail differently from
-the same model answering in words, which is what a vote needs. The head abstains, and so never
-counts as dissent, when the question asks for neither a number nor a truth value (it then asks
-the model nothing), when the expression does not run or computes nothing (a bare literal is the
-model's guess, not a program; `"x" == "x"` restates the question), or when its value is not the
-kind the question asks for.
+does (`"banana".count("a")`): on 200 letter-counting questions the default model answered 20 %
+right in words and 79-82 % right through a program. The head abstains, and so never counts as
+dissent:
+- when the question asks for neither a number nor a truth value, or gives no data to compute
+  on (no number, nothing quoted); the model is then not asked at all;
+- when the expression does not run, or computes nothing (a bare literal is the model's guess,
+  not a program; `"x" == "x"` restates the question);
+- when its value is not the kind the question asks for.
 
     [[heads]]
     id = "smol-program"
@@ -16,8 +18,8 @@ kind the question asks for.
     model = "smollm2-135m-instruct"   # any local model; it shares the personas' batches
     system_prompt = "..."             # optional: a persona, put before the program prompt
 
-Program heads with different personas misread different questions (which letter, which
-number), so several of them vote with partly independent errors.
+Personas vary the programs little: on those 200 questions three program heads (no persona,
+precise, reasoner) scored .785, .815 and .800, and at least one was right on .835.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ _NUMBER_ASKED = re.compile(
     r"|average|calculate|compute)\b",
     re.IGNORECASE,
 )
+_DATA = re.compile(r"\d|\"[^\"]+\"|'[^']+'|“[^”]+”")  # a number, or a quoted text
 _NUMBER = re.compile(r"-?\d+(\.\d+)?(e[+-]?\d+)?")
 _KINDS = frozenset({"truth", "number"})
 KIND_NAMES = {"number": "number", "truth": "truth value"}
@@ -75,8 +78,12 @@ def question_of(messages: list[Message]) -> str | None:
 
 
 def asks_for(question: str) -> set[str]:
-    """The kinds of answer the question asks for: "truth", "number", both or neither."""
-    kinds = set()
+    """The kinds of answer the question asks for: "truth", "number", both or neither. Neither
+    when it gives no data to compute on (no number, nothing quoted): "Is Paris the capital of
+    France?" is knowledge, not a program."""
+    kinds: set[str] = set()
+    if not _DATA.search(question):
+        return kinds
     if _TRUTH_ASKED.search(question):
         kinds.add("truth")
     if _NUMBER_ASKED.search(question):
