@@ -23,6 +23,10 @@ from council.types import Message
 from tests.helpers import scripted, settings_with
 
 LETTERS = 'How many times does the letter "r" appear in the text: "strawberry farm"?'
+SYLLOGISM = (
+    "Consider these statements:\n1. All ants are students\n2. All students are mortals\n\n"
+    "Does it logically follow that:\nSome students are ants?\n(Answer Yes or No)"
+)
 
 
 @pytest.mark.parametrize(
@@ -106,6 +110,10 @@ async def test_the_default_model_counts_letters_by_writing_the_expression(
         assert chat.ok and chat.abstained
         assert chat.tool == "the question asks for no number or truth value"
         assert engine.batches == before  # the model was not asked
+        # asked (numbers, Yes or No), it writes "No": no program, but its tokens were spent
+        [logic] = await head.complete([Message("user", SYLLOGISM)])
+        assert logic.abstained and logic.tool == "wrote 'No', which computes nothing"
+        assert logic.tokens_in > 0 and logic.tokens_out > 0
     finally:
         await council.close()
 

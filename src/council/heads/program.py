@@ -155,21 +155,30 @@ class ProgramHead(LocalHead):
             return [replace(wrote) for _ in range(n)]
         expr = expression_of(wrote.text)
         if not computes(expr):
-            return self._abstain(f"wrote {expr[:80]!r}, which computes nothing", started, n)
+            why = f"wrote {expr[:80]!r}, which computes nothing"
+            return self._abstain(why, started, n, wrote)
         result = await asyncio.to_thread(exec_safe, expr, TIMEOUT_S)
         text = answer_of(result.value, wanted) if result.ok else None
         if text is None:
             kind = " or a ".join(KIND_NAMES[k] for k in sorted(wanted))
-            why = result.error if not result.ok else f"gave {str(result.value)[:40]}, not a {kind}"
-            return self._abstain(f"ran {expr[:80]}: {why}", started, n)
+            failed = (
+                (result.error or "failed")
+                if not result.ok
+                else (f"gave {str(result.value)[:40]}, not a {kind}")
+            )
+            return self._abstain(f"ran {expr[:80]}: {failed}", started, n, wrote)
         ms = (time.perf_counter() - started) * 1000
         # greedy: n samples are n copies of the one answer
         return [replace(wrote, text=text, latency_ms=ms, tool=f"ran {expr} = {text}")
                 for _ in range(n)]  # fmt: skip
 
-    def _abstain(self, why: str, started: float, n: int) -> list[Completion]:
+    def _abstain(
+        self, why: str, started: float, n: int, spent: Completion | None = None
+    ) -> list[Completion]:
+        """Abstentions; after a model call they carry its tokens, so quotas count them."""
         ms = (time.perf_counter() - started) * 1000
-        return [
-            Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=why)
-            for _ in range(n)
-        ]
+        out = Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=why)
+        if spent is not None:
+            out = replace(out, tokens_in=spent.tokens_in, tokens_out=spent.tokens_out,
+                          cost_usd=spent.cost_usd)  # fmt: skip
+        return [replace(out) for _ in range(n)]
