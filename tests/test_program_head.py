@@ -47,7 +47,7 @@ def test_only_an_expression_that_computes_something_counts() -> None:
     assert computes('"level" == "level"[::-1]')
     assert not computes("3") and not computes('"Paris"')  # a guess, not a program
     assert not computes('"rivers" == "rivers"')  # restates the question
-    assert not computes("print(") and not computes("")
+    assert not computes("print(") and not computes("") and not computes("1 +\x00 2")
 
 
 def test_only_numbers_and_truth_values_are_answers() -> None:

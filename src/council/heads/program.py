@@ -108,7 +108,7 @@ def computes(expr: str) -> bool:
     being a literal the model guessed."""
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte
         return False
     for n in ast.walk(tree):  # `"x" == "x"` only restates the question
         if isinstance(n, ast.Compare) and all(
