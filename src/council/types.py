@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 ABSTAINED = "abstain"  # finish_reason of a tool head that does not apply to the question
+CANNOT_ANSWER = "cannot answer"  # an abstaining head's text
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from council.config import HeadSpec
-from council.types import Completion, GenParams, Message
+from council.types import ABSTAINED, CANNOT_ANSWER, Completion, GenParams, Message
 
 if TYPE_CHECKING:
     from council.heads import HeadContext
@@ -113,6 +113,18 @@ class Head(ABC):
             Completion(head=self.id, latency_ms=ms, error=error, finish_reason="error")
             for _ in range(n)
         ]
+
+    def abstained(
+        self, why: str, started: float, n: int = 1, spent: Completion | None = None
+    ) -> list[Completion]:
+        """Abstentions, one per requested sample, saying `why` (or what a tool ran). After a
+        model call (`spent`) they carry its tokens and cost, so quotas and usage count them."""
+        ms = (time.perf_counter() - started) * 1000
+        out = Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=why)
+        if spent is not None:
+            out = replace(out, tokens_in=spent.tokens_in, tokens_out=spent.tokens_out,
+                          cost_usd=spent.cost_usd)  # fmt: skip
+        return [replace(out) for _ in range(n)]
 
     def record(self, completions: list[Completion]) -> None:
         """Count a call in the head's state (the council does this for every call)."""

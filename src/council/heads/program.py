@@ -34,9 +34,8 @@ from dataclasses import replace
 from council.heads.calculator import TIMEOUT_S
 from council.heads.local import LocalHead
 from council.heads.streaming import streaming_to
-from council.heads.tools import CANNOT_ANSWER
 from council.learning.exec_safe import exec_safe
-from council.types import ABSTAINED, Completion, GenParams, Message
+from council.types import Completion, GenParams, Message
 
 SYSTEM = "Answer with one Python expression that computes the answer. Write the expression only."
 # Worked examples of different kinds, so the model copies the method, not one answer's shape.
@@ -142,10 +141,10 @@ class ProgramHead(LocalHead):
         started = time.perf_counter()
         question = question_of(messages)
         if question is None:
-            return self._abstain("no question to write a program for", started, n)
+            return self.abstained("no question to write a program for", started, n)
         wanted = asks_for(question)
         if not wanted:
-            return self._abstain("the question asks for no number or truth value", started, n)
+            return self.abstained("the question asks for no number or truth value", started, n)
         asked = GenParams(temperature=0.0, max_tokens=MAX_TOKENS, stop=["\n"])
         if params is not None and params.max_tokens is not None:
             asked = replace(asked, max_tokens=min(MAX_TOKENS, params.max_tokens))
@@ -156,7 +155,7 @@ class ProgramHead(LocalHead):
         expr = expression_of(wrote.text)
         if not computes(expr):
             why = f"wrote {expr[:80]!r}, which computes nothing"
-            return self._abstain(why, started, n, wrote)
+            return self.abstained(why, started, n, wrote)
         result = await asyncio.to_thread(exec_safe, expr, TIMEOUT_S)
         text = answer_of(result.value, wanted) if result.ok else None
         if text is None:
@@ -166,19 +165,8 @@ class ProgramHead(LocalHead):
                 if not result.ok
                 else (f"gave {str(result.value)[:40]}, not a {kind}")
             )
-            return self._abstain(f"ran {expr[:80]}: {failed}", started, n, wrote)
+            return self.abstained(f"ran {expr[:80]}: {failed}", started, n, wrote)
         ms = (time.perf_counter() - started) * 1000
         # greedy: n samples are n copies of the one answer
         return [replace(wrote, text=text, latency_ms=ms, tool=f"ran {expr} = {text}")
                 for _ in range(n)]  # fmt: skip
-
-    def _abstain(
-        self, why: str, started: float, n: int, spent: Completion | None = None
-    ) -> list[Completion]:
-        """Abstentions; after a model call they carry its tokens, so quotas count them."""
-        ms = (time.perf_counter() - started) * 1000
-        out = Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=why)
-        if spent is not None:
-            out = replace(out, tokens_in=spent.tokens_in, tokens_out=spent.tokens_out,
-                          cost_usd=spent.cost_usd)  # fmt: skip
-        return [replace(out) for _ in range(n)]

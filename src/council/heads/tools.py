@@ -22,12 +22,10 @@ from typing import TYPE_CHECKING, Protocol
 from council.config import HeadSpec
 from council.errors import ConfigError
 from council.heads.base import Head
-from council.types import ABSTAINED, Completion, GenParams, Message
+from council.types import Completion, GenParams, Message
 
 if TYPE_CHECKING:
     from council.heads import HeadContext
-
-CANNOT_ANSWER = "cannot answer"
 
 
 @dataclass(frozen=True)
@@ -100,12 +98,9 @@ class ToolHead(Head):
             found = await asyncio.to_thread(self.tool.answer, messages)
         except Exception as exc:  # a tool bug fails this head's answer, loudly, not the ballot
             return self.failed(f"{self.spec.tool} failed: {type(exc).__name__}: {exc}", started, n)
-        ms = (time.perf_counter() - started) * 1000
         if found.text is None:
-            return [
-                Completion(self.id, CANNOT_ANSWER, ms, finish_reason=ABSTAINED, tool=found.ran)
-                for _ in range(n)
-            ]
+            return self.abstained(found.ran, started, n)
+        ms = (time.perf_counter() - started) * 1000
         # Deterministic: n samples are n copies of the one answer.
         exact = getattr(self.tool, "exact", False)
         return [
