@@ -357,22 +357,41 @@ async def warm_up(
     gate = asyncio.Semaphore(args.concurrency)
     began = time.perf_counter()
 
+    memory = council.memory
+    assert memory is not None
+    rated = []
+
     async def ask(item: dict[str, Any]) -> None:
         async with gate:
             TRACE.set(Trace())
             SPACE.set("warm-up")
-            await council.ask(item["question"], strategy="vote", params=params, recall=False,
-                              rag=False)  # fmt: skip
+            v = await council.ask(item["question"], strategy="vote", params=params, recall=False,
+                                  rag=False)  # fmt: skip
+        if args.warmup_feedback and v.exchange_id is not None:
+            # a user who knows the answer: 👍, or 👎 saying what it should have been
+            good = right(v.answer, str(item["answer"]))
+            rated.append(good)
+            await asyncio.to_thread(memory.store.add_feedback, v.exchange_id, 1 if good else -1,
+                                    None, None if good else str(item["answer"]))  # fmt: skip
 
     await asyncio.gather(*(ask(i) for i in warm))
-    assert council.memory is not None
-    domains = cognitive_map.write(council.settings.server.data_dir, council.memory.store)["domains"]
-    scores = ", ".join(f"{h} {s['accuracy']:.2f}" for h, s in domains["math"]["heads"].items())
+    written = cognitive_map.write(council.settings.server.data_dir, memory.store)
     print(
         f"warm-up: {len(warm)} full-council questions (seed {args.seed + 1}) in "
-        f"{time.perf_counter() - began:.0f}s; the map's math head scores: {scores}",
+        f"{time.perf_counter() - began:.0f}s"
+        + (f"; rated by a user who knows the answers: {sum(rated)} 👍, "
+           f"{len(rated) - sum(rated)} 👎 with the right answer" if rated else ""),
         flush=True,
-    )
+    )  # fmt: skip
+    specs = [h.spec for h in council.enabled]
+    for domain, heads in written["domains"].items():
+        scores = ", ".join(f"{h} {s['accuracy']:.2f}" for h, s in heads["heads"].items())
+        if scores:
+            print(f"  the map's {domain} head scores: {scores}", flush=True)
+    for domain, outcomes in written["outcomes"].items():
+        w = cognitive_map.head_weights(outcomes, specs)
+        shown = ", ".join(f"{h} {w[h]:.2f} ({int(outcomes[h]['n'])})" for h in w if h in outcomes)
+        print(f"  learned {domain} weights (outcomes): {shown}", flush=True)
 
 
 @dataclass
@@ -562,6 +581,12 @@ def main() -> None:
         type=int,
         default=100,
         help="full-council questions (another seed) the router learns from first; 0: none",
+    )
+    ap.add_argument(
+        "--warmup-feedback",
+        action="store_true",
+        help="a user who knows the answers rates each warm-up answer (👍, or 👎 with the right "
+        "answer as its correction), so heads' weights learn on families no verifier checks",
     )
     ap.add_argument("--out", type=Path, default=None, help="write per-item results (JSONL)")
     ap.add_argument("--report", type=Path, default=None, help="only report an --out file")

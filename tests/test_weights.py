@@ -162,3 +162,24 @@ def test_council_map_shows_each_heads_weight_and_its_outcome_count(tmp_path: Pat
     r = CliRunner().invoke(cli, ["map", "--config", str(config)], env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output
     assert "weights (outcomes)" in r.output and "first 6.15 (n=3)" in r.output
+
+
+async def test_a_users_correction_judges_every_heads_answer_at_once() -> None:
+    """A 👎 that says the right answer is an outcome for every head, before any harvest: the
+    losing head that gave it was right. A newer 👍 takes the correction back."""
+    first, second = heads()
+    settings = settings_for(first, second)
+    store = open_store(settings)
+    for i in range(3):
+        record(store, f"c{i}", f"How many r's are in 'carrot{i}'?",
+               [vote("first", "1", 0, True), vote("second", "2", 1, False)])  # fmt: skip
+        store.add_feedback(f"c{i}", -1, correction="2")
+    record(store, "changed", "How many r's are in 'barrel'?",
+           [vote("first", "1", 0, True), vote("second", "2", 1, False)])  # fmt: skip
+    store.add_feedback("changed", -1, correction="2")
+    store.add_feedback("changed", 1)  # the user changed their mind: first's 1 was right
+    store.close()
+    outcomes = weights(settings)
+    assert outcomes["first"] == {"right": 1.0, "n": 4.0}
+    # the thumbs up was about first's winning answer, so second's differing one was wrong
+    assert outcomes["second"] == {"right": 3.0, "n": 4.0}

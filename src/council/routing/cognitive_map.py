@@ -20,7 +20,8 @@ Per domain, `heads` scores each head on the live exchanges (ledger.head_votes, j
 selector asks the domain's best head first when it stops early.
 
 `outcomes` counts, per domain, each head's answers that an outcome judged (judge_outcome: the
-verifier, a user's thumbs up/down, or a harvest's correction; agreement alone is no outcome,
+verifier, a user's thumbs up/down, or a correction: the right answer a user gave with a thumbs
+down, or a harvest's accepted rewrite; agreement alone is no outcome,
 or the weights would reward conformity). From them, each head's weight (learned_weight):
 
     weight = 10 * (right + K * quality/10) / (n + K)
@@ -178,7 +179,7 @@ def judge_outcome(
     checked = verify_answer(prompt, answer)
     if checked is not None:  # checkable: the verifier is exact
         return checked
-    if corrected is not None:  # a harvest corrected the exchange: compare with its answer
+    if corrected is not None:  # a user or a harvest corrected the exchange: compare with it
         gold = extract_answer(corrected)
         return None if gold.key is None else extract_answer(answer).key == gold.key
     if source != "feedback" or success is None:

@@ -53,15 +53,19 @@ def head_votes(store: Any, since: float) -> list[Any]:
 
 def head_outcomes(store: Any, since: float) -> list[Any]:
     """(task_type, prompt, success, label_source, head, answer, won, corrected) of every vote
-    since then; `corrected` is the newest accepted rewrite of its exchange (a harvest that
-    corrected it), else NULL. Failed votes and abstentions (an answer with no cluster: a tool
-    head that did not apply) are left out."""
+    since then; `corrected` is what the exchange's answer should have been: the correction a
+    user gave with their newest rating (a 👎 that says the right answer), else the newest
+    accepted rewrite of the exchange (a harvest that corrected it), else NULL. Failed votes and
+    abstentions (an answer with no cluster: a tool head that did not apply) are left out."""
     rows: list[Any] = store.query(
         """
     SELECT e.task_type, e.prompt, e.success, e.label_source, v.head, v.answer, v.won,
-           (SELECT c.answer FROM exchanges c
-            WHERE c.parent_id = e.id AND c.role = 'agent0' AND c.success = 1
-            ORDER BY c.created_at DESC LIMIT 1) AS corrected
+           COALESCE(
+             (SELECT f.correction FROM feedback f WHERE f.exchange_id = e.id
+              ORDER BY f.created_at DESC, f.id DESC LIMIT 1),
+             (SELECT c.answer FROM exchanges c
+              WHERE c.parent_id = e.id AND c.role = 'agent0' AND c.success = 1
+              ORDER BY c.created_at DESC LIMIT 1)) AS corrected
     FROM votes v JOIN exchanges e ON e.id = v.exchange_id
     WHERE v.error IS NULL AND v.cluster IS NOT NULL AND e.role IN ('council', 'single')
       AND e.created_at >= ?
