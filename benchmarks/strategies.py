@@ -78,6 +78,9 @@ from council.types import Completion, GenParams, Message
 CHEAP = ["vote", "weighted", "consensus", "auto"]
 HEAVY = ["best_of_n", "rank", "moa", "debate", "clone_dispatch"]
 FAMILY = "basic_arithmetic"
+# reasoning-gym draws item i from seed + i, so the warm-up's seed + 1 repeated the measured
+# items shifted by one (and filtering them out left one warm-up question): go far away.
+WARMUP_SEED_OFFSET = 1_000_000
 # Division is left out: reasoning-gym 0.1.25 gives wrong gold answers for two-term divisions
 # ("Calculate 5 / 9." with answer "10").
 FAMILY_CONFIG: dict[str, Any] = dict(
@@ -351,7 +354,7 @@ async def warm_up(
 
     measured = {i["question"] for i in items}
     extra = reasoning_gym.create_dataset(
-        FAMILY, size=args.warmup * 2, seed=args.seed + 1, **FAMILY_CONFIG
+        FAMILY, size=args.warmup * 2, seed=args.seed + WARMUP_SEED_OFFSET, **FAMILY_CONFIG
     )
     warm = [i for i in extra if i["question"] not in measured][: args.warmup]
     gate = asyncio.Semaphore(args.concurrency)
@@ -377,7 +380,7 @@ async def warm_up(
     await asyncio.gather(*(ask(i) for i in warm))
     written = cognitive_map.write(council.settings.server.data_dir, memory.store)
     print(
-        f"warm-up: {len(warm)} full-council questions (seed {args.seed + 1}) in "
+        f"warm-up: {len(warm)} full-council questions (seed {args.seed + WARMUP_SEED_OFFSET}) in "
         f"{time.perf_counter() - began:.0f}s"
         + (f"; rated by a user who knows the answers: {sum(rated)} 👍, "
            f"{len(rated) - sum(rated)} 👎 with the right answer" if rated else ""),
