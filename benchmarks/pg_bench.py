@@ -176,7 +176,7 @@ def load(url: str, stored: np.ndarray, users: np.ndarray) -> tuple[float, float]
     open_db(url).close()  # the store's schema, migrated
     with psycopg.connect(_dsn(url), autocommit=True) as conn:
         register_vector(conn)
-        types = dict(
+        types: dict[str, str] = dict(
             conn.execute(
                 "SELECT column_name, udt_name FROM information_schema.columns "
                 "WHERE table_name = 'memories'"
