@@ -36,6 +36,13 @@ SYLLOGISM = (
         ('```python\n"ab".count("a")\n```', '"ab".count("a")'),
         ("ANSWER: 3 * 4", "3 * 4"),
         ("", ""),
+        # the model's own guess after the expression is dropped; exec_safe computes the value
+        ("50 * 19 = 1050", "50 * 19"),
+        ('n = "strawberry".lower().count("r")', '"strawberry".lower().count("r")'),
+        # an expression with '=' inside stays whole; two '=' are no expression to cut
+        ("round(7 / 3, ndigits=2)", "round(7 / 3, ndigits=2)"),
+        ('"a=b".count("=")', '"a=b".count("=")'),
+        ("a = b = 3", "a = b = 3"),
     ],
 )
 def test_the_expression_is_the_replys_first_line_without_fences(reply: str, expr: str) -> None:

@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import io
 import re
 import time
+import tokenize
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
@@ -96,10 +98,39 @@ def program_messages(question: str) -> list[Message]:
 
 
 def expression_of(text: str) -> str:
-    """The expression in the model's reply: its first line, without code fences or a prefix."""
+    """The expression in the model's reply: its first line, without code fences or a prefix,
+    and without a value the model wrote after it (`50 * 19 = 1050`) or a name it assigned
+    the expression to (`n = "ab".count("a")`)."""
     line = text.strip().strip("`").strip()
     line = line.removeprefix("python").strip().splitlines()[0] if line else ""
-    return line.removeprefix("ANSWER:").strip()
+    return _unassigned(line.removeprefix("ANSWER:").strip())
+
+
+def _unassigned(line: str) -> str:
+    """`EXPR = GUESS` -> EXPR, `NAME = EXPR` -> EXPR; anything else as it is. Only a line that
+    is no expression and holds one `=` (outside strings, `==`, keyword arguments) is cut: the
+    value is exec_safe's to compute, never the model's guess."""
+    try:
+        ast.parse(line, mode="eval")
+        return line  # already an expression (`f(x, key=1)`, `"a=b".count("=")`)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        pass
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return line
+    depth, cuts = 0, []
+    for t in tokens:
+        if t.type == tokenize.OP and t.string in "([{":
+            depth += 1
+        elif t.type == tokenize.OP and t.string in ")]}":
+            depth -= 1
+        elif t.type == tokenize.OP and t.string == "=" and depth == 0:
+            cuts.append(t.start[1])
+    if len(cuts) != 1:
+        return line
+    left, right = line[: cuts[0]].strip(), line[cuts[0] + 1 :].strip()
+    return right if left.isidentifier() else left
 
 
 def computes(expr: str) -> bool:
