@@ -212,6 +212,9 @@ def test_the_default_council_has_the_tool_heads_but_never_as_judge_or_fast_path(
     council = Council(settings_with(packaged_catalogue()))
     tools = {h.id for h in council.enabled if isinstance(h, ToolHead)}
     assert tools == {"calculator", "reader", "dates", "units"}
+    # the program heads vote too, but answer few questions: never the fast path or the judge
+    programs = {h.id for h in council.enabled if h.spec.kind == "program"}
+    assert programs == {"smol-program", "smol-program-precise", "smol-program-reasoner"}
     assert council.fastest().id == "smol-concise"
     judge = council.judge(council.enabled)
     assert judge is not None and judge.id == "smol-precise"
