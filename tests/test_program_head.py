@@ -115,7 +115,13 @@ async def test_the_default_model_counts_letters_by_writing_the_expression(
         before = engine.batches
         [chat] = await head.complete([Message("user", "Tell me about rivers.")])
         assert chat.ok and chat.abstained
-        assert chat.tool == "the question asks for no number or truth value"
+        assert chat.tool == "the question gives nothing to compute on (no number, nothing quoted)"
+        # asks for a number, but a fact to recall, not one to compute
+        [fact] = await head.complete([Message("user", "How many books does the library hold?")])
+        assert fact.abstained and fact.tool == chat.tool
+        # data, but neither a number nor a truth value is asked for
+        [word] = await head.complete([Message("user", 'Translate "bonjour" into English.')])
+        assert word.abstained and word.tool == "the question asks for no number or truth value"
         assert engine.batches == before  # the model was not asked
         # asked (numbers, Yes or No), it writes "No": no program, but its tokens were spent
         [logic] = await head.complete([Message("user", SYLLOGISM)])

@@ -83,13 +83,18 @@ def asks_for(question: str) -> set[str]:
     when it gives no data to compute on (no number, nothing quoted): "Is Paris the capital of
     France?" is knowledge, not a program."""
     kinds: set[str] = set()
-    if not _DATA.search(question):
+    if not gives_data(question):
         return kinds
     if _TRUTH_ASKED.search(question):
         kinds.add("truth")
     if _NUMBER_ASKED.search(question):
         kinds.add("number")
     return kinds
+
+
+def gives_data(question: str) -> bool:
+    """Whether the question holds something to compute on: a number or a quoted text."""
+    return _DATA.search(question) is not None
 
 
 def program_messages(question: str) -> list[Message]:
@@ -173,6 +178,9 @@ class ProgramHead(LocalHead):
         question = question_of(messages)
         if question is None:
             return self.abstained("no question to write a program for", started, n)
+        if not gives_data(question):
+            why = "the question gives nothing to compute on (no number, nothing quoted)"
+            return self.abstained(why, started, n)
         wanted = asks_for(question)
         if not wanted:
             return self.abstained("the question asks for no number or truth value", started, n)
