@@ -1,11 +1,11 @@
-"""Would int8 weights make the local engine faster without changing its answers? One run.
+"""Would int8 or bf16 weights make the local engine faster without changing its answers?
 
 Issue 16's last lever: the engine is compute-bound at council c=8 (98 % busy, two thirds of
 it fp32 GEMM), so only less arithmetic per token could reach 2x the old engine. This loads
-the default model three ways and measures, in one process, alternating:
+the default model four ways and measures, in one process, alternating:
 1. speed: greedy generation of --rows program prompts x 24 tokens (the engine's packed fp32
    layers against torch's dynamic int8: every Linear per-tensor, or the decoder per-channel
-   with the lm_head left fp32);
+   with the lm_head left fp32; and against the whole model in bf16);
 2. answers: the program head's expressions for --items fixed-seed letter-counting questions,
    how many are identical to fp32's, and how many exec_safe turns into the right count;
 3. adapters: two LoRA adapters in one mixed batch (PEFT `adapter_names`) with their base
@@ -127,6 +127,8 @@ def main() -> None:
     variants = {
         "int8, every Linear": quantised(fp, per_channel=False),
         "int8 per channel, fp32 lm_head": quantised(fp, per_channel=True),
+        # oneDNN runs bf16 on AMX / AVX512-BF16 where the CPU has them (lscpu: amx_bf16)
+        "bf16 weights and activations": copy.deepcopy(fp).to(torch.bfloat16).eval(),
     }
     pack_linears(fp)  # as the engine serves it
     models = {"fp32 packed (the engine)": fp, **variants}
