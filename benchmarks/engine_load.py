@@ -18,10 +18,10 @@ not compare.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
                                      [--council-only] [--old-rev f78cc05^ | --reference F]
-                                     [--prefix-off]
+                                     [--prefix-off] [--bf16]
 
 `--prefix-off` serves this checkout a second time with its prefix cache off, alternating
-with it per cell as `--old-rev` does.
+with it per cell as `--old-rev` does; `--bf16` likewise with `weight_dtype = "bfloat16"`.
 """
 
 from __future__ import annotations
@@ -245,6 +245,12 @@ def main() -> None:
         "measured cell by cell alternately with it on",
     )
     ap.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also serve this checkout with weight_dtype = bfloat16 (bf16 packed layers), "
+        "measured cell by cell alternately with it in float32",
+    )
+    ap.add_argument(
         "--council-only",
         action="store_true",
         help="council throughput only (no single-head, "
@@ -279,6 +285,10 @@ def main() -> None:
         if args.prefix_off:
             servers["continuous, no prefix cache"] = serve(
                 stack, config, root / "off-data", REPO / "src", COUNCIL_PREFIX_CACHE_TOKENS="0"
+            )
+        if args.bf16:
+            servers["continuous, bf16"] = serve(
+                stack, config, root / "bf16-data", REPO / "src", COUNCIL_WEIGHT_DTYPE="bfloat16"
             )
         for server in servers.values():
             server.wait_ready(timeout=600)

@@ -40,6 +40,7 @@ def make_context(settings: Settings) -> HeadContext:
         window_ms=settings.heads.batch_window_ms,
         max_batch=settings.heads.max_batch,
         pack=settings.heads.pack_weights,
+        weight_dtype=settings.heads.weight_dtype,
         queue_size=settings.heads.queue_size,
         prefix_cache_tokens=settings.heads.prefix_cache_tokens,
     )

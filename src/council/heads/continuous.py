@@ -72,11 +72,13 @@ class LocalModel:
         window_ms: float = 8.0,
         max_batch: int = 64,
         pack: bool = True,
+        weight_dtype: str = "float32",
         queue_size: int = 16,
         prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
         self.folder = folder
         self.pack = pack
+        self.weight_dtype = weight_dtype  # "float32", "bfloat16" or "auto" (packing.py)
         self.threads = threads
         self.window_s = window_ms / 1000.0  # an idle engine waits this long for a fan-out
         self.max_batch = max_batch
@@ -110,7 +112,7 @@ class LocalModel:
     def load(self) -> None:
         if not self.loaded:
             self.tokenizer, self.model = load_weights(
-                self.folder, threads=self.threads, pack=self.pack
+                self.folder, threads=self.threads, pack=self.pack, weight_dtype=self.weight_dtype
             )
 
     async def ensure_loaded(self) -> None:

@@ -1,7 +1,7 @@
 """A local model's rows and weights: what the engine (continuous.py) generates from.
 
 `Row` is one sequence to generate and `RowResult` what came of it. The functions load the
-weights (oneDNN-packed Linears, packing.py), attach PEFT adapters onto the loaded base,
+weights (oneDNN-packed fp32 or bf16 Linears, packing.py), attach PEFT adapters onto the loaded base,
 template a chat into prompt ids, and turn a row's tokens into its result; the engine calls
 them on the model's own thread.
 """
@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from council.heads.completion import render
-from council.heads.packing import can_pack, pack_linears
+from council.heads.packing import can_pack, pack_linears, packed_dtype
 from council.loading import LOADING
 from council.types import Message
 
@@ -66,8 +66,11 @@ class RowResult:
     stop_sequence: str | None = None  # the stop string that ended the text, if one did
 
 
-def load_weights(folder: Path, *, threads: int, pack: bool) -> tuple[Any, Any]:
-    """(tokenizer, model) from a transformers folder, ready for batched CPU inference."""
+def load_weights(
+    folder: Path, *, threads: int, pack: bool, weight_dtype: str = "float32"
+) -> tuple[Any, Any]:
+    """(tokenizer, model) from a transformers folder, ready for batched CPU inference; packed
+    Linear layers hold `weight_dtype`'s copy (packing.py), the model itself stays fp32."""
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()  # progress bars would corrupt `--json` and server logs
     started = time.perf_counter()
@@ -78,9 +81,11 @@ def load_weights(folder: Path, *, threads: int, pack: bool) -> tuple[Any, Any]:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.eval()
+    dtype = torch.float32
     if pack and can_pack():
-        pack_linears(model)
-    log.info("loaded %s in %.1fs", folder, time.perf_counter() - started)
+        dtype = packed_dtype(weight_dtype)
+        pack_linears(model, dtype)
+    log.info("loaded %s (%s layers) in %.1fs", folder, dtype, time.perf_counter() - started)
     return tok, model
 
 

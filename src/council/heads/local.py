@@ -30,12 +30,14 @@ class ModelPool:
         window_ms: float,
         max_batch: int,
         pack: bool,
+        weight_dtype: str = "float32",
         queue_size: int = 16,
         prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
         self.models_dir = models_dir
         self.prefix_cache_tokens = prefix_cache_tokens
         self.pack = pack
+        self.weight_dtype = weight_dtype
         self.threads = threads
         self.window_ms = window_ms
         self.max_batch = max_batch
@@ -51,6 +53,7 @@ class ModelPool:
                 window_ms=self.window_ms,
                 max_batch=self.max_batch,
                 pack=self.pack,
+                weight_dtype=self.weight_dtype,
                 queue_size=self.queue_size,
                 prefix_cache_tokens=self.prefix_cache_tokens,
             )
