@@ -5,7 +5,8 @@ it fp32 GEMM), so only less arithmetic per token could reach 2x the old engine. 
 the default model four ways and measures, in one process, alternating:
 1. speed: greedy generation of --rows program prompts x 24 tokens (the engine's packed fp32
    layers against torch's dynamic int8: every Linear per-tensor, or the decoder per-channel
-   with the lm_head left fp32; and against the whole model in bf16);
+   with the lm_head left fp32; against the whole model in bf16; and against the engine's
+   bf16 packed layers with fp32 activations, `weight_dtype = "bfloat16"`);
 2. answers: the program head's expressions for --items fixed-seed letter-counting questions,
    how many are identical to fp32's, and how many exec_safe turns into the right count;
 3. adapters: two LoRA adapters in one mixed batch (PEFT `adapter_names`) with their base
@@ -129,7 +130,9 @@ def main() -> None:
         "int8 per channel, fp32 lm_head": quantised(fp, per_channel=True),
         # oneDNN runs bf16 on AMX / AVX512-BF16 where the CPU has them (lscpu: amx_bf16)
         "bf16 weights and activations": copy.deepcopy(fp).to(torch.bfloat16).eval(),
+        "bf16 packed, fp32 activations": copy.deepcopy(fp),  # weight_dtype = "bfloat16"
     }
+    pack_linears(variants["bf16 packed, fp32 activations"], torch.bfloat16)
     pack_linears(fp)  # as the engine serves it
     models = {"fp32 packed (the engine)": fp, **variants}
     items = list(reasoning_gym.create_dataset("letter_counting", size=args.items, seed=args.seed,

@@ -50,6 +50,31 @@ async def _solo(engine: LocalModel, rows: list[Row]) -> list[RowResult]:
     return [(await engine.generate([_copy(r)]))[0] for r in rows]
 
 
+async def save_random_adapters(engine: LocalModel, where: Path) -> None:
+    """Two random LoRA adapters, "v1" and "v2", saved under `where` and attached."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    for i, name in enumerate(("v1", "v2")):
+        torch.manual_seed(i)
+        base = AutoModelForCausalLM.from_pretrained(engine.folder)
+        lora = get_peft_model(
+            base,
+            LoraConfig(
+                r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", "v_proj"]
+            ),
+        )
+        with torch.no_grad():  # make each adapter matter
+            for pname, p in lora.named_parameters():
+                if "lora_B" in pname:
+                    p.normal_(0, 2.0)
+        lora.save_pretrained(where / name)
+        await asyncio.get_running_loop().run_in_executor(
+            engine._executor, engine.attach_adapter, name, where / name
+        )
+
+
 async def test_rows_joining_mid_generation_equal_solo_greedy(engine: LocalModel) -> None:
     long = Row(await engine.encode_async(STORY), max_new_tokens=48)
     joiners = [
@@ -75,27 +100,7 @@ async def test_rows_joining_mid_generation_equal_solo_greedy(engine: LocalModel)
 async def test_mixed_batch_keeps_each_rows_sampling_stop_and_adapter(
     engine: LocalModel, tmp_path: Path
 ) -> None:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    for i, name in enumerate(("v1", "v2")):
-        torch.manual_seed(i)
-        base = AutoModelForCausalLM.from_pretrained(engine.folder)
-        lora = get_peft_model(
-            base,
-            LoraConfig(
-                r=4, lora_alpha=8, init_lora_weights=False, target_modules=["q_proj", "v_proj"]
-            ),
-        )
-        with torch.no_grad():  # make each adapter matter
-            for pname, p in lora.named_parameters():
-                if "lora_B" in pname:
-                    p.normal_(0, 2.0)
-        lora.save_pretrained(tmp_path / name)
-        await asyncio.get_running_loop().run_in_executor(
-            engine._executor, engine.attach_adapter, name, tmp_path / name
-        )
+    await save_random_adapters(engine, tmp_path)
     ids = await engine.encode_async([Message("user", "What is 2 + 2?")])
     rows = [
         Row(ids, max_new_tokens=10),

@@ -51,6 +51,7 @@ from council.heads.engine import (
 )
 from council.heads.joining import Live, admit, joinable
 from council.heads.kvbatch import KVBatch
+from council.heads.packing import layers_dtype
 from council.heads.prefill import prefill
 from council.heads.prefixes import PREFIX_CACHE_TOKENS, PrefixCache, encode_rows
 from council.heads.sampling import nucleus
@@ -114,6 +115,11 @@ class LocalModel:
             self.tokenizer, self.model = load_weights(
                 self.folder, threads=self.threads, pack=self.pack, weight_dtype=self.weight_dtype
             )
+
+    @property
+    def serving_dtype(self) -> str | None:
+        """The packed layers' dtype once loaded, "bfloat16" or "float32" ("auto" picks by CPU)."""
+        return layers_dtype(self.model) if self.loaded else None
 
     async def ensure_loaded(self) -> None:
         if self.loaded:

@@ -74,6 +74,14 @@ def packed_dtype(setting: str) -> torch.dtype:
     return torch.bfloat16 if setting == "bfloat16" or fast else torch.float32
 
 
+def layers_dtype(model: torch.nn.Module) -> str:
+    """What a loaded model's Linear layers multiply in: "bfloat16" or "float32"."""
+    for module in model.modules():
+        if isinstance(module, PackedLinear):
+            return str(module.packed_dtype).removeprefix("torch.")
+    return "float32"
+
+
 def pack_linears(model: torch.nn.Module, dtype: torch.dtype = torch.float32) -> int:
     """Turn every plain fp32 CPU nn.Linear into a PackedLinear of `dtype` in place (packed
     ones are re-packed as they were); returns how many."""

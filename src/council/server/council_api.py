@@ -115,6 +115,7 @@ async def health(request: Request) -> dict[str, Any]:
             {
                 "folder": str(m.folder),
                 "loaded": m.loaded,
+                "weight_dtype": m.serving_dtype,
                 "batches": m.batches,
                 "rows": m.rows_done,
                 "running": m.queue.running,
