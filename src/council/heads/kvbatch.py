@@ -5,9 +5,18 @@ columns are real tokens. A joining group is prefilled on its own, then both cach
 padded on the left to one width and stacked; a leaving row is dropped with an index, and
 columns no row uses any more are trimmed from the left. Padded columns are masked out of
 attention, so a row's tokens do not depend on who shares its batch.
+
+A decode step appends one column per layer. transformers' DynamicLayer does that with
+torch.cat, copying the whole cache every step; the running batch's layers (`SpareLayer`)
+write it into spare columns instead and copy only when those run out (every `SPARE` steps)
+or when a join or a leave has rebuilt the tensors. Attention reads the same values, so the
+logits are bit-identical; a 40-row step at 400 tokens of context ran 1.25x faster
+(benchmarks/kv_growth.py).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +24,8 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 from council.errors import ConfigError
+
+SPARE = 32  # columns kept free past the last token: one copy per 32 decode steps
 
 
 class KVBatch:
@@ -44,6 +55,9 @@ class KVBatch:
     def join(self, cache: DynamicCache, mask: torch.Tensor) -> None:
         """Stack a freshly prefilled group under the running rows."""
         if self.cache is None or self.rows == 0:
+            for layer in cache.layers:
+                if type(layer) is DynamicLayer:  # the running batch appends in place from now
+                    layer.__class__ = SpareLayer
             self.cache, self.mask = cache, mask
             return
         width = max(self.width, int(mask.shape[1]))
@@ -70,6 +84,47 @@ class KVBatch:
             keys, values = _kv(layer)
             layer.keys, layer.values = keys[index, :, first:, :], values[index, :, first:, :]
         self.mask = mask[:, first:]
+
+
+class SpareLayer(DynamicLayer):
+    """A DynamicLayer that appends into spare columns of a larger buffer, not by torch.cat.
+
+    `keys` and `values` are views of the buffer's first columns. When they are replaced from
+    outside (KVBatch.join and keep rebuild them), the next update copies them into a new
+    buffer with SPARE free columns."""
+
+    _kbuf: torch.Tensor | None = None
+    _vbuf: torch.Tensor | None = None
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        keys, values = self.keys, self.values
+        assert keys is not None and values is not None
+        have = int(keys.shape[-2]) if keys.numel() else 0
+        need = have + int(key_states.shape[-2])
+        if not self._fits(keys, key_states, need):
+            shape = (*key_states.shape[:2], need + SPARE, key_states.shape[-1])
+            self._kbuf, self._vbuf = key_states.new_empty(shape), value_states.new_empty(shape)
+            if have:
+                self._kbuf[:, :, :have] = keys
+                self._vbuf[:, :, :have] = values
+        assert self._kbuf is not None and self._vbuf is not None
+        self._kbuf[:, :, have:need] = key_states
+        self._vbuf[:, :, have:need] = value_states
+        self.keys, self.values = self._kbuf[:, :, :need], self._vbuf[:, :, :need]
+        return self.keys, self.values
+
+    def _fits(self, keys: torch.Tensor, new: torch.Tensor, need: int) -> bool:
+        """Whether `keys` is still the start of this layer's buffer, with room for `need`."""
+        buf = self._kbuf
+        if buf is None or buf.shape[-2] < need or buf.shape[:2] != new.shape[:2]:
+            return False
+        return not keys.numel() or (
+            keys.data_ptr() == buf.data_ptr() and keys.stride() == buf.stride()
+        )
 
 
 def kv_layers(cache: DynamicCache) -> list[tuple[torch.Tensor, torch.Tensor]]:
