@@ -41,6 +41,7 @@ def make_context(settings: Settings) -> HeadContext:
         max_batch=settings.heads.max_batch,
         pack=settings.heads.pack_weights,
         weight_dtype=settings.heads.weight_dtype,
+        adaptive_threads=settings.heads.adaptive_threads,
         queue_size=settings.heads.queue_size,
         prefix_cache_tokens=settings.heads.prefix_cache_tokens,
     )

@@ -55,6 +55,7 @@ from council.heads.packing import layers_dtype
 from council.heads.prefill import prefill
 from council.heads.prefixes import PREFIX_CACHE_TOKENS, PrefixCache, encode_rows
 from council.heads.sampling import nucleus
+from council.heads.threads import ThreadTuner, cores
 from council.heads.tooluse import TemplateTools
 from council.structured.grammar import Constraint, Grammars
 from council.types import Message
@@ -74,12 +75,14 @@ class LocalModel:
         max_batch: int = 64,
         pack: bool = True,
         weight_dtype: str = "float32",
+        adaptive_threads: bool = False,
         queue_size: int = 16,
         prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
         self.folder = folder
         self.pack = pack
         self.weight_dtype = weight_dtype  # "float32", "bfloat16" or "auto" (packing.py)
+        self.tuner = ThreadTuner(cores()) if adaptive_threads and cores() > 1 else None
         self.threads = threads
         self.window_s = window_ms / 1000.0  # an idle engine waits this long for a fan-out
         self.max_batch = max_batch
@@ -306,6 +309,8 @@ class LocalModel:
         ids = torch.tensor([[lv.tokens[-1]] for lv in self._live])
         positions = self.kv.positions()
         mask = self.kv.grow()
+        if self.tuner:  # `adaptive_threads`: this step's thread count (heads/threads.py)
+            self.tuner.begin(len(self._live))
         with torch.inference_mode():
             out = self.model(
                 input_ids=ids,
@@ -315,6 +320,8 @@ class LocalModel:
                 use_cache=True,
                 **self._adapters(self._live),
             )
+        if self.tuner:
+            self.tuner.end()
         self._pick(self._live, out.logits[:, -1])
 
     def _pick(self, lives: list[Live], logits: torch.Tensor) -> None:

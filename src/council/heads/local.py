@@ -31,6 +31,7 @@ class ModelPool:
         max_batch: int,
         pack: bool,
         weight_dtype: str = "float32",
+        adaptive_threads: bool = False,
         queue_size: int = 16,
         prefix_cache_tokens: int = PREFIX_CACHE_TOKENS,
     ):
@@ -38,6 +39,7 @@ class ModelPool:
         self.prefix_cache_tokens = prefix_cache_tokens
         self.pack = pack
         self.weight_dtype = weight_dtype
+        self.adaptive_threads = adaptive_threads
         self.threads = threads
         self.window_ms = window_ms
         self.max_batch = max_batch
@@ -54,6 +56,7 @@ class ModelPool:
                 max_batch=self.max_batch,
                 pack=self.pack,
                 weight_dtype=self.weight_dtype,
+                adaptive_threads=self.adaptive_threads,
                 queue_size=self.queue_size,
                 prefix_cache_tokens=self.prefix_cache_tokens,
             )
