@@ -12,10 +12,10 @@ import torch
 
 from council.heads.continuous import LocalModel
 from council.heads.engine import Row
-from council.heads.threads import EVERY, PROBE, ThreadTuner, cores
+from council.heads.threads import EVERY, PAIRS, ThreadTuner, cores
 from council.types import Message
 
-PERIOD = EVERY + 2 * PROBE
+PERIOD = EVERY + 2 * PAIRS
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +35,7 @@ def test_the_tuner_follows_whichever_count_is_faster_now() -> None:
     tuner = ThreadTuner(2)
     _run(tuner, EVERY, lambda t: 1.0)
     assert tuner.current == 1 and tuner.probes == 0  # no probe before EVERY steps
-    _run(tuner, 2 * PROBE, lambda t: 1.0 / t)  # a free second core: two threads halve a step
+    _run(tuner, 2 * PAIRS, lambda t: 1.0 / t)  # a free second core: two threads halve a step
     assert (tuner.current, tuner.probes, tuner.switches) == (2, 1, 1)
     _run(tuner, PERIOD, lambda t: 1.0 / t)
     assert (tuner.current, tuner.probes, tuner.switches) == (2, 2, 1)
@@ -45,12 +45,16 @@ def test_the_tuner_follows_whichever_count_is_faster_now() -> None:
     assert (tuner.current, tuner.switches) == (1, 2)
 
 
-def test_a_probe_over_a_batch_that_changed_size_decides_nothing() -> None:
+def test_pairs_whose_batch_changed_size_too_much_are_not_compared() -> None:
     tuner = ThreadTuner(2)
-    _run(tuner, EVERY + PROBE, lambda t: 1.0 / t, rows=8)
-    _run(tuner, PROBE, lambda t: 1.0 / t, rows=9)  # a row joined mid-probe
+    _run(tuner, EVERY, lambda t: 1.0, rows=8)
+    for k in range(2 * PAIRS):  # rows leave and join on every step of the probe
+        threads = tuner.begin(8 if k % 2 == 0 else 20)
+        tuner.record(threads, 1.0 / threads)
     assert (tuner.current, tuner.probes) == (1, 0)
-    _run(tuner, PERIOD, lambda t: 1.0 / t, rows=9)
+    for k in range(PERIOD):  # a row or two leaving between neighbours still compares
+        threads = tuner.begin(40 - k // 4)
+        tuner.record(threads, 1.0 / threads)
     assert (tuner.current, tuner.probes) == (2, 1)
 
 

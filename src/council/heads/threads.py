@@ -4,9 +4,11 @@ Two threads on a 2-core box made a 40-row decode step 1.64x faster while the oth
 free, and 2x slower beside one busy process: OpenMP threads wait on each other when a core
 is taken (DESIGN.md). The thread count does not change a step's result (the logits are
 bit-identical at 1 and 2 threads, measured on SmolLM2-135M), so the engine may change it
-between steps. Every `EVERY` steps the tuner times `PROBE` steps at its count, then `PROBE`
-at the other, on a batch whose size did not change, and keeps the other if it was faster
-by `MARGIN`.
+between steps. Every `EVERY` steps the tuner runs `PAIRS` pairs of steps, one at its count
+and one at the other, and switches when the other took at most `MARGIN` of the time in most
+pairs. Neighbouring steps carry nearly the same batch, so rows joining and leaving between
+pairs do not bias the comparison; a pair whose batch changed size by more than `DRIFT` is
+not counted.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import time
 import torch
 
 EVERY = 48  # steps at the chosen count between probes
-PROBE = 3  # steps timed at each count per probe
+PAIRS = 3  # (chosen, other) step pairs timed per probe
 MARGIN = 0.9  # the other count must take at most this share of the time to be chosen
+DRIFT = 0.25  # a pair whose row count changed by more than this share is not compared
 
 
 def cores() -> int:
@@ -37,26 +40,27 @@ class ThreadTuner:
         self.counts = (1, most)
         self.current = 1  # the safe count until a probe shows the other is faster
         self.steps = 0
-        self.probes = 0  # probes decided (health and tests read them)
+        self.probes = 0  # probes decided (tests read them)
         self.switches = 0
-        self._times: dict[int, list[float]] | None = None
+        self._ratios: list[float] = []
+        self._pair: tuple[int, float] | None = None  # the pair's first step: rows, seconds
         self._rows = 0
         self._threads = 1
         self._started = 0.0
 
+    @property
+    def period(self) -> int:
+        return EVERY + 2 * PAIRS
+
     def begin(self, rows: int) -> int:
         """Before a decode step of `rows` rows: set this thread's torch thread count (and
         return it)."""
-        phase = self.steps % (EVERY + 2 * PROBE)
+        phase = self.steps % self.period
         self.steps += 1
+        self._rows = rows
         threads = self.current
-        if self.counts[1] > 1 and phase >= EVERY:
-            if phase == EVERY:
-                self._times, self._rows = {c: [] for c in self.counts}, rows
-            elif rows != self._rows:
-                self._times = None  # the batch changed size: this probe compares nothing
-            if phase >= EVERY + PROBE:
-                threads = self._other()
+        if self.counts[1] > 1 and phase >= EVERY and (phase - EVERY) % 2:
+            threads = self._other()
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
         self._threads = threads
@@ -64,24 +68,28 @@ class ThreadTuner:
         return threads
 
     def end(self) -> None:
-        """After the step: record its time, and decide at the probe's last step."""
-        seconds = time.perf_counter() - self._started
-        self.record(self._threads, seconds)
+        """After the step: record its time."""
+        self.record(self._threads, time.perf_counter() - self._started)
 
     def record(self, threads: int, seconds: float) -> None:
-        """A probe step's time; the probe's last step decides (called by `end`)."""
-        if self._times is None:
+        """A step's time (called by `end`); a probe's last step decides."""
+        phase = (self.steps - 1) % self.period
+        if self.counts[1] == 1 or phase < EVERY:
             return
-        self._times[threads].append(seconds)
-        if self.steps % (EVERY + 2 * PROBE):
-            return
-        mine, other = self._times[self.current], self._times[self._other()]
-        self._times = None
-        if len(mine) == PROBE and len(other) == PROBE:
-            self.probes += 1
-            if statistics.median(other) < MARGIN * statistics.median(mine):
-                self.current = self._other()
-                self.switches += 1
+        if threads == self.current:
+            self._pair = (self._rows, seconds)
+        elif self._pair is not None:
+            rows, mine = self._pair
+            if abs(self._rows - rows) <= DRIFT * max(rows, 1):
+                self._ratios.append(seconds / max(mine, 1e-9))
+            self._pair = None
+        if phase == self.period - 1:
+            ratios, self._ratios = self._ratios, []
+            if len(ratios) * 2 > PAIRS:  # most pairs compared
+                self.probes += 1
+                if statistics.median(ratios) < MARGIN:
+                    self.current = self._other()
+                    self.switches += 1
 
     def _other(self) -> int:
         return self.counts[0] if self.current == self.counts[1] else self.counts[1]
