@@ -18,11 +18,11 @@ not compare.
 
     python benchmarks/engine_load.py [--tiny] [--concurrency 1,4,8,16] [--requests 24]
                                      [--council-only] [--old-rev f78cc05^ | --reference F]
-                                     [--prefix-off] [--bf16] [--adaptive-threads]
+                                     [--prefix-off] [--bf16] [--fixed-threads]
 
 `--prefix-off` serves this checkout a second time with its prefix cache off, alternating
 with it per cell as `--old-rev` does; `--bf16` likewise with `weight_dtype = "bfloat16"`, and
-`--adaptive-threads` with `adaptive_threads = true`.
+`--fixed-threads` with `adaptive_threads = false`.
 """
 
 from __future__ import annotations
@@ -252,10 +252,10 @@ def main() -> None:
         "measured cell by cell alternately with it in float32",
     )
     ap.add_argument(
-        "--adaptive-threads",
+        "--fixed-threads",
         action="store_true",
-        help="also serve this checkout with adaptive_threads = true (decode steps choose "
-        "between 1 thread and every core), measured cell by cell alternately with it",
+        help="also serve this checkout with adaptive_threads = false (one torch thread, "
+        "as before it), measured cell by cell alternately with it",
     )
     ap.add_argument(
         "--council-only",
@@ -297,9 +297,9 @@ def main() -> None:
             servers["continuous, bf16"] = serve(
                 stack, config, root / "bf16-data", REPO / "src", COUNCIL_WEIGHT_DTYPE="bfloat16"
             )
-        if args.adaptive_threads:
-            servers["continuous, adaptive threads"] = serve(
-                stack, config, root / "at-data", REPO / "src", COUNCIL_ADAPTIVE_THREADS="true"
+        if args.fixed_threads:
+            servers["continuous, 1 thread"] = serve(
+                stack, config, root / "ft-data", REPO / "src", COUNCIL_ADAPTIVE_THREADS="false"
             )
         for server in servers.values():
             server.wait_ready(timeout=600)

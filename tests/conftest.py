@@ -23,7 +23,9 @@ _real_connect = socket.socket.connect
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under `pytest -n 2` (make test) each worker and the servers it starts use one core's
-    worth of threads, so two workers do not fight over two cores."""
+    worth of threads, so two workers do not fight over two cores. Every test process keeps
+    the engine at a fixed thread count (tests/test_threads.py tries `adaptive_threads`)."""
+    os.environ.setdefault("COUNCIL_ADAPTIVE_THREADS", "false")  # servers started inherit it
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # xdist's workers start with COLUMNS=80 set; rich would fix the CLI's tables at that
         # width on import, where a test asks for its own width through the environment

@@ -12,10 +12,10 @@ import torch
 
 from council.heads.continuous import LocalModel
 from council.heads.engine import Row
-from council.heads.threads import EVERY, PAIRS, ThreadTuner, cores
+from council.heads.threads import EVERY, MOST_EVERY, PAIRS, ThreadTuner, cores
 from council.types import Message
 
-PERIOD = EVERY + 2 * PAIRS
+PERIOD = EVERY + 2 * PAIRS  # steps to the end of the first probe
 
 
 @pytest.fixture(autouse=True)
@@ -25,37 +25,38 @@ def _restore_threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def _run(tuner: ThreadTuner, steps: int, seconds: Callable[[int], float], rows: int = 8) -> None:
-    for _ in range(steps):
-        threads = tuner.begin(rows)
+def _probe(tuner: ThreadTuner, seconds: Callable[[int], float],
+           rows: Callable[[int], int] = lambda k: 8) -> None:  # fmt: skip
+    """Steps through the end of the next probe; `rows` of the step's place in the probe."""
+    end = tuner.next_probe + 2 * PAIRS
+    while tuner.steps < end:
+        threads = tuner.begin(rows(tuner.steps - tuner.next_probe))
         tuner.record(threads, seconds(threads))
 
 
 def test_the_tuner_follows_whichever_count_is_faster_now() -> None:
     tuner = ThreadTuner(2)
-    _run(tuner, EVERY, lambda t: 1.0)
-    assert tuner.current == 1 and tuner.probes == 0  # no probe before EVERY steps
-    _run(tuner, 2 * PAIRS, lambda t: 1.0 / t)  # a free second core: two threads halve a step
-    assert (tuner.current, tuner.probes, tuner.switches) == (2, 1, 1)
-    _run(tuner, PERIOD, lambda t: 1.0 / t)
-    assert (tuner.current, tuner.probes, tuner.switches) == (2, 2, 1)
-    _run(tuner, PERIOD, lambda t: 0.3 * t)  # something else took the core: two threads crawl
-    assert (tuner.current, tuner.switches) == (1, 2)
-    _run(tuner, PERIOD, lambda t: 1.0 - 0.05 * t)  # 5 % is within the margin: stay
-    assert (tuner.current, tuner.switches) == (1, 2)
+    assert tuner.current == 2 and tuner.next_probe == EVERY  # every core until the first probe
+    _probe(tuner, lambda t: 0.3 * t)  # something else took the core: two threads crawl
+    assert (tuner.current, tuner.probes, tuner.switches) == (1, 1, 1)
+    assert tuner.next_probe == tuner.steps + EVERY
+    _probe(tuner, lambda t: 0.3 * t)  # kept: the next probe waits twice as long
+    assert (tuner.current, tuner.probes, tuner.switches) == (1, 2, 1)
+    assert tuner.next_probe == tuner.steps + 2 * EVERY
+    _probe(tuner, lambda t: 1.0 / t)  # the second core is free again: two halve a step
+    assert (tuner.current, tuner.switches) == (2, 2)
+    for _ in range(8):  # 5 % is within the margin: stay, probing ever more rarely
+        _probe(tuner, lambda t: 1.0 + 0.05 * t)
+    assert (tuner.current, tuner.switches) == (2, 2)
+    assert tuner.next_probe == tuner.steps + MOST_EVERY
 
 
 def test_pairs_whose_batch_changed_size_too_much_are_not_compared() -> None:
     tuner = ThreadTuner(2)
-    _run(tuner, EVERY, lambda t: 1.0, rows=8)
-    for k in range(2 * PAIRS):  # rows leave and join on every step of the probe
-        threads = tuner.begin(8 if k % 2 == 0 else 20)
-        tuner.record(threads, 1.0 / threads)
-    assert (tuner.current, tuner.probes) == (1, 0)
-    for k in range(PERIOD):  # a row or two leaving between neighbours still compares
-        threads = tuner.begin(40 - k // 4)
-        tuner.record(threads, 1.0 / threads)
-    assert (tuner.current, tuner.probes) == (2, 1)
+    _probe(tuner, lambda t: 0.3 * t, rows=lambda k: 20 if k > 0 and k % 2 else 8)
+    assert (tuner.current, tuner.probes) == (2, 0)  # rows left and joined on every step
+    _probe(tuner, lambda t: 0.3 * t, rows=lambda k: 40 - max(k, 0) // 4)
+    assert (tuner.current, tuner.probes) == (1, 1)  # a row or two between neighbours is fine
 
 
 @pytest.mark.skipif(cores() < 2, reason="one core: adaptive_threads has nothing to choose")

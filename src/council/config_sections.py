@@ -52,9 +52,10 @@ class HeadsSettings(Section):
     specs: list[HeadSpec] = Field(default_factory=packaged_catalogue)  # COUNCIL_HEADS, [[heads]]
     hybrid_head: str | None = None  # head for /hybrid; default: highest speed score
     threads: int = Field(1, ge=1)  # torch threads per worker; 2 OpenMP threads collapse on 2 cores
-    # decode steps try 1 thread and every core, and keep the faster (heads/threads.py): the
-    # results are the same either way; 2 threads on a free second core ran 1.6x faster
-    adaptive_threads: bool = False
+    # decode steps choose between `threads` = 1 and every core, whichever a probe finds faster
+    # (heads/threads.py); the results are the same either way. Council c=8 ran 1.6x faster
+    # with it on a 2-core box whose second core was free (benchmarks/engine_load.py)
+    adaptive_threads: bool = True
     batch_window_ms: float = Field(8.0, ge=0.0)
     # rows decoding at once; 8 councils (40 rows) fit: SmolLM2-135M, 1 thread, measured
     # 24 ms/row per step at 64 rows vs 37 at 32 (a step's cost grows far slower than its rows)
