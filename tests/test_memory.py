@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -215,3 +217,28 @@ async def test_knowledge_reaches_the_heads_and_is_cited_in_meta(
     await council.ask("Which port does Council use by default?", rag=False)
     assert "Knowledge (cite" not in system_text(a)
     await council.close()
+
+
+def test_concurrent_writers_all_reach_the_index(embedder: Embedder, tmp_path: Path) -> None:
+    """Requests finishing together record from several threads at once; the index takes ids
+    only in increasing order, so a writer whose row id lost the race used to fail (a 500)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = settings_with([], memory=True, embedder="minilm", data_dir=tmp_path)
+    memory = Memory(settings, embedder, open_store(settings))
+    insert = memory.store.add_memory
+
+    def slow_commit(*args: Any, **kw: Any) -> int:  # every other writer is slow after its insert
+        row_id = insert(*args, **kw)
+        time.sleep(0.02 if row_id % 2 == 0 else 0.0)
+        return row_id
+
+    memory.store.add_memory = slow_commit  # type: ignore[method-assign]
+    texts = [f"Note {i}: the locker code is {1000 + i}." for i in range(48)]
+    with ThreadPoolExecutor(12) as pool:
+        ids = list(pool.map(lambda t: memory.add(t, {"user": "ana"}), texts))
+    assert len(set(ids)) == len(texts)
+    info = memory.table.index._info()
+    assert (info.count, info.max_id) == (len(texts), max(ids))
+    [hit] = memory.query("Note 17 locker code", k=1, filters={"user": "ana"})
+    assert "1017" in hit["text"]

@@ -168,14 +168,22 @@ async def _one(
         "response": rw.text, "quality": quality, "reasoning": rw.reasoning,
         "task_type": row["task_type"], "signals": provenance, "vector": vector,
     }  # fmt: skip
-    memory_id, example_id = await asyncio.to_thread(
-        record_harvest, council.memory.store, original_id=row["id"], rewrite=rewrite,
-        memory=(f"Q: {question}\nA: {rw.answer}", vector), accepted=accepted,
-        quality=quality, signals=provenance, agent=rw.agent, example=example,
-        supersedes=supersedes,
-    )  # fmt: skip
-    if memory_id is not None:
-        council.memory.table.add([memory_id], vector[None, :])
+    memory = council.memory
+    assert memory is not None
+    examples: list[int | None] = []
+
+    def write() -> int | None:  # the memory row's id; the example's is kept aside
+        memory_id, example_id = record_harvest(
+            memory.store, original_id=row["id"], rewrite=rewrite,
+            memory=(f"Q: {question}\nA: {rw.answer}", vector), accepted=accepted,
+            quality=quality, signals=provenance, agent=rw.agent, example=example,
+            supersedes=supersedes,
+        )  # fmt: skip
+        examples.append(example_id)
+        return memory_id
+
+    await asyncio.to_thread(memory.table.insert, write, vector)
+    example_id = examples[0]
     return HarvestItem(row["id"], question, "accepted" if accepted else "rejected", quality,
                        reason, rw.answer, rewrite.id, example_id)  # fmt: skip
 

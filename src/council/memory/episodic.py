@@ -76,17 +76,17 @@ class Memory:
         """Remember a piece of text; meta may carry role, user, session, success, ts."""
         meta = dict(meta or {})
         vector = self.embedder.encode([text])[0]
-        mid = self.store.add_memory(
-            text,
+        role, user = meta.pop("role", "note"), meta.pop("user", ANONYMOUS)
+        session, success = meta.pop("session", None), meta.pop("success", None)
+        created_at = meta.pop("ts", None)
+        mid = self.table.insert(
+            lambda: self.store.add_memory(
+                text, vector, role=role, user=user, session=session, success=success,
+                created_at=created_at, meta=meta,
+            ),
             vector,
-            role=meta.pop("role", "note"),
-            user=meta.pop("user", ANONYMOUS),
-            session=meta.pop("session", None),
-            success=meta.pop("success", None),
-            created_at=meta.pop("ts", None),
-            meta=meta,
-        )
-        self.table.add([mid], vector[None, :])
+        )  # fmt: skip
+        assert mid is not None
         return mid
 
     def query(
@@ -134,9 +134,7 @@ class Memory:
         question = next((m.content for m in reversed(rec.messages) if m.role == "user"), "")
         text = f"Q: {question}\nA: {rec.verdict.answer}"
         vector = self.embedder.encode([text])[0]
-        memory_id = self.store.record(rec, memory=(text, vector), also=also)
-        if memory_id is not None:
-            self.table.add([memory_id], vector[None, :])
+        self.table.insert(lambda: self.store.record(rec, memory=(text, vector), also=also), vector)
 
     def close(self) -> None:
         self.table.save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,6 +27,7 @@ class IndexedTable:
         self.index = index
         self._unsaved = 0
         self._lock = threading.Lock()
+        self._order = threading.Lock()  # one store insert + index add at a time (insert)
         self._saver: threading.Thread | None = None
         self.opened_as = self.open()
 
@@ -62,6 +64,16 @@ class IndexedTable:
             vecs = np.zeros((0, self.index.dim), dtype=np.float32)
         self.index.rebuild(ids, vecs)
         self.index.save()
+
+    def insert(self, write: Callable[[], int | None], vector: np.ndarray) -> int | None:
+        """Run `write` (a store insert that returns its new row's id, or None) and index the
+        row's vector, one writer at a time: the index takes ids only in increasing order,
+        and two writers could otherwise add theirs the other way round."""
+        with self._order:
+            row_id = write()
+            if row_id is not None:
+                self.add([row_id], vector[None, :])
+        return row_id
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         self.index.add(np.asarray(ids, dtype=np.int64), vectors)

@@ -10,6 +10,8 @@ to rows of that dimension, made once per table and dimension.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from council.memory.filters import Where
@@ -106,6 +108,10 @@ class PgVectorTable:
         """The planner's row estimate: O(1), where COUNT(*) would scan the table per search."""
         rows = self.store.query("SELECT reltuples FROM pg_class WHERE relname = ?", (self.table,))
         return int(rows[0][0]) if rows and rows[0][0] > 0 else 0
+
+    def insert(self, write: Callable[[], int | None], vector: np.ndarray) -> int | None:
+        """Run `write` (a store insert); Postgres indexes the row's vector in that insert."""
+        return write()
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Nothing to do: the store wrote the embeddings with their rows."""
